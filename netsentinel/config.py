@@ -1,0 +1,90 @@
+"""The whole YAML file → one frozen :class:`Config`, or a :class:`ConfigError`.
+
+Every feature parses its own section; this module owns only the keys shared by
+all of them and the rule that the file is refused as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+import attrs
+
+from netsentinel.features import Feature, load_features
+from netsentinel.schema import ConfigError, Problem, Section, integer, number, string
+
+DEFAULT_CONFIG = "/etc/netsentinel/netsentinel.yaml"
+DEFAULT_SOCKET = "/run/netsentinel.sock"
+
+
+@attrs.frozen
+class ControlConfig:
+    socket: str = DEFAULT_SOCKET
+    mode: int = 0o600
+
+
+@attrs.frozen
+class ActionsConfig:
+    timeout: float = 30.0
+    concurrency: int = 4
+    queue: int = 100
+
+
+@attrs.frozen
+class Config:
+    file: str
+    control: ControlConfig
+    actions: ActionsConfig
+    features: Mapping[str, Any]     # feature key → its frozen config (absent: not configured)
+
+
+def parse_control(section: Section) -> ControlConfig:
+    config = ControlConfig(
+        socket=section.get("socket", string, DEFAULT_SOCKET),
+        mode=section.get("mode", integer(0, 0o777), 0o600),
+    )
+    section.done()
+    return config
+
+
+def parse_actions(section: Section) -> ActionsConfig:
+    config = ActionsConfig(
+        timeout=section.get("timeout", number(0.1, 3600), 30.0),
+        concurrency=section.get("concurrency", integer(1, 64), 4),
+        queue=section.get("queue", integer(1, 10000), 100),
+    )
+    section.done()
+    return config
+
+
+def parse_config(text: str, file: str, options: Mapping[str, Any] | None = None,
+                 features: list[Feature] | None = None) -> Config:
+    """Parse and validate ``text``; raise ConfigError listing every problem."""
+    root = Section.from_text(text, file)
+    options = options or {}
+    control = parse_control(root.section("control"))
+    actions = parse_actions(root.section("actions"))
+    parsed: dict[str, Any] = {}
+    for feature in features if features is not None else load_features():
+        value = feature.parse(root.section(feature.key), options)
+        if value is not None:
+            parsed[feature.key] = value
+    root.done()
+    if root.problems:
+        raise ConfigError(root.problems)
+    return Config(file, control, actions, parsed)
+
+
+def load_config(path: str, options: Mapping[str, Any] | None = None) -> Config:
+    """Read ``path``; a missing file is allowed only when options configure something."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        if not (options and any(options.values())):
+            raise ConfigError([Problem(path, 0, "", "config file not found")]) from None
+        text = ""
+    except OSError as e:
+        raise ConfigError([Problem(path, 0, "", f"cannot read: {e.strerror}")]) from None
+    return parse_config(text, os.path.abspath(path), options)

@@ -1,0 +1,1 @@
+"""The control socket: AMP for ``netsentinel-ctl``, plain lines for socat."""

@@ -1,0 +1,61 @@
+"""What a feature is, and the list of them.
+
+A feature owns one top-level key of the YAML file.  It parses that section into
+a frozen config and builds a child service from it; the service tree never
+needs to know more.  Modules are named as strings so that a feature is only
+imported when the daemon (or the config check) runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Mapping, Protocol
+
+import attrs
+from twisted.application.service import IService
+from twisted.internet.defer import Deferred
+
+from netsentinel.actions import ActionRunner
+from netsentinel.events import EventBus
+from netsentinel.schema import Section
+
+
+@attrs.frozen
+class Context:
+    """What every feature service may use: the reactor, the bus, the script runner."""
+
+    reactor: Any
+    bus: EventBus
+    runner: ActionRunner
+    syslog: bool = False      # imon's SYSLOGFLAG: scripts learn where we log
+
+
+CommandResult = Any   # str, JSON-able data, or a Deferred firing with one
+CommandHandler = Callable[[list[str]], CommandResult]
+
+
+class CommandError(Exception):
+    """A control command was refused; the message is shown as ``ERROR: ...``."""
+
+
+class FeatureService(IService, Protocol):
+    def status(self) -> dict[str, Any]: ...
+    def commands(self) -> Mapping[str, CommandHandler]: ...
+    def reconfigure(self, config: Any) -> bool: ...
+    def when_ready(self) -> Deferred[None]: ...
+
+
+@attrs.frozen
+class Feature:
+    key: str
+    parse: Callable[[Section, Mapping[str, Any]], Any]   # None when not configured
+    make: Callable[[Any, Context], FeatureService]
+
+
+FEATURE_MODULES = (
+    "netsentinel.addresses.feature",
+)
+
+
+def load_features() -> list[Feature]:
+    return [importlib.import_module(name).FEATURE for name in FEATURE_MODULES]

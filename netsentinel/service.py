@@ -1,0 +1,172 @@
+"""The service tree: one child per configured feature, and reload as a diff.
+
+``reload`` re-reads the file; a file that fails validation changes nothing.
+A feature whose section is unchanged is left alone, one that can adopt its new
+section in place (``reconfigure``) keeps its sockets and connections, any
+other is stopped and rebuilt.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Mapping
+
+from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from netsentinel import __version__
+from netsentinel.actions import ActionRunner
+from netsentinel.config import Config, load_config
+from netsentinel.events import ConfigReloaded, DaemonReady, EventBus
+from netsentinel.features import CommandError, CommandHandler, Context, Feature, FeatureService, load_features
+from netsentinel.schema import ConfigError
+
+log = Logger()
+
+
+class Daemon(MultiService):
+    """Root service: owns the bus, the action runner and the feature children."""
+
+    def __init__(self, config: Config, reactor: Any,
+                 options: Mapping[str, Any] | None = None, syslog: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.reactor = reactor
+        self.options = dict(options or {})
+        self.bus = EventBus()
+        self.runner = ActionRunner(reactor, self.bus, config.actions.concurrency,
+                                   config.actions.queue, config.actions.timeout)
+        self.context = Context(reactor, self.bus, self.runner, syslog)
+        self.features: dict[str, FeatureService] = {}
+        self.ready = False
+        self.started_at = time.time()
+        self._known: dict[str, Feature] = {f.key: f for f in load_features()}
+        self._reloading: defer.Deferred[str] | None = None
+        for key, section in config.features.items():
+            self._add(key, section)
+
+    def _add(self, key: str, section: Any) -> FeatureService:
+        child = self._known[key].make(section, self.context)
+        child.setName(key)
+        child.setServiceParent(self)
+        self.features[key] = child
+        return child
+
+    def startService(self) -> None:
+        self.started_at = time.time()
+        super().startService()
+        self._wait_ready(list(self.features.values())).addCallback(self._became_ready)
+
+    def _became_ready(self, _: object) -> None:
+        self.ready = True
+        log.info("netsentinel {version} ready: {features}", version=__version__,
+                 features=", ".join(self.features) or "no features configured")
+        self.bus.publish(DaemonReady(__version__))
+
+    @staticmethod
+    def _wait_ready(children: list[FeatureService]) -> defer.Deferred[Any]:
+        return defer.gatherResults([c.when_ready() for c in children], consumeErrors=True)
+
+    # -- reload
+
+    def reload(self) -> defer.Deferred[str]:
+        """Re-read the config file and apply the difference; fires with the outcome."""
+        if self._reloading is not None:
+            # one reload at a time; a second request gets the same outcome
+            waiting: defer.Deferred[str] = defer.Deferred()
+            self._reloading.addBoth(lambda r: (waiting.callback(r), r)[1])
+            return waiting
+        self._reloading = defer.ensureDeferred(self._reload())
+        self._reloading.addBoth(self._reload_done)
+        return self._reloading
+
+    def _reload_done(self, outcome: Any) -> Any:
+        self._reloading = None
+        return outcome
+
+    async def _reload(self) -> str:
+        try:
+            new = load_config(self.config.file, self.options)
+        except ConfigError as e:
+            for problem in e.problems:
+                log.error("reload refused: {problem}", problem=str(problem))
+            self.bus.publish(ConfigReloaded(False, str(e)))
+            return "ERROR: reload refused, running configuration kept: " + "; ".join(
+                str(p) for p in e.problems)
+        changed = await self._apply(new)
+        self.config = new
+        detail = f"changed: {', '.join(changed)}" if changed else "no changes"
+        log.info("configuration reloaded from {file} ({detail})", file=new.file, detail=detail)
+        self.bus.publish(ConfigReloaded(True, detail))
+        return f"OK: reloaded ({detail})"
+
+    async def _apply(self, new: Config) -> list[str]:
+        changed: list[str] = []
+        touched: list[FeatureService] = []
+        if new.control != self.config.control:
+            log.warn("control socket settings change only at restart")
+        self.runner.timeout = new.actions.timeout
+        self.runner.concurrency = new.actions.concurrency
+        self.runner.queue_limit = new.actions.queue
+        for key in self._known:
+            old_section = self.config.features.get(key)
+            new_section = new.features.get(key)
+            if old_section == new_section:
+                continue
+            changed.append(key)
+            child = self.features.get(key)
+            if child is not None and new_section is not None and child.reconfigure(new_section):
+                touched.append(child)
+                continue
+            if child is not None:
+                del self.features[key]
+                await defer.maybeDeferred(self.removeService, child)
+            if new_section is not None:
+                touched.append(self._add(key, new_section))
+        await self._wait_ready(touched)
+        return changed
+
+    # -- control commands
+
+    def commands(self) -> dict[str, CommandHandler]:
+        table: dict[str, CommandHandler] = {
+            "ping": lambda args: "PONG",
+            "status": lambda args: self.status(),
+            "reload": lambda args: self.reload(),
+            "update": lambda args: self.update(),
+            "version": lambda args: __version__,
+        }
+        for child in self.features.values():
+            table.update(child.commands())
+        table["help"] = lambda args: "commands: " + ", ".join(sorted(table))
+        return table
+
+    def dispatch(self, words: list[str]) -> defer.Deferred[Any]:
+        """Run a control command given as words; the longest known prefix wins."""
+        table = self.commands()
+        for n in range(len(words), 0, -1):
+            handler: Callable[[list[str]], Any] | None = table.get(" ".join(words[:n]))
+            if handler is not None:
+                return defer.maybeDeferred(handler, words[n:])
+        shown = " ".join(words) or "(empty)"
+        return defer.fail(CommandError(f"unknown command {shown!r} (try 'help')"))
+
+    def update(self) -> defer.Deferred[str]:
+        """Force every feature that syncs state to do so now (IPMon's ``update``)."""
+        table = self.commands()
+        syncs = [defer.maybeDeferred(table[k], []) for k in table if k.endswith(" sync")]
+        return defer.gatherResults(syncs, consumeErrors=True).addCallback(
+            lambda _: "OK: synced")
+
+    def status(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "version": __version__,
+            "ready": self.ready,
+            "uptime": round(time.time() - self.started_at, 3),
+            "config": self.config.file,
+            "actions": self.runner.status(),
+        }
+        for key, child in self.features.items():
+            state[key] = child.status()
+        return state

@@ -1,0 +1,24 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="netsentinel",
+    version="0.1.0",
+    description="One Twisted daemon for address sets, health checks, traffic triggers "
+                "and monitored TCP forwarding",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=find_packages(include=["netsentinel", "netsentinel.*"]) + ["twisted.plugins"],
+    package_data={"twisted": ["plugins/netsentinel_plugin.py"]},
+    install_requires=[
+        "twisted>=23.10",
+        "attrs",
+        "pyroute2>=0.7",
+        "icmplib>=3.0",
+        "service-identity",
+        "pyopenssl",
+        "pcapy-ng",
+        "pyyaml",
+    ],
+    extras_require={"test": ["pytest", "pytest-twisted", "mypy", "ruff"]},
+    entry_points={"console_scripts": ["netsentinel-ctl = netsentinel.cli.ctl:main"]},
+)
