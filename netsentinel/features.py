@@ -12,7 +12,6 @@ import importlib
 from typing import Any, Callable, Mapping, Protocol
 
 import attrs
-from twisted.application.service import IService
 from twisted.internet.defer import Deferred
 
 from netsentinel.actions import ActionRunner
@@ -38,7 +37,16 @@ class CommandError(Exception):
     """A control command was refused; the message is shown as ``ERROR: ...``."""
 
 
-class FeatureService(IService, Protocol):
+class FeatureService(Protocol):
+    """A child service of the daemon (a twisted Service) with these additions."""
+
+    name: str | None
+    running: int
+
+    def setName(self, name: str) -> None: ...
+    def setServiceParent(self, parent: Any) -> None: ...
+    def startService(self) -> None: ...
+    def stopService(self) -> Any: ...
     def status(self) -> dict[str, Any]: ...
     def commands(self) -> Mapping[str, CommandHandler]: ...
     def reconfigure(self, config: Any) -> bool: ...

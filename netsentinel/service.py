@@ -77,9 +77,9 @@ class Daemon(MultiService):
             waiting: defer.Deferred[str] = defer.Deferred()
             self._reloading.addBoth(lambda r: (waiting.callback(r), r)[1])
             return waiting
-        self._reloading = defer.ensureDeferred(self._reload())
-        self._reloading.addBoth(self._reload_done)
-        return self._reloading
+        reloading = self._reloading = defer.ensureDeferred(self._reload())
+        reloading.addBoth(self._reload_done)
+        return reloading
 
     def _reload_done(self, outcome: Any) -> Any:
         self._reloading = None

@@ -1,0 +1,31 @@
+"""Events published by the address monitor."""
+
+from __future__ import annotations
+
+import attrs
+
+from netsentinel.events import Event
+
+
+@attrs.frozen
+class AddressesChanged(Event):
+    """An interface's addresses effectively changed (a no-op renewal is no event)."""
+
+    kind = "addresses-changed"
+    interface: str
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+@attrs.frozen
+class SetsSynced(Event):
+    kind = "sets-synced"
+    sets: tuple[str, ...]
+    transactions: int
+
+
+@attrs.frozen
+class SyncFailed(Event):
+    kind = "sync-failed"
+    sink: str
+    error: str

@@ -1,0 +1,299 @@
+"""The address monitor service: netlink says "changed", a dump says what is, sinks converge.
+
+Every sync derives the whole desired state from a fresh dump and compares it
+with what the kernel and the disk hold, so a lost message, a restart or a set
+flushed by hand is repaired by the next sync, and a sync that finds nothing
+different does nothing at all.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+import attrs
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from netsentinel.addresses import files, proxy, zones
+from netsentinel.addresses.config import AddressesConfig
+from netsentinel.addresses.events import AddressesChanged, SetsSynced, SyncFailed
+from netsentinel.atomic import write_if_changed
+from netsentinel.debounce import Debouncer
+from netsentinel.features import CommandHandler, Context
+from netsentinel.netlink.reader import RouteDumper, RouteMonitor
+from netsentinel.netlink.table import AddressTable, InterfaceChange, changes
+from netsentinel.nft.client import NftClient, NftError
+
+log = Logger()
+
+
+@attrs.define
+class SetState:
+    elements: frozenset[str] = frozenset()
+    synced_at: float | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"elements": sorted(self.elements), "synced_at": self.synced_at,
+                "error": self.error}
+
+
+@attrs.define
+class SinkState:
+    written_at: float | None = None
+    error: str | None = None
+
+
+class AddressMonitor(service.Service):
+    def __init__(self, config: AddressesConfig, context: Context,
+                 nft: NftClient | None = None) -> None:
+        self.config = config
+        self.context = context
+        self.nft = nft or NftClient()
+        self.table = AddressTable()          # what the last dump found
+        self.announced = AddressTable()      # what the last effective change reported
+        self.sets: dict[str, SetState] = {}
+        self.sinks: dict[str, SinkState] = {}
+        self.retired: set[zones.SetSpec] = set()
+        self._proxy_reload_failed = False
+        self.syncs = 0
+        self.last_sync: float | None = None
+        self.monitor: RouteMonitor | None = None
+        self.dumper: RouteDumper | None = None
+        self.debouncer = self._debouncer()
+        self._ready: defer.Deferred[None] = defer.Deferred()
+        self._running: defer.Deferred[None] | None = None
+        self._waiting: list[defer.Deferred[None]] = []
+
+    def _debouncer(self) -> Debouncer:
+        return Debouncer(self.context.reactor, self.config.delay, self.config.max_delay,
+                         self.sync)
+
+    # -- life cycle
+
+    def startService(self) -> None:
+        super().startService()
+        reactor = self.context.reactor
+        # subscribe before the first dump, so no change can fall between the two
+        self.monitor = RouteMonitor(self._changed, reactor)
+        self.monitor.startReading()
+        self.dumper = RouteDumper(reactor)
+        self.sync()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.debouncer.cancel()
+        for reader in (self.monitor, self.dumper):
+            if reader is not None:
+                reader.close()
+        self.monitor = self.dumper = None
+
+    def when_ready(self) -> defer.Deferred[None]:
+        waiting: defer.Deferred[None] = defer.Deferred()
+        self._ready.addBoth(lambda r: (waiting.callback(None), r)[1])
+        return waiting
+
+    def reconfigure(self, config: AddressesConfig) -> bool:
+        old = set(self._desired_specs(self.config))
+        self.config = config
+        self.retired |= old - set(self._desired_specs(config))
+        self.debouncer.cancel()
+        self.debouncer = self._debouncer()
+        self.announced = AddressTable()   # a new view: report every address once more
+        self.sync()
+        return True
+
+    # -- syncing
+
+    def _changed(self, overflow: bool) -> None:
+        self.debouncer.poke()
+
+    def sync(self) -> defer.Deferred[None]:
+        """Dump and converge now; a sync asked for during one runs right after it."""
+        self.debouncer.cancel()
+        done: defer.Deferred[None] = defer.Deferred()
+        self._waiting.append(done)
+        if self._running is None:
+            self._start_sync()
+        return done
+
+    def _start_sync(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        if self.dumper is None:
+            for d in waiting:
+                d.callback(None)
+            return
+        self._running = self.dumper.dump()
+        self._running.addCallback(self.apply)
+        self._running.addErrback(lambda f: log.failure("address sync failed", f))
+        self._running.addBoth(self._sync_done, waiting)
+
+    def _sync_done(self, _: object, waiting: list[defer.Deferred[None]]) -> None:
+        self._running = None
+        for d in waiting:
+            d.callback(None)
+        if not self._ready.called:
+            self._ready.callback(None)
+        if self._waiting:
+            self._start_sync()
+
+    def apply(self, table: AddressTable) -> None:
+        """Bring every sink in line with ``table`` (the pure parts decide what differs)."""
+        self.table = table if self.config.link_local else table.without_link_local()
+        self.syncs += 1
+        self.last_sync = time.time()
+        if self.config.nftables is not None:
+            self._sync_nft()
+        if self.config.files is not None:
+            self._sync_files()
+        if self.config.proxy is not None:
+            self._sync_proxy()
+        self._announce()
+
+    def _watched(self, table: AddressTable) -> AddressTable:
+        return AddressTable({n: i for n, i in table.interfaces.items()
+                             if self.config.watches(n)})
+
+    def _watched_names(self) -> set[str]:
+        return {n for n in self.table.interfaces if self.config.watches(n)} | {
+            n for n, _ in self.config.interfaces}
+
+    def _desired_specs(self, config: AddressesConfig) -> list[zones.SetSpec]:
+        if config.nftables is None:
+            return []
+        return [spec for zone in config.zones for spec in zones.zone_sets(zone, config.nftables.networks)]
+
+    def _sync_nft(self) -> None:
+        nft = self.config.nftables
+        assert nft is not None
+        desired = zones.desired_sets(self.table, self.config.zones, nft)
+        desired.update({spec: frozenset() for spec in self.retired if spec not in desired})
+        now = time.time()
+        changed: dict[zones.SetSpec, frozenset[str]] = {}
+        create: list[zones.SetSpec] = []
+        for spec, want in desired.items():
+            state = self.sets.setdefault(spec.name, SetState())
+            try:
+                raw = self.nft.list_set(nft.family, nft.table, spec.name)
+            except NftError as e:
+                state.error = str(e)
+                continue
+            if raw is None and not nft.create:
+                state.error = (f"set {nft.family} {nft.table} {spec.name} does not exist "
+                               "(create: false)")
+                log.error("nft: {error}", error=state.error)
+                continue
+            if raw is None:
+                create.append(spec)
+                changed[spec] = want
+            elif zones.normalize(spec, raw) != want:
+                changed[spec] = want
+            else:
+                state.elements, state.synced_at, state.error = want, now, None
+        if not changed:
+            self.retired.clear()
+            return
+        try:
+            self.nft.transaction(zones.transaction(nft, changed, create))
+        except NftError as e:
+            for spec in changed:
+                self.sets[spec.name].error = str(e)
+            log.error("nft transaction failed, retried at next sync: {error}", error=e)
+            self.context.bus.publish(SyncFailed("nftables", str(e)))
+            return
+        self.retired.clear()
+        for spec, want in changed.items():
+            self.sets[spec.name] = SetState(want, now, None)
+            log.info("set {family} {table} {set} synced: {elements}", family=nft.family,
+                     table=nft.table, set=spec.name, elements=", ".join(sorted(want)) or "(empty)")
+        self.context.bus.publish(SetsSynced(tuple(sorted(s.name for s in changed)),
+                                            self.nft.transactions))
+
+    def _sync_files(self) -> None:
+        config = self.config.files
+        assert config is not None
+        names = self._watched_names()
+        written = False
+        for key, path, render in (("vars", config.vars, files.render_vars),
+                                  ("sets", config.sets, files.render_sets)):
+            if path is not None:
+                written |= self._write(key, path, render(self.table, names))
+        if written and config.reload_ruleset is not None:
+            try:
+                self.nft.run_file(config.reload_ruleset)
+                log.info("ruleset {path} reloaded", path=config.reload_ruleset)
+            except NftError as e:
+                self.sinks["vars"].error = f"reload_ruleset: {e}"
+                log.error("ruleset {path} failed to load: {error}",
+                          path=config.reload_ruleset, error=e)
+
+    def _sync_proxy(self) -> None:
+        config = self.config.proxy
+        assert config is not None
+        state = self.sinks.setdefault("proxy", SinkState())
+        try:
+            with open(config.template, encoding="utf-8") as f:
+                text = proxy.render_proxy(f.read(), self.table, self._watched_names())
+        except (OSError, KeyError, ValueError) as e:
+            state.error = f"template {config.template}: {e}"
+            log.error("proxy config not rendered: {error}", error=state.error)
+            return
+        written = self._write("proxy", config.output, text)
+        if config.reload is not None and (written or self._proxy_reload_failed):
+            self.context.runner.run(config.reload).addCallback(self._proxy_reloaded)
+
+    def _proxy_reloaded(self, result: Any) -> None:
+        # a failed reload is retried at the next sync even if the file is unchanged
+        self._proxy_reload_failed = not result.ok
+        if not result.ok:
+            self.sinks["proxy"].error = f"reload command failed ({result.reason} {result.code})"
+
+    def _write(self, key: str, path: str, text: str) -> bool:
+        state = self.sinks.setdefault(key, SinkState())
+        try:
+            written = write_if_changed(path, text.encode())
+        except OSError as e:
+            state.error = f"{path}: {e.strerror}"
+            log.error("cannot write {path}: {error}", path=path, error=e.strerror)
+            self.context.bus.publish(SyncFailed(key, state.error))
+            return False
+        state.error = None
+        if written:
+            state.written_at = time.time()
+            log.info("{path} written", path=path)
+        return written
+
+    def _announce(self) -> None:
+        new = self._watched(self.table)
+        found: list[InterfaceChange] = changes(self.announced, new)
+        self.announced = new
+        for change in found:
+            added = sorted(str(a) for a in change.added)
+            removed = sorted(str(a) for a in change.removed)
+            log.info("{interface}: added {added}, removed {removed}", interface=change.interface,
+                     added=" ".join(added) or "-", removed=" ".join(removed) or "-")
+            self.context.bus.publish(AddressesChanged(change.interface, tuple(added),
+                                                      tuple(removed)))
+            if self.config.action is not None:
+                self.context.runner.run(
+                    [*self.config.action, change.interface, ",".join(added), ",".join(removed)])
+
+    # -- control
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "interfaces": self._watched(self.table).to_dict(),
+            "sets": {name: state.to_dict() for name, state in sorted(self.sets.items())},
+            "files": {key: attrs.asdict(state) for key, state in sorted(self.sinks.items())},
+            "syncs": self.syncs,
+            "transactions": self.nft.transactions,
+            "last_sync": self.last_sync,
+            "pending": self.debouncer.pending or self._running is not None,
+            "netlink": {"messages": self.monitor.messages if self.monitor else 0,
+                        "overflows": self.monitor.overflows if self.monitor else 0},
+        }
+
+    def commands(self) -> Mapping[str, CommandHandler]:
+        return {"addresses sync": lambda args: self.sync().addCallback(lambda _: "OK: synced")}

@@ -1,0 +1,101 @@
+"""``netsentinel-ctl``: talk to a running daemon over its control socket (AMP).
+
+Any command the daemon knows is passed through (``status``, ``reload``,
+``forward stats ssh``, ...); ``check-config FILE`` runs locally and starts
+nothing; ``watch`` streams events until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from twisted.internet import defer, endpoints, protocol, task
+from twisted.protocols import amp
+
+from netsentinel.cli.render import render
+from netsentinel.config import DEFAULT_SOCKET, load_config
+from netsentinel.control.commands import Call, Notify, Watch
+from netsentinel.schema import ConfigError
+
+
+class _Client(amp.AMP):
+    def __init__(self, as_json: bool) -> None:
+        super().__init__()
+        self.as_json = as_json
+        self.closed: defer.Deferred[None] = defer.Deferred()
+
+    @Notify.responder
+    def notify(self, event: dict[str, Any]) -> dict[str, Any]:
+        if self.as_json:
+            print(json.dumps(event), flush=True)
+        else:
+            name = event.pop("event")
+            print(name, " ".join(f"{k}={v}" for k, v in event.items()), flush=True)
+        return {}
+
+    def connectionLost(self, reason: Any) -> None:
+        super().connectionLost(reason)
+        if not self.closed.called:
+            self.closed.callback(None)
+
+
+def check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    print(f"{path}: OK ({', '.join(config.features) or 'no features'})")
+    return 0
+
+
+async def _run(reactor: Any, args: argparse.Namespace) -> int:
+    endpoint = endpoints.UNIXClientEndpoint(reactor, args.socket, timeout=5)
+    try:
+        client = await endpoints.connectProtocol(endpoint, _Client(args.json))
+    except Exception as e:
+        print(f"netsentinel-ctl: cannot reach {args.socket}: {e}", file=sys.stderr)
+        return 3
+    if args.command == ["watch"]:
+        await client.callRemote(Watch)
+        await client.closed
+        return 0
+    try:
+        result = await client.callRemote(Call, words=args.command)
+    except amp.RemoteAmpError as e:
+        print(f"ERROR: {e.description}", file=sys.stderr)
+        return 1
+    finally:
+        client.transport.loseConnection()
+    reply = result["reply"]
+    print(json.dumps(reply, indent=2, sort_keys=True) if args.json else render(reply))
+    return 1 if isinstance(reply, str) and reply.startswith("ERROR") else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="netsentinel-ctl",
+        description="Control a running netsentinel: status, reload, ping, update, watch, "
+                    "check-config FILE, and every feature's commands (try 'help').")
+    parser.add_argument("--socket", default=DEFAULT_SOCKET, help="control socket path")
+    parser.add_argument("--json", action="store_true", help="print the raw JSON reply")
+    parser.add_argument("command", nargs="+", help="command and its arguments")
+    args = parser.parse_args(argv)
+    if args.command[0] == "check-config":
+        if len(args.command) != 2:
+            parser.error("check-config takes one FILE")
+        sys.exit(check_config(args.command[1]))
+    holder: list[int] = []
+
+    def run(reactor: Any) -> defer.Deferred[None]:
+        return defer.ensureDeferred(_run(reactor, args)).addCallback(holder.append)
+    try:
+        task.react(run)
+    except SystemExit as e:
+        if e.code not in (0, None) or not holder:
+            raise
+    sys.exit(holder[0] if holder else 1)

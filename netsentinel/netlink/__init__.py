@@ -1,0 +1,1 @@
+"""Route netlink as reactor readers: change notifications and full dumps."""

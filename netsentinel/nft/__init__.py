@@ -1,0 +1,1 @@
+"""nftables through libnftables' JSON API."""

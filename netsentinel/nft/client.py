@@ -1,0 +1,72 @@
+"""A small libnftables client: reads sets, commits one transaction per call.
+
+libnftables answers in microseconds over netlink, so calls run in the reactor
+thread, as DESIGN.md allows for short batched calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.logger import Logger
+
+log = Logger()
+
+
+class NftError(Exception):
+    """libnftables refused a command; the message is nft's own."""
+
+
+class NftClient:
+    def __init__(self) -> None:
+        self._nft: Any = None
+        self.transactions = 0
+
+    def _context(self) -> Any:
+        if self._nft is None:
+            import nftables   # the Debian binding; imported at first use, not at config check
+            self._nft = nftables.Nftables()
+            self._nft.set_json_output(True)
+            self._nft.set_handle_output(False)
+        return self._nft
+
+    def _run(self, commands: list[dict[str, Any]]) -> Any:
+        rc, output, error = self._context().json_cmd({"nftables": commands})
+        if rc != 0:
+            raise NftError(_first_line(error) or f"nft failed with code {rc}")
+        return output
+
+    def list_set(self, family: str, table: str, name: str) -> list[Any] | None:
+        """The raw JSON elements of a set; None when the table or set does not exist."""
+        try:
+            output = self._run([{"list": {"set": {"family": family, "table": table,
+                                                  "name": name}}}])
+        except NftError as e:
+            if "No such file or directory" in str(e) or "does not exist" in str(e):
+                return None
+            raise
+        for item in output.get("nftables", []) if isinstance(output, dict) else []:
+            if "set" in item:
+                return list(item["set"].get("elem", []))
+        return []
+
+    def transaction(self, commands: list[dict[str, Any]]) -> None:
+        """Apply ``commands`` atomically: all of them or, on error, none."""
+        if not commands:
+            return
+        self._run(commands)
+        self.transactions += 1
+
+    def run_file(self, path: str) -> None:
+        """Load a ruleset file as one transaction (``nft -f``)."""
+        rc, _, error = self._context().cmd(f'include "{path}"')
+        if rc != 0:
+            raise NftError(_first_line(error) or f"nft -f {path} failed with code {rc}")
+        self.transactions += 1
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return lines[0].strip() if lines else ""
+
+
