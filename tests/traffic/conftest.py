@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import pytest
 
@@ -62,8 +62,3 @@ class Tun:
 @pytest.fixture
 def recorder(tmp_path: Path) -> Recorder:
     return Recorder(tmp_path)
-
-
-@pytest.fixture
-def daemon_ns(lab: Lab) -> Iterator[str]:
-    yield lab.netns("d")

@@ -56,8 +56,8 @@ traffic:
     wait_for(lambda: trigger_status(daemon, "vpn")["state"] == "standby", what="standby")
     status = trigger_status(daemon, "vpn")
     assert status["activations"] == 1 and status["failures"] == 0
-    assert "first packet on nflog:%d: ICMP 10.77.0.2 > 10.77.0.1 [type 8 code 0]" % GROUP \
-        in daemon.output()
+    assert (f"first packet on nflog:{GROUP}: ICMP 10.77.0.2 > 10.77.0.1 [type 8 code 0]"
+            in daemon.output())
 
 
 def test_forced_standby_stops_now_and_stop_on_exit(lab: Lab, tmp_path: Path,
@@ -122,7 +122,7 @@ traffic:
     # the first packet never reached the filtered capture
     assert trigger_status(daemon, "filtered")["sources"][0]["packets"] == 1
     assert sorted(recorder.calls()) == [("any", "start"), ("filtered", "start")]
-    assert "first packet on %s: UDP 10.5.0.2:4000 > 10.5.0.1:7000" % tun in daemon.output()
+    assert f"first packet on {tun}: UDP 10.5.0.2:4000 > 10.5.0.1:7000" in daemon.output()
 
 
 def test_ack_only_lets_only_tcp_ack_keep_it_alive(lab: Lab, tmp_path: Path,
