@@ -85,9 +85,12 @@ class Lab:
     def nft(self, ns: str, script: str) -> None:
         self.run(ns, "nft", "-f", "-", input=script.encode())
 
-    def nft_set(self, ns: str, family: str, table: str, name: str) -> set[str]:
-        """The elements of an nft set as strings (``10.0.0.0/24`` for prefixes)."""
-        out = self.run(ns, "nft", "-j", "list", "set", family, table, name).stdout
+    def nft_set(self, ns: str, family: str, table: str, name: str) -> set[str] | None:
+        """The elements of an nft set as strings (``10.0.0.0/24`` for prefixes); None if absent."""
+        result = self.run(ns, "nft", "-j", "list", "set", family, table, name, check=False)
+        if result.returncode != 0:
+            return None
+        out = result.stdout
         for item in json.loads(out)["nftables"]:
             if "set" in item:
                 return {_element_text(e) for e in item["set"].get("elem", [])}

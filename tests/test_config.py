@@ -1,0 +1,70 @@
+"""Config validation: every mistake is one line naming file, line, key path and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netsentinel.config import load_config, parse_config
+from netsentinel.schema import ConfigError
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "test.yaml")
+    return [str(p) for p in caught.value.problems]
+
+
+def test_unknown_key_is_named_with_its_line() -> None:
+    assert problems("addresses:\n  delay: 0.2\n  dealy: 1\n") == [
+        "test.yaml:3: addresses.dealy: unknown key"]
+
+
+def test_wrong_type() -> None:
+    assert problems("addresses:\n  delay: soon\n") == [
+        "test.yaml:2: addresses.delay: expected a number, got 'soon'"]
+
+
+def test_interval_out_of_range() -> None:
+    assert problems("addresses:\n  delay: 0\n") == [
+        "test.yaml:2: addresses.delay: 0 is out of range (minimum 0.001)"]
+
+
+def test_bad_zone_name() -> None:
+    assert problems("addresses:\n  interfaces:\n    eth0: {zone: 'w an'}\n") == [
+        "test.yaml:3: addresses.interfaces.eth0.zone: zone must be a letter then letters, "
+        "digits or _, got 'w an'"]
+
+
+def test_missing_file() -> None:
+    [problem] = problems("addresses:\n  proxy: {template: /nonexistent.tmpl, output: /tmp/x}\n")
+    assert problem == "test.yaml:2: addresses.proxy.template: file not found: /nonexistent.tmpl"
+
+
+def test_non_executable_action_is_a_config_error(tmp_path: Path) -> None:
+    script = tmp_path / "action.sh"
+    script.write_text("#!/bin/sh\n")
+    [problem] = problems(f"addresses:\n  action: {script}\n")
+    assert problem.endswith(f"addresses.action: not executable: {script}")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems("nope: 1\naddresses:\n  delay: -1\n  max_delay: x\n")
+    assert len(found) == 3
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    [problem] = problems("addresses:\n  delay: [\n")
+    assert problem.startswith("test.yaml:3: <top>: YAML syntax")
+
+
+def test_missing_config_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config("/nonexistent/netsentinel.yaml")
+    assert str(caught.value) == "/nonexistent/netsentinel.yaml:0: <top>: config file not found"
+
+
+def test_annotated_example_is_valid() -> None:
+    config = load_config(str(Path(__file__).parent.parent / "etc" / "netsentinel.yaml"))
+    assert config.features["addresses"].zones == {"wan": ("eth0",), "lan": ("eth1",)}
