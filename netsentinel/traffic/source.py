@@ -3,7 +3,10 @@
 An interface that is missing (a tun created later by the VPN it starts) or
 that vanishes is retried on a timer instead of failing the daemon.  Reading
 drains in bounded slices: a flood costs a few calls per reactor turn and the
-other services still get theirs.
+other services still get theirs.  When the trigger says it needs no packet for
+a while (it is up and was just refreshed), the source stops reading for that
+long and lets the kernel drop what it cannot queue: a flood then costs a few
+reads per second instead of one per packet.
 """
 
 from __future__ import annotations
@@ -24,13 +27,13 @@ SLICE = 64            # packets per read call
 SLICES = 8            # read calls per reactor turn, at most
 RETRY = 2.0           # seconds between attempts to open a missing device
 
-Deliver = Callable[[Batch, str], None]
+Deliver = Callable[[Batch, str], float]   # returns seconds the source may rest
 
 
 class CaptureReader(abstract.FileDescriptor):
     """Reads a capture when its fd is readable, like ``twisted.pair.tuntap.TuntapPort``."""
 
-    def __init__(self, capture: Capture, deliver: Callable[[Batch], None],
+    def __init__(self, capture: Capture, deliver: Callable[[Batch], bool],
                  failed: Callable[[str], None], reactor: Any) -> None:
         super().__init__(reactor)
         self.capture = capture
@@ -48,9 +51,8 @@ class CaptureReader(abstract.FileDescriptor):
                 self.close()
                 self.failed(str(e))
                 return
-            if batch is None:
+            if batch is None or self.deliver(batch):   # True: the source paused reading
                 return
-            self.deliver(batch)
 
     def close(self) -> None:
         self.stopReading()
@@ -71,6 +73,7 @@ class Source:
         self.error: str | None = None
         self.packets = 0
         self._opening: task.LoopingCall | None = None
+        self._resume: Any = None
 
     def start(self) -> None:
         self._opening = task.LoopingCall(self._try_open)
@@ -81,12 +84,14 @@ class Source:
         if self._opening is not None and self._opening.running:
             self._opening.stop()
         self._opening = None
+        self._cancel_resume()
         if self.reader is not None:
             self.reader.close()
             self.reader = None
 
     def status(self) -> dict[str, Any]:
-        state = "listening" if self.reader is not None else "waiting"
+        state = "waiting" if self.reader is None else (
+            "resting" if self._resume is not None else "listening")
         return {"device": self.config.device, "filter": self.config.filter, "state": state,
                 "error": self.error, "packets": self.packets}
 
@@ -106,9 +111,24 @@ class Source:
         self.reader.startReading()
         log.info("traffic source {device} listening", device=self.config.device)
 
-    def _received(self, batch: Batch) -> None:
+    def _received(self, batch: Batch) -> bool:
         self.packets += len(batch)
-        self.deliver(batch, self.config.device)
+        rest = self.deliver(batch, self.config.device)
+        if rest <= 0 or self.reader is None:
+            return False
+        self.reader.stopReading()
+        self._resume = self.reactor.callLater(rest, self._resume_reading)
+        return True
+
+    def _resume_reading(self) -> None:
+        self._resume = None
+        if self.reader is not None:
+            self.reader.startReading()
+
+    def _cancel_resume(self) -> None:
+        if self._resume is not None and self._resume.active():
+            self._resume.cancel()
+        self._resume = None
 
     def _failed(self, error: str) -> None:
         log.warn("traffic source {device} failed, reopening: {error}",

@@ -2,7 +2,9 @@
 carries out its effects through the shared action runner.
 
 Packets while up only move ``last_seen``; a single timer checks the idle
-deadline and re-arms itself, so a flood costs no timer churn.
+deadline and re-arms itself, so a flood costs no timer churn.  After such a
+refresh the sources may rest for ``rest_for(idle)`` seconds: one packet per
+window is all a trigger needs, and the stop is late by at most that much.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from netsentinel.traffic.savefile import append_packet
 
 log = Logger()
 
+MAX_REST = 1.0
+
+
+def rest_for(idle: float) -> float:
+    """How long sources may stop reading once a trigger is known to be busy."""
+    return min(MAX_REST, idle / 20)
+
 
 class Trigger:
     def __init__(self, config: TriggerConfig, clock: Any, runner: ActionRunner,
@@ -40,13 +49,16 @@ class Trigger:
 
     # -- inputs
 
-    def receive(self, batch: Batch, device: str) -> None:
-        """Packets read from ``device`` (a batch is never empty)."""
+    def receive(self, batch: Batch, device: str) -> float:
+        """Packets read from ``device``; returns how long its source may rest."""
         if self.state is State.STANDBY:
             self.last_seen = self.clock.seconds()
             self._fire(batch, device)
         elif self.state in UP and (not self.config.ack_only or has_tcp_ack(batch)):
             self.last_seen = self.clock.seconds()
+        else:
+            return 0.0
+        return rest_for(self.config.idle)
 
     def standby(self) -> defer.Deferred[str]:
         """Run ``stop`` now (tuninetd's SIGHUP); fires once back in standby."""

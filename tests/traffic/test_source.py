@@ -51,10 +51,14 @@ class Opener:
         return self.opened[-1]
 
 
-def make(missing: bool = False) -> tuple[Source, MemoryReactorClock, Opener, list[int]]:
+def make(missing: bool = False, rest: float = 0.0
+         ) -> tuple[Source, MemoryReactorClock, Opener, list[int]]:
     reactor, opener, got = MemoryReactorClock(), Opener(missing), []
-    source = Source(SourceConfig("tun9"), lambda b, d: got.append(len(b)), reactor, opener,
-                    retry=2.0)
+
+    def deliver(batch: Batch, device: str) -> float:
+        got.append(len(batch))
+        return rest
+    source = Source(SourceConfig("tun9"), deliver, reactor, opener, retry=2.0)
     return source, reactor, opener, got
 
 
@@ -105,3 +109,17 @@ def test_stop_closes_the_capture_and_the_retry_timer() -> None:
     source.stop()
     assert opener.opened[0].closed
     assert reactor.getReaders() == []
+
+
+def test_source_rests_when_the_trigger_needs_no_packets() -> None:
+    source, reactor, opener, got = make(rest=0.5)
+    source.start()
+    opener.opened[0].waiting = SLICE * 4
+    source.reader.doRead()
+    assert got == [SLICE]
+    assert source.reader not in reactor.getReaders()
+    assert source.status()["state"] == "resting"
+    reactor.advance(0.5)
+    assert source.reader in reactor.getReaders()
+    source.stop()
+    assert reactor.getDelayedCalls() == []

@@ -43,6 +43,16 @@ def test_first_packet_starts_and_idle_stops() -> None:
     assert "UDP 10.0.0.2:1000 > 10.0.0.1:53" in events[0].packet
 
 
+def test_sources_rest_only_while_packets_are_not_needed() -> None:
+    trigger, _, runner, _ = make(ack_only=True)
+    assert trigger.receive(UDP, "tun9") == 0.5          # fired: idle / 20
+    runner.finish(0)
+    assert trigger.receive(UDP, "tun9") == 0.0          # not an ACK: keep looking
+    assert trigger.receive(ACK_BATCH, "tun9") == 0.5
+    trigger.standby()
+    assert trigger.receive(ACK_BATCH, "tun9") == 0.0    # stopping: read and drop
+
+
 def test_packets_while_active_push_the_stop_back() -> None:
     trigger, clock, runner, _ = make()
     trigger.receive(UDP, "tun9")
