@@ -1,0 +1,48 @@
+"""What the forwarder tells the bus: connections opened, closed, refused, failed."""
+
+from __future__ import annotations
+
+import attrs
+
+from netsentinel.events import Event
+
+
+@attrs.frozen
+class ConnectionOpened(Event):
+    kind = "forward-open"
+    service: str
+    conn: int
+    client: str
+    port: int
+
+
+@attrs.frozen
+class ConnectionClosed(Event):
+    """``reason`` is ``done``, ``client-reset``, a timeout name, ``rejected`` or ``stopped``."""
+
+    kind = "forward-close"
+    service: str
+    conn: int
+    client: str
+    port: int
+    up: int
+    down: int
+    duration: float
+    reason: str
+
+
+@attrs.frozen
+class ConnectionRejected(Event):
+    kind = "forward-reject"
+    service: str
+    client: str
+    reason: str
+
+
+@attrs.frozen
+class BackendFailed(Event):
+    kind = "forward-backend-failed"
+    service: str
+    client: str
+    backend: str
+    reason: str

@@ -1,0 +1,377 @@
+"""One forwarded service: its listening socket, admission, timeouts and graceful stop.
+
+Admission runs in ``buildProtocol``: a refused client is closed by the port
+before any transport or protocol exists for it, so a flood of refusals costs
+an ``accept`` and a ``close`` each and never stalls the accept loop.  Timeouts
+come from one sweep per service rather than a timer per connection: each sweep
+notes which connections moved bytes since the last one, so a chunk costs no
+timer work at all and a timeout is exact to within one tick.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from typing import Any, Callable
+
+from twisted.application import service
+from twisted.internet import defer, error, protocol, tcp
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from netsentinel.events import EventBus
+from netsentinel.forward import counters, proxyheader
+from netsentinel.forward.blacklist import Blacklist, client_address, normalize
+from netsentinel.forward.config import Network, ServiceConfig
+from netsentinel.forward.events import (BackendFailed, ConnectionClosed, ConnectionOpened,
+                                        ConnectionRejected)
+from netsentinel.forward.hexdump import hexdump
+from netsentinel.forward.limiter import Limiter
+from netsentinel.forward.relay import BackendLeg, ClientLeg
+
+log = Logger()
+
+SUMMARY_INTERVAL = 10.0     # s between rejection summaries in the log
+
+
+class LimitedPort(tcp.Port):
+    """A port that accepts no more connections in one go than ``room()`` allows.
+
+    Twisted accepts up to ``numberAccepts`` sockets per readable event; capping
+    that number keeps ``conn_limit`` exact while the rest wait in the kernel's
+    listen queue.
+    """
+
+    room: Callable[[], int | None] = staticmethod(lambda: None)  # type: ignore[assignment]
+
+    def doRead(self) -> None:
+        room = self.room()
+        if room is not None:
+            if room <= 0:
+                self.stopReading()
+                return
+            self.numberAccepts = min(self.numberAccepts, room)
+        super().doRead()
+
+
+class _Admission(protocol.Factory):
+    noisy = False
+
+    def __init__(self, forwarder: "Forwarder") -> None:
+        self.forwarder = forwarder
+
+    def buildProtocol(self, addr: Any) -> ClientLeg | None:
+        return self.forwarder.admit(addr)
+
+
+class Forwarder(service.Service):
+    """A listener and its connections; ``reconfigure`` adopts limits and timeouts live."""
+
+    def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
+                 mirror: Any = None) -> None:
+        self.setName(config.name)
+        self.config = config
+        self.reactor = self.clock = reactor
+        self.bus = bus
+        self.mirror = mirror                     # nft set that shadows the blacklist, or None
+        self.limiter = Limiter(config.limits)
+        self.added: set[Network] = set()         # runtime ``reject``
+        self.released: set[Network] = set()      # runtime ``release`` of configured entries
+        self.blacklist = self._blacklist()
+        self.connections: dict[int, ClientLeg] = {}
+        self.counters = counters.ServiceCounters(self.clock.seconds())
+        self.port: tcp.Port | None = None
+        self.sweeper: LoopingCall | None = None
+        self.state = "new"
+        self._numbers = 0
+        self._unreported: Counter[str] = Counter()
+        self._last_summary = 0.0
+        self._drained: list[defer.Deferred[None]] = []
+        self._stopping: defer.Deferred[None] | None = None
+
+    # -- life cycle
+
+    def startService(self) -> None:
+        if self.state in ("running", "stopping"):
+            return
+        super().startService()
+        self.state = "running"
+        self.counters = counters.ServiceCounters(self.clock.seconds())
+        self._last_summary = self.clock.seconds()
+        self.port = self._listen()
+        self._start_sweeper()
+        if self.mirror is not None:
+            self.mirror.sync(self.blacklist)
+        log.info("forward {name}: {listen} -> {backend}", name=self.name,
+                 listen=str(self.config.listen), backend=str(self.config.backend))
+
+    def _listen(self) -> tcp.Port:
+        listen = self.config.listen
+        port = LimitedPort(listen.port, _Admission(self), self.config.backlog, listen.host,
+                           self.reactor)
+        port.room = self.limiter.room if self.config.limits.conn_limit_action == "wait" \
+            else LimitedPort.room
+        port.startListening()
+        return port
+
+    def _start_sweeper(self) -> None:
+        if self.sweeper is not None and self.sweeper.running:
+            self.sweeper.stop()
+        self.sweeper = LoopingCall(self.sweep)
+        self.sweeper.clock = self.clock
+        self.sweeper.start(self._tick(), now=False)
+
+    def _tick(self) -> float:
+        t = self.config.timeouts
+        positive = [v for v in (t.read, t.write, t.max_idle, t.fin) if v > 0]
+        return max(0.05, min([1.0] + [v / 4 for v in positive]))
+
+    def stopService(self) -> defer.Deferred[None]:
+        """Stop accepting, let connections finish for ``wait_timeout``, then close the rest."""
+        super().stopService()
+        if self._stopping is None:
+            self._stopping = self._stop()
+        waiting: defer.Deferred[None] = defer.Deferred()
+        self._stopping.addBoth(lambda r: (waiting.callback(None), r)[1])
+        return waiting
+
+    def _stop(self) -> defer.Deferred[None]:
+        self.state = "stopping"
+        listening = defer.maybeDeferred(self.port.stopListening) if self.port else \
+            defer.succeed(None)
+        self.port = None
+        waited = self.drained()
+        wait = self.config.timeouts.wait
+        if self.connections:
+            log.info("forward {name}: stopping, {count} connections may run for {wait}s",
+                     name=self.name, count=len(self.connections), wait=wait)
+            timer = self.clock.callLater(wait, self.close_all, "stopped")
+            waited.addBoth(lambda r: (timer.active() and timer.cancel(), r)[1])
+        done = defer.gatherResults([listening, waited], consumeErrors=True)
+        return done.addCallback(self._stopped)
+
+    def _stopped(self, _: object) -> None:
+        self.state = "stopped"
+        self._stopping = None
+        if self.sweeper is not None and self.sweeper.running:
+            self.sweeper.stop()
+
+    def drained(self) -> defer.Deferred[None]:
+        """Fires when no connection is left."""
+        if not self.connections:
+            return defer.succeed(None)
+        waiting: defer.Deferred[None] = defer.Deferred()
+        self._drained.append(waiting)
+        return waiting
+
+    def close_all(self, reason: str) -> None:
+        for conn in list(self.connections.values()):
+            conn.abort(reason)
+
+    def reconfigure(self, config: ServiceConfig) -> None:
+        """Adopt everything but the listening address; open connections are kept."""
+        assert self.config.same_listener(config)
+        old, self.config = self.config, config
+        self.limiter.limits = config.limits
+        if self.port is not None:
+            self.port.room = self.limiter.room if config.limits.conn_limit_action == "wait" \
+                else LimitedPort.room
+            self._resume_accepting()
+        self.blacklist = self._blacklist()
+        if self.running and old.timeouts != config.timeouts:
+            self._start_sweeper()
+        if self.mirror is not None:
+            self.mirror.sync(self.blacklist)
+        for conn in self.connections.values():
+            conn.dump = config.print_bytes
+            if conn.peer is not None:
+                conn.peer.dump = config.print_bytes
+
+    # -- admission
+
+    def admit(self, addr: Any) -> ClientLeg | None:
+        now = self.clock.seconds()
+        address = client_address(addr.host)
+        ip = str(address)
+        if self.blacklist and address in self.blacklist:
+            return self._reject(ip, "blacklist")
+        reason = self.limiter.admit(ip, now)
+        if reason is not None:
+            if reason == "conn_limit" and self.config.limits.conn_limit_action == "wait":
+                # only reachable when the limit was lowered under load: wait, as configured
+                self.port and self.port.stopReading()
+            return self._reject(ip, reason)
+        self._numbers += 1
+        return ClientLeg(self, self._numbers, ip, addr.port, now)
+
+    def _reject(self, ip: str, reason: str) -> None:
+        self.counters.rejected[reason] += 1
+        self._unreported[reason] += 1
+        self.bus.publish(ConnectionRejected(self.name, ip, reason))
+        return None
+
+    def _resume_accepting(self) -> None:
+        room = self.limiter.room()
+        if self.port is not None and (room is None or room > 0):
+            self.port.startReading()
+
+    # -- connection life, called by the legs
+
+    def opened(self, conn: ClientLeg) -> None:
+        self.connections[conn.number] = conn
+        self.counters.accepted += 1
+        self.counters.accessed_at = self.clock.seconds()
+        backend = self.config.backend
+        conn.connector = self.reactor.connectTCP(backend.host, backend.port, conn,
+                                                 self.config.timeouts.connect)
+        self.bus.publish(ConnectionOpened(self.name, conn.number, conn.ip, conn.port))
+        if self.config.log_connections:
+            log.info("forward {name} #{conn}: open from {ip}:{port}", name=self.name,
+                     conn=conn.number, ip=conn.ip, port=conn.port)
+
+    def established(self, conn: ClientLeg, backend: BackendLeg) -> None:
+        conn.transport.resumeProducing()
+
+    def proxy_header(self, conn: ClientLeg) -> bytes:
+        if self.config.send_proxy is None:
+            return b""
+        local = conn.transport.getHost()
+        return proxyheader.header(self.config.send_proxy, conn.ip, conn.port, local.host,
+                                  local.port)
+
+    def backend_failed(self, conn: ClientLeg, reason: Failure) -> None:
+        if reason.check(error.UserError):      # we cancelled the attempt ourselves
+            conn.reason = "stopped" if conn.reason == "backend-failed" else conn.reason
+            return
+        self.counters.backend_failures += 1
+        why = reason.getErrorMessage()
+        backend = str(self.config.backend)
+        log.warn("forward {name} #{conn}: backend {backend} failed for {ip}: {why}",
+                 name=self.name, conn=conn.number, backend=backend, ip=conn.ip, why=why)
+        self.bus.publish(BackendFailed(self.name, conn.ip, backend, why))
+
+    def closed(self, conn: ClientLeg) -> None:
+        if self.connections.pop(conn.number, None) is None:
+            return
+        self.limiter.release(conn.ip)
+        self.counters.connection_closed(conn.up, conn.down, conn.reason)
+        duration = round(self.clock.seconds() - conn.started, 6)
+        self.bus.publish(ConnectionClosed(self.name, conn.number, conn.ip, conn.port, conn.up,
+                                          conn.down, duration, conn.reason))
+        if self.config.log_connections:
+            log.info("forward {name} #{conn}: closed ({reason}) after {duration}s, "
+                     "up {up} down {down}", name=self.name, conn=conn.number,
+                     reason=conn.reason, duration=duration, up=conn.up, down=conn.down)
+        if self.running:
+            self._resume_accepting()
+        if not self.connections:
+            waiting, self._drained = self._drained, []
+            for d in waiting:
+                d.callback(None)
+
+    def dump(self, conn: ClientLeg, direction: str, data: bytes) -> None:
+        arrow = "client->backend" if direction == "up" else "backend->client"
+        for line in hexdump(data, self.config.print_bytes_max):
+            log.info("forward {name} #{conn} {arrow} {line}", name=self.name, conn=conn.number,
+                     arrow=arrow, line=line)
+
+    # -- timeouts and summaries
+
+    def sweep(self) -> None:
+        now = self.clock.seconds()
+        self._note_activity(now)
+        timeouts = self.config.timeouts
+        for conn in list(self.connections.values()):
+            reason = _expired(conn, now, timeouts)
+            if reason is not None:
+                conn.abort(reason)
+        if now - self._last_summary >= SUMMARY_INTERVAL:
+            self._summarize(now)
+
+    def _note_activity(self, now: float) -> None:
+        """Stamp every connection that moved bytes since the last look."""
+        for conn in self.connections.values():
+            if conn.up + conn.down != conn.seen:
+                conn.seen = conn.up + conn.down
+                conn.last_activity = now
+                if conn.up != conn.seen_up:
+                    conn.seen_up = conn.up
+                    conn.last_up = now
+
+    def _summarize(self, now: float) -> None:
+        self._last_summary = now
+        self.limiter.forget_full_buckets(now)
+        if self._unreported:
+            log.warn("forward {name}: refused {total} connections in the last {interval}s "
+                     "({detail})", name=self.name, total=sum(self._unreported.values()),
+                     interval=SUMMARY_INTERVAL,
+                     detail=", ".join(f"{k} {v}" for k, v in sorted(self._unreported.items())))
+            self._unreported.clear()
+
+    # -- blacklist
+
+    def _blacklist(self) -> Blacklist:
+        configured = {normalize(n) for n in self.config.blacklist}
+        return Blacklist(frozenset((configured - self.released) | self.added))
+
+    def _blacklist_changed(self) -> None:
+        self.blacklist = self._blacklist()
+        if self.mirror is not None:
+            self.mirror.sync(self.blacklist)
+
+    def reject(self, network: Network, close: bool) -> int:
+        """Blacklist ``network`` now; with ``close``, also end its open connections."""
+        network = normalize(network)
+        self.added.add(network)
+        self.released.discard(network)
+        self._blacklist_changed()
+        victims = [c for c in self.connections.values()
+                   if client_address(c.ip) in network] if close else []
+        for conn in victims:
+            conn.abort("rejected")
+        return len(victims)
+
+    def release(self, network: Network) -> bool:
+        """Take ``network`` off the blacklist; False when it was not on it."""
+        network = normalize(network)
+        if network not in self.blacklist.networks:
+            return False
+        self.added.discard(network)
+        if network in {normalize(n) for n in self.config.blacklist}:
+            self.released.add(network)
+        self._blacklist_changed()
+        return True
+
+    # -- views
+
+    def stats(self, detail: bool = True) -> dict[str, Any]:
+        now = self.clock.seconds()
+        self._note_activity(now)
+        document = counters.stats(self.name, self.state, str(self.config.listen),
+                                  str(self.config.backend), self.counters,
+                                  self.connections.values(), self.blacklist.sorted(), now,
+                                  detail)
+        if self.mirror is not None:
+            document["blacklist_set"] = self.mirror.status()
+        return document
+
+
+def _expired(conn: ClientLeg, now: float, t: Any) -> str | None:
+    if t.read and now - conn.last_up >= t.read:
+        return "read-timeout"
+    if t.max_idle and now - conn.last_activity >= t.max_idle:
+        return "idle-timeout"
+    if t.fin and conn.half_closed_at is not None and now - conn.half_closed_at >= t.fin:
+        return "fin-timeout"
+    if t.write:
+        for leg in (conn, conn.peer):
+            if leg is not None and leg.stalled_since is not None \
+                    and now - leg.stalled_since >= t.write:
+                return "write-timeout"
+    return None
+
+
+def network_of(text: str) -> Network:
+    """A ``reject``/``release`` argument: an IP or a CIDR network."""
+    return ipaddress.ip_network(text, strict=False)

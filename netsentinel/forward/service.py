@@ -1,0 +1,146 @@
+"""The ``forward`` feature: one :class:`Forwarder` per service, and its control commands.
+
+A reload adopts new limits, timeouts, blacklists and backends in place; only a
+service whose listening address changed is stopped (gracefully) and rebuilt,
+and one that left the file is stopped gracefully.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from twisted.application.service import MultiService
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from netsentinel.features import CommandError, CommandHandler, Context
+from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
+from netsentinel.forward.listener import Forwarder, network_of
+from netsentinel.forward.nftset import NftMirror
+
+log = Logger()
+
+
+class Forwarding(MultiService):
+    def __init__(self, config: ForwardConfig, context: Context) -> None:
+        super().__init__()
+        self.config = config
+        self.context = context
+        self.forwarders: dict[str, Forwarder] = {}
+        for service_config in config.services:
+            self._add(service_config)
+
+    def _add(self, config: ServiceConfig) -> Forwarder:
+        mirror = NftMirror(config.blacklist_set) if config.blacklist_set else None
+        forwarder = Forwarder(config, self.context.reactor, self.context.bus, mirror)
+        self.forwarders[config.name] = forwarder
+        forwarder.setServiceParent(self)
+        return forwarder
+
+    def when_ready(self) -> defer.Deferred[None]:
+        return defer.succeed(None)      # listening is done by the time startService returns
+
+    def reconfigure(self, config: ForwardConfig) -> bool:
+        self.config = config
+        wanted = {s.name: s for s in config.services}
+        for name, forwarder in list(self.forwarders.items()):
+            new = wanted.get(name)
+            if new is not None and forwarder.config.same_listener(new):
+                if new.blacklist_set != forwarder.config.blacklist_set:
+                    forwarder.mirror = NftMirror(new.blacklist_set) if new.blacklist_set \
+                        else None
+                forwarder.reconfigure(new)
+                continue
+            del self.forwarders[name]
+            stopped = defer.maybeDeferred(self.removeService, forwarder)
+            if new is not None:
+                stopped.addCallback(lambda _, new=new: self._add(new))
+        for name, new in wanted.items():
+            if name not in self.forwarders and not self._being_replaced(name):
+                self._add(new)
+        return True
+
+    def _being_replaced(self, name: str) -> bool:
+        return any(s.name == name for s in self.services)
+
+    def status(self) -> dict[str, Any]:
+        return {name: f.stats(detail=False) for name, f in self.forwarders.items()}
+
+    # -- commands
+
+    def commands(self) -> Mapping[str, CommandHandler]:
+        return {
+            "forward stats": self._stats,
+            "forward stop": self._stop,
+            "forward start": self._start,
+            "forward sync": self._sync,
+            "reject": self._reject,
+            "release": self._release,
+        }
+
+    def _forwarder(self, name: str) -> Forwarder:
+        forwarder = self.forwarders.get(name)
+        if forwarder is None:
+            known = ", ".join(sorted(self.forwarders)) or "none"
+            raise CommandError(f"no forward service {name!r} (known: {known})")
+        return forwarder
+
+    def _stats(self, args: list[str]) -> Any:
+        names = [a for a in args if a != "--json"]
+        if len(names) > 1:
+            raise CommandError("usage: forward stats [SERVICE] [--json]")
+        if names:
+            return self._forwarder(names[0]).stats()
+        return {name: f.stats() for name, f in self.forwarders.items()}
+
+    def _stop(self, args: list[str]) -> defer.Deferred[str]:
+        if len(args) != 1:
+            raise CommandError("usage: forward stop SERVICE")
+        forwarder = self._forwarder(args[0])
+        if forwarder.state == "stopped":
+            return defer.succeed(f"OK: {args[0]} was already stopped")
+        log.info("forward {name}: stop requested", name=args[0])
+        return defer.maybeDeferred(forwarder.stopService).addCallback(
+            lambda _: f"OK: {args[0]} stopped")
+
+    def _start(self, args: list[str]) -> str:
+        if len(args) != 1:
+            raise CommandError("usage: forward start SERVICE")
+        forwarder = self._forwarder(args[0])
+        if forwarder.state != "stopped":
+            raise CommandError(f"{args[0]} is {forwarder.state}, not stopped")
+        forwarder.startService()
+        return f"OK: {args[0]} started"
+
+    def _sync(self, args: list[str]) -> str:
+        for forwarder in self.forwarders.values():
+            if forwarder.mirror is not None:
+                forwarder.mirror.sync(forwarder.blacklist)
+        return "OK: forward blacklist sets synced"
+
+    def _target(self, args: list[str], usage: str) -> tuple[Forwarder, Network]:
+        if len(args) != 2:
+            raise CommandError(f"usage: {usage}")
+        forwarder = self._forwarder(args[0])
+        try:
+            return forwarder, network_of(args[1])
+        except ValueError:
+            raise CommandError(f"not an IP address or CIDR network: {args[1]!r}") from None
+
+    def _reject(self, args: list[str]) -> str:
+        close = "--close" in args
+        forwarder, network = self._target([a for a in args if a != "--close"],
+                                          "reject SERVICE IP|CIDR [--close]")
+        closed = forwarder.reject(network, close)
+        log.info("forward {name}: {network} blacklisted ({closed} connections closed)",
+                 name=forwarder.name, network=str(network), closed=closed)
+        return f"OK: {network} rejected by {forwarder.name}" + (
+            f", {closed} connections closed" if close else "")
+
+    def _release(self, args: list[str]) -> str:
+        forwarder, network = self._target(args, "release SERVICE IP|CIDR")
+        if not forwarder.release(network):
+            raise CommandError(f"{network} is not on the blacklist of {forwarder.name}")
+        log.info("forward {name}: {network} released", name=forwarder.name,
+                 network=str(network))
+        return f"OK: {network} released by {forwarder.name}"
