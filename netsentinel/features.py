@@ -62,6 +62,7 @@ class Feature:
 
 FEATURE_MODULES = (
     "netsentinel.addresses.feature",
+    "netsentinel.forward.feature",
     "netsentinel.traffic.feature",
 )
 
