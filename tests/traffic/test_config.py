@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from netsentinel.schema import ConfigError, Section
@@ -68,3 +71,11 @@ def test_trigger_without_source_or_with_filter_on_nflog_is_refused() -> None:
     text = str(e.value)
     assert "traffic.a: a trigger needs a source" in text
     assert "traffic.b.filter: a filter applies to an interface" in text
+
+
+def test_annotated_example_parses() -> None:
+    """etc/examples/traffic.yaml, with its placeholder scripts and paths made real."""
+    path = Path(__file__).resolve().parents[2] / "etc" / "examples" / "traffic.yaml"
+    text = re.sub(r"/usr/local/bin/\w+\.sh", "/bin/true", path.read_text())
+    config = load(text.replace("/var/lib/netsentinel", "/tmp"))
+    assert [t.name for t in config.triggers] == ["vpn", "ondemand", "both"]
