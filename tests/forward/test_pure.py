@@ -1,0 +1,137 @@
+"""Pure parts: blacklist matching, limiter arithmetic, PROXY headers, hex dump, nft sets, stats."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+from netsentinel.forward import counters, proxyheader
+from netsentinel.forward.blacklist import Blacklist, client_address
+from netsentinel.forward.config import Limits, NftSetRef
+from netsentinel.forward.hexdump import hexdump
+from netsentinel.forward.limiter import Limiter
+from netsentinel.forward.nftset import transaction
+
+net = ipaddress.ip_network
+
+
+def test_blacklist_matches_addresses_and_networks_of_both_families() -> None:
+    blacklist = Blacklist.of([net("1.1.1.1"), net("2.2.2.0/24"), net("2001:db8::/32")])
+    assert client_address("1.1.1.1") in blacklist
+    assert client_address("2.2.2.200") in blacklist
+    assert client_address("2001:db8:1::5") in blacklist
+    assert client_address("1.1.1.2") not in blacklist
+    assert client_address("2001:db9::1") not in blacklist
+
+
+def test_ipv4_mapped_client_matches_its_ipv4_entry() -> None:
+    blacklist = Blacklist.of([net("10.0.0.0/8")])
+    assert client_address("::ffff:10.1.2.3") in blacklist
+    assert Blacklist.of([net("::ffff:10.0.0.0/104")]).networks == {net("10.0.0.0/8")}
+
+
+def test_limiter_is_exact_at_each_limit() -> None:
+    limiter = Limiter(Limits(conn_limit=3, per_ip_limit=2, ip_limit=2))
+    assert [limiter.admit(ip, 0) for ip in ("a", "a", "a")] == [None, None, "per_ip_limit"]
+    assert limiter.admit("b", 0) is None
+    assert limiter.admit("c", 0) == "conn_limit"
+    limiter.release("a")
+    assert limiter.admit("c", 0) == "ip_limit"
+    assert limiter.admit("b", 0) is None
+    assert limiter.room() == 0 and limiter.total == 3
+
+
+def test_released_ip_no_longer_counts() -> None:
+    limiter = Limiter(Limits(ip_limit=1))
+    assert limiter.admit("a", 0) is None
+    limiter.release("a")
+    assert limiter.per_ip == {} and limiter.admit("b", 0) is None
+
+
+def test_rate_limit_refills_with_time() -> None:
+    limiter = Limiter(Limits(per_ip_rate=2))
+    assert [limiter.admit("a", 0.0) for _ in range(3)] == [None, None, "per_ip_rate"]
+    assert limiter.admit("b", 0.0) is None       # per IP
+    assert limiter.admit("a", 0.5) is None       # one token back after half a second
+    assert limiter.admit("a", 0.5) == "per_ip_rate"
+    limiter.forget_full_buckets(100.0)
+    assert limiter.buckets == {}
+
+
+def test_proxy_v1_text() -> None:
+    assert proxyheader.v1("192.0.2.1", 5000, "198.51.100.2", 22) == \
+        b"PROXY TCP4 192.0.2.1 198.51.100.2 5000 22\r\n"
+    assert proxyheader.v1("::ffff:192.0.2.1", 5000, "::ffff:198.51.100.2", 22) == \
+        b"PROXY TCP4 192.0.2.1 198.51.100.2 5000 22\r\n"
+    assert proxyheader.v1("2001:db8::1", 1, "192.0.2.9", 2) == \
+        b"PROXY TCP6 2001:db8::1 ::ffff:c000:209 1 2\r\n"
+
+
+def test_proxy_v2_binary() -> None:
+    header = proxyheader.v2("192.0.2.1", 5000, "198.51.100.2", 22)
+    assert header[:12] == b"\r\n\r\n\x00\r\nQUIT\n"
+    version, family, length = struct.unpack("!BBH", header[12:16])
+    assert (version, family, length) == (0x21, 0x11, 12)
+    assert header[16:] == bytes([192, 0, 2, 1, 198, 51, 100, 2]) + struct.pack("!HH", 5000, 22)
+    header6 = proxyheader.v2("::1", 1, "::1", 2)
+    assert header6[13] == 0x21 and len(header6) == 16 + 36
+
+
+def test_hexdump_lines_show_offset_hex_and_ascii() -> None:
+    lines = hexdump(b"GET / HTTP/1.1\r\nHost: x\r\n", 256)
+    assert lines[0] == ("00000000  47 45 54 20 2f 20 48 54  54 50 2f 31 2e 31 0d 0a  "
+                        "|GET / HTTP/1.1..|")
+    assert lines[1].startswith("00000010  48 6f 73 74") and lines[1].endswith("|Host: x..|")
+
+
+def test_hexdump_stops_at_its_limit() -> None:
+    lines = hexdump(bytes(100), 32)
+    assert len(lines) == 3 and lines[-1] == "... 68 more bytes not shown"
+
+
+def test_nft_transaction_declares_flushes_and_fills_both_sets() -> None:
+    ref = NftSetRef("inet", "filter", "ns_block")
+    commands = transaction(ref, frozenset({net("2.2.2.0/24"), net("2.2.2.7"), net("1.1.1.1"),
+                                           net("2001:db8::/32")}))
+    where = {"family": "inet", "table": "filter"}
+    assert commands[0] == {"add": {"table": {"family": "inet", "name": "filter"}}}
+    assert {"flush": {"set": {**where, "name": "ns_block"}}} in commands
+    assert {"add": {"element": {**where, "name": "ns_block", "elem": [
+        "1.1.1.1", {"prefix": {"addr": "2.2.2.0", "len": 24}}]}}} in commands
+    assert {"add": {"element": {**where, "name": "ns_block6", "elem": [
+        {"prefix": {"addr": "2001:db8::", "len": 32}}]}}} in commands
+
+
+def test_empty_blacklist_still_flushes_the_sets() -> None:
+    commands = transaction(NftSetRef("inet", "filter", "b"), frozenset())
+    assert [c for c in commands if "element" in c.get("add", {})] == []
+    assert len([c for c in commands if "flush" in c]) == 2
+
+
+class Conn:
+    def __init__(self, number: int, ip: str, up: int, down: int) -> None:
+        self.number, self.ip, self.port = number, ip, 1000 + number
+        self.started = self.last_activity = 100.0
+        self.up, self.down = up, down
+        self.half_closed_at = None
+
+
+def test_stats_sum_live_and_closed_connections() -> None:
+    c = counters.ServiceCounters(boot_at=0.0, accessed_at=100.0, accepted=3)
+    c.connection_closed(10, 20, "done")
+    c.rejected["blacklist"] += 2
+    stats = counters.stats("web", "running", "[::]:80", "127.0.0.1:8080", c,
+                           [Conn(2, "10.0.0.1", 1, 2), Conn(3, "10.0.0.1", 3, 4)], [], 160.0)
+    assert (stats["sid"], stats["uptime"], stats["ips"], stats["connections"]) == \
+        ("web", 160, 1, 2)
+    assert (stats["up"], stats["down"]) == (14, 26)
+    assert stats["accessed"] == "1970-01-01 00:01:40"
+    assert stats["rejected"]["blacklist"] == 2 and stats["rejected"]["per_ip_rate"] == 0
+    assert stats["ip_table"] == {"10.0.0.1": {"connections": 2, "up": 4, "down": 6}}
+    assert [o["idle"] for o in stats["open"]] == [60.0, 60.0]
+
+
+def test_stats_without_detail_leave_out_the_tables() -> None:
+    stats = counters.stats("x", "running", "a", "b", counters.ServiceCounters(0.0), [], [],
+                           1.0, detail=False)
+    assert "open" not in stats and "ip_table" not in stats
