@@ -1,0 +1,229 @@
+"""The Debian package: built once per session by ``scripts/build-deb``, then read with
+dpkg-deb, extracted, and its programs run from the extracted tree.
+
+Nothing is installed on this machine: the packaged programs run in a private mount
+namespace where the extracted ``/opt/netsentinel`` is mounted at its real path, so
+their ``#!`` lines and the ``/usr/bin/netsentinel-ctl`` symlink resolve as installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.lab import ROOT, Lab, control, require, wait_for
+
+UNIT = ROOT / "etc" / "netsentinel.service"
+EXAMPLE = ROOT / "etc" / "netsentinel.yaml"
+CONFIG = "/etc/netsentinel/netsentinel.yaml"
+VENV = "/opt/netsentinel"
+NFTABLES_BINDING = "/usr/lib/python3/dist-packages/nftables"
+Running = tuple[Lab, str, str, "subprocess.Popen[bytes]"]   # lab, namespace, socket, daemon
+
+# mounts the extracted venv at /opt/netsentinel for this process tree only
+_AT_OPT = ('mount -t tmpfs tmpfs /opt && mkdir /opt/netsentinel'
+           ' && mount --bind "$0/opt/netsentinel" /opt/netsentinel && exec "$@"')
+
+
+@pytest.fixture(scope="session")
+def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The .deb, built once per test session (about a minute: a venv and pip)."""
+    out = tmp_path_factory.mktemp("deb")
+    result = subprocess.run([str(ROOT / "scripts" / "build-deb"), str(out)],
+                            check=False, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (path,) = out.glob("netsentinel_*.deb")
+    return path
+
+
+@pytest.fixture(scope="session")
+def root(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package's files as dpkg would lay them out, under a throwaway directory."""
+    tree = tmp_path_factory.mktemp("root")
+    subprocess.run(["dpkg-deb", "--extract", str(deb), str(tree)], check=True)
+    return tree
+
+
+def packaged(root: Path, argv: Sequence[str]) -> list[str]:
+    """``argv`` run as if the package were installed (see the module docstring)."""
+    return ["unshare", "--mount", "sh", "-c", _AT_OPT, str(root), *argv]
+
+
+def clean_env() -> dict[str, str]:
+    """No PYTHONPATH pointing at the checkout: the package must stand on its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+
+
+def run_packaged(root: Path, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(packaged(root, argv), check=False, capture_output=True, text=True,
+                          timeout=60, env=clean_env(), cwd=cwd)
+
+
+def unit_value(text: str, key: str) -> str:
+    """The value of ``key`` in a unit file, continuation lines joined."""
+    joined = text.replace("\\\n", " ")
+    (value,) = [line.split("=", 1)[1] for line in joined.splitlines()
+                if line.startswith(f"{key}=")]
+    return value
+
+
+def dpkg_field(deb: Path, field: str) -> str:
+    return subprocess.run(["dpkg-deb", "--field", str(deb), field], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_unit_passes_systemd_analyze_verify(root: Path, tmp_path: Path) -> None:
+    require("systemd-analyze")
+    shipped = root / "lib/systemd/system/netsentinel.service"
+    assert shipped.read_text() == UNIT.read_text()
+    # verify checks that ExecStart exists: point it at the packaged wrapper
+    unit = tmp_path / "netsentinel.service"
+    unit.write_text(shipped.read_text().replace("/usr/sbin/", f"{root}/usr/sbin/"))
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)],
+                            check=False, capture_output=True, text=True)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_unit_runs_in_foreground_logging_to_journal_and_reloads_on_sighup() -> None:
+    text = UNIT.read_text()
+    assert shlex.split(unit_value(text, "ExecStart")) == [
+        "/usr/sbin/netsentinel", "--config", CONFIG]
+    assert unit_value(text, "ExecReload") == "/bin/kill -HUP $MAINPID"
+    assert unit_value(text, "Restart") == "on-failure"
+    capabilities = unit_value(text, "CapabilityBoundingSet").split()
+    assert {"CAP_NET_ADMIN", "CAP_NET_RAW"} <= set(capabilities)
+    assert "AF_NETLINK" in unit_value(text, "RestrictAddressFamilies").split()
+
+
+def test_wrapper_runs_twistd_in_foreground_with_logs_on_stdout(root: Path) -> None:
+    wrapper = root / "usr/sbin/netsentinel"
+    assert os.access(wrapper, os.X_OK)
+    command = [line for line in wrapper.read_text().splitlines() if line.startswith("exec ")]
+    assert shlex.split(command[0]) == [
+        "exec", f"{VENV}/bin/twistd", "--nodaemon", "--pidfile=", "--logfile=-",
+        "netsentinel", "$@"]
+
+
+def test_package_depends_on_nftables_libpcap_and_debian_python(deb: Path) -> None:
+    names = {alternative.split()[0] for alternative in dpkg_field(deb, "Depends").split(", ")}
+    assert {"nftables", "libnftables1", "python3-nftables", "libpcap0.8", "python3",
+            "python3.11"} <= names
+
+
+def test_configuration_is_the_annotated_example_as_a_conffile(deb: Path, root: Path) -> None:
+    conffiles = subprocess.run(["dpkg-deb", "--info", str(deb), "conffiles"],
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert conffiles == [CONFIG]
+    assert (root / CONFIG.lstrip("/")).read_text() == EXAMPLE.read_text()
+
+
+def test_package_holds_unit_daemon_ctl_and_venv(deb: Path) -> None:
+    listing = subprocess.run(["dpkg-deb", "--contents", str(deb)], capture_output=True,
+                             text=True, check=True).stdout
+    entries = {line.split(None, 5)[5] for line in listing.splitlines()}
+    assert {"./lib/systemd/system/netsentinel.service", "./usr/sbin/netsentinel",
+            f"./usr/bin/netsentinel-ctl -> {VENV}/bin/netsentinel-ctl",
+            f".{VENV}/bin/twistd", f".{VENV}/bin/netsentinel-ctl",
+            f".{VENV}/lib/python3.11/site-packages/twisted/plugins/netsentinel_plugin.py",
+            f".{VENV}/lib/python3.11/site-packages/twisted/plugins/dropin.cache",
+            f".{VENV}/lib/python3.11/site-packages/nftables -> {NFTABLES_BINDING}"} <= entries
+
+
+def test_unit_is_not_enabled_on_install(deb: Path, tmp_path: Path) -> None:
+    """The example names eth0/eth1: the admin edits it, then ``systemctl enable --now``."""
+    subprocess.run(["dpkg-deb", "--control", str(deb), str(tmp_path)], check=True)
+    postinst = (tmp_path / "postinst").read_text()
+    enables = [line.strip() for line in postinst.splitlines()
+               if "deb-systemd-helper enable" in line]
+    assert enables == ["deb-systemd-helper enable 'netsentinel.service' >/dev/null || true"]
+    assert "was-enabled" in postinst   # ...and that one line only re-enables on upgrade
+
+
+def test_venv_keeps_no_trace_of_the_build_directory(root: Path) -> None:
+    leaked = [str(path) for path in (root / VENV.lstrip("/")).rglob("*")
+              if path.is_file() and not path.is_symlink()
+              and b"/debian/netsentinel/" in path.read_bytes()]
+    assert leaked == []
+
+
+def test_packaged_python_uses_its_venv_and_debian_nftables_binding(
+        root: Path, tmp_path: Path) -> None:
+    probe = ("import sys, netsentinel, nftables, pcapy, icmplib, twisted; "
+             "print(netsentinel.__file__); print(nftables.__file__); "
+             "print('/usr/lib/python3/dist-packages' in sys.path)")
+    result = run_packaged(root, [f"{VENV}/bin/python", "-c", probe], tmp_path)
+    assert result.returncode == 0, result.stderr
+    own, binding, system_site = result.stdout.split()
+    assert own == f"{VENV}/lib/python3.11/site-packages/netsentinel/__init__.py"
+    assert binding == f"{VENV}/lib/python3.11/site-packages/nftables/__init__.py"
+    assert system_site == "False"
+
+
+def test_packaged_ctl_accepts_the_shipped_configuration(root: Path, tmp_path: Path) -> None:
+    config = root / CONFIG.lstrip("/")
+    result = run_packaged(root, [str(root / "usr/bin/netsentinel-ctl"), "check-config",
+                                 str(config)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{config}: OK")
+
+
+def test_packaged_ctl_rejects_a_broken_configuration(root: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("addresses:\n  delay: 0.2\n  colour: blue\n")
+    result = run_packaged(root, [str(root / "usr/bin/netsentinel-ctl"), "check-config",
+                                 str(broken)], tmp_path)
+    assert result.returncode == 2
+    assert str(broken) in result.stderr and "colour" in result.stderr
+
+
+@pytest.fixture
+def unit_daemon(root: Path, lab: Lab, tmp_path: Path) -> Iterator[Running]:
+    """The unit's ExecStart with the shipped configuration, in a namespace that has
+    that configuration's eth0 and eth1 and its ``inet filter`` sets."""
+    ns = lab.netns("pkg")
+    lab.veth(ns, "eth0", None, "eth1")
+    lab.nft(ns, "table inet filter {\n" + "".join(
+        f"  set {zone}_{suffix} {{ type {kind}; }}\n" for zone in ("wan", "lan")
+        for suffix, kind in (("ips", "ipv4_addr"), ("ipv6", "ipv6_addr"))) + "}\n")
+    socket_path = str(tmp_path / "ctl.sock")
+    argv = [str(root / CONFIG.lstrip("/")) if arg == CONFIG else arg
+            for arg in shlex.split(unit_value(UNIT.read_text(), "ExecStart"))]
+    argv[0] = str(root / argv[0].lstrip("/"))
+    with open(tmp_path / "journal.log", "wb") as log:
+        process = lab.popen(ns, packaged(root, [*argv, "--socket", socket_path]),
+                            stdout=log, stderr=subprocess.STDOUT, env=clean_env(),
+                            cwd=str(tmp_path))
+    yield lab, ns, socket_path, process
+    if process.poll() is None:
+        process.kill()
+
+
+def test_unit_command_runs_the_daemon_on_the_shipped_configuration(
+        unit_daemon: Running, tmp_path: Path) -> None:
+    lab, ns, socket_path, process = unit_daemon
+
+    def answers() -> bool:
+        assert process.poll() is None, (tmp_path / "journal.log").read_text()
+        try:
+            return control(socket_path, "ping") == "PONG"
+        except OSError:
+            return False
+    wait_for(answers, timeout=30, what="packaged daemon answering ping")
+    lab.run(ns, "ip", "addr", "add", "192.0.2.1/24", "dev", "eth0")
+    wait_for(lambda: lab.nft_set(ns, "inet", "filter", "wan_ips") == {"192.0.2.1"},
+             what="eth0's address in wan_ips")
+    process.send_signal(signal.SIGHUP)    # the unit's ExecReload
+    lab.run(ns, "ip", "addr", "add", "198.51.100.1/24", "dev", "eth1")
+    wait_for(lambda: lab.nft_set(ns, "inet", "filter", "lan_ips") == {"198.51.100.1"},
+             what="eth1's address in lan_ips after the reload")
+    process.terminate()                   # what systemctl stop sends
+    # twistd ends by re-raising SIGTERM, which systemd counts as a clean stop
+    assert process.wait(timeout=20) in (0, -signal.SIGTERM)
+    journal = (tmp_path / "journal.log").read_text()
+    assert "configuration reloaded" in journal and "Traceback" not in journal
