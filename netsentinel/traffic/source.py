@@ -16,6 +16,7 @@ from typing import Any
 
 from twisted.internet import abstract, task
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from netsentinel.traffic.capture import Capture, CaptureError, Opener, open_capture
 from netsentinel.traffic.config import SourceConfig
@@ -48,11 +49,18 @@ class CaptureReader(abstract.FileDescriptor):
             try:
                 batch = self.capture.read(SLICE)
             except CaptureError as e:
-                self.close()
-                self.failed(str(e))
+                self._lost(str(e))
                 return
             if batch is None or self.deliver(batch):   # True: the source paused reading
                 return
+
+    def connectionLost(self, reason: Failure) -> None:
+        """The reactor saw an error or hang-up on the fd: the interface went away."""
+        self._lost("error or hang-up on the capture (device removed?)")
+
+    def _lost(self, error: str) -> None:
+        self.close()
+        self.failed(error)
 
     def close(self) -> None:
         self.stopReading()

@@ -153,3 +153,26 @@ traffic:
         device.write(udp4("10.5.0.2", "10.5.0.1", 4000, 53))
         return ("web", "stop") in recorder.calls()
     wait_for(stopped_despite_other_packets, timeout=20, interval=0.3, what="stop")
+
+
+def test_tun_that_vanishes_and_returns_is_picked_up_again(lab: Lab, tmp_path: Path,
+                                                         recorder: Recorder) -> None:
+    d = lab.netns("d")
+    tun = lab.ifname("tun")
+    first = Tun(lab, d, tun)
+    daemon = Daemon(lab, d, tmp_path, f"""
+traffic:
+  vpn:
+    interface: {tun}
+    command: [{recorder.path}, vpn]
+""").start()
+
+    def source_state() -> str:
+        return str(trigger_status(daemon, "vpn")["sources"][0]["state"])
+    wait_for(lambda: source_state() == "listening", what="listening")
+    first.process.kill()                 # closing the last fd deletes the tun
+    wait_for(lambda: source_state() == "waiting", what="source notices the removal")
+    second = Tun(lab, d, tun)
+    wait_for(lambda: source_state() == "listening", what="listening again")
+    second.write(udp4("10.5.0.2", "10.5.0.1", 4000, 53))
+    wait_for(lambda: recorder.calls() == [("vpn", "start")], what="start")

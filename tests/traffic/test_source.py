@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 
 from netsentinel.traffic.capture import CaptureError
 from netsentinel.traffic.config import SourceConfig
@@ -95,6 +97,18 @@ def test_read_error_closes_and_reopens() -> None:
     source.reader.doRead()
     assert first.closed
     assert len(opener.opened) == 2
+    assert source.status()["state"] == "listening"
+
+
+def test_hang_up_seen_by_the_reactor_reopens() -> None:
+    source, reactor, opener, _ = make()
+    source.start()
+    opener.missing = True
+    source.reader.connectionLost(Failure(ConnectionDone()))
+    assert opener.opened[0].closed
+    assert source.status()["state"] == "waiting"
+    opener.missing = False
+    reactor.advance(2.0)
     assert source.status()["state"] == "listening"
 
 
