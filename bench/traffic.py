@@ -17,15 +17,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.lab import Daemon, Lab, control, wait_for  # noqa: E402
+from tests.lab import Daemon, Lab, control, wait_for
 
 GROUP = 31
 DAEMON_IP, PEER_IP, PORT = "10.88.0.1", "10.88.0.2", 9000
