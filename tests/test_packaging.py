@@ -119,6 +119,12 @@ def test_wrapper_runs_twistd_in_foreground_with_logs_on_stdout(root: Path) -> No
         "netsentinel", "$@"]
 
 
+def test_package_version_follows_setup_py(deb: Path) -> None:
+    setup = (ROOT / "setup.py").read_text()
+    upstream = setup.split('version="', 1)[1].split('"', 1)[0]
+    assert dpkg_field(deb, "Version").split("-")[0] == upstream
+
+
 def test_package_depends_on_nftables_libpcap_and_debian_python(deb: Path) -> None:
     names = {alternative.split()[0] for alternative in dpkg_field(deb, "Depends").split(", ")}
     assert {"nftables", "libnftables1", "python3-nftables", "libpcap0.8", "python3",
