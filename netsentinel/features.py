@@ -64,6 +64,7 @@ FEATURE_MODULES = (
     "netsentinel.addresses.feature",
     "netsentinel.forward.feature",
     "netsentinel.traffic.feature",
+    "netsentinel.checks.feature",
 )
 
 

@@ -1,0 +1,309 @@
+"""The ``checks:`` section: named instances of ping, updown, ddns and failover."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Mapping, Union
+from urllib.parse import urlsplit
+
+import attrs
+
+from netsentinel.schema import (Section, boolean, choice, command, existing_file, integer,
+                                invalid, ip_address, list_of, number, string, writable_path)
+
+INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+IFNAME = re.compile(r"^[^\s/:]{1,15}$")
+
+
+@attrs.frozen
+class Probe:
+    """How one check pings: ``count`` packets, each waited for ``wait`` seconds."""
+
+    count: int = 2
+    wait: float = 1.0
+
+
+@attrs.frozen
+class Alarm:
+    loss: float | None = None        # fraction 0..1 over the window
+    latency: float | None = None     # seconds, average RTT over the window
+    hold: float = 30.0               # an alarm stays raised at least this long
+
+
+@attrs.frozen
+class PingConfig:
+    name: str
+    target: str
+    interval: float = 10.0
+    probe: Probe = Probe()
+    interface: str | None = None
+    source: str | None = None
+    window: int = 10
+    alarm: Alarm | None = None
+
+
+@attrs.frozen
+class UpdownConfig:
+    name: str
+    targets: tuple[str, ...]
+    quorum: int = 1
+    interval: float = 10.0
+    fast_interval: float = 1.0
+    probe: Probe = Probe()
+    down_after: int = 3
+    up_after: int = 2
+    addping: tuple[str, ...] = ()
+    dns_server: str | None = None
+    dns_lookup: str | None = None
+    interface: str | None = None
+
+
+@attrs.frozen
+class UrlSource:
+    url: str
+    ca: str | None = None            # PEM file of the CA to trust instead of the system's
+
+    def describe(self) -> str:
+        return self.url
+
+
+@attrs.frozen
+class DnsSource:
+    name: str
+    server: str
+    port: int = 53
+
+    def describe(self) -> str:
+        return f"dns {self.name} @{self.server}"
+
+
+@attrs.frozen
+class InterfaceSource:
+    interface: str
+
+    def describe(self) -> str:
+        return f"interface {self.interface}"
+
+
+Source = Union[UrlSource, DnsSource, InterfaceSource]
+
+
+@attrs.frozen
+class DdnsConfig:
+    name: str
+    sources: tuple[Source, ...]
+    interval: float = 300.0
+    family: int = 4
+    accept_private: bool = False
+    state_file: str | None = None
+    timeout: float = 10.0
+
+
+@attrs.frozen
+class Uplink:
+    role: str                        # Primary or Standby, as imon writes it
+    interface: str
+    name: str
+    gateway: str
+    ping: str | None = None          # probe target instead of the gateway
+    postping: str | None = None
+    table: int = 0                   # routing table for probes to a remote ``ping``
+
+    @property
+    def target(self) -> str:
+        return self.ping or self.gateway
+
+
+@attrs.frozen
+class FailoverConfig:
+    name: str
+    primary: Uplink
+    standby: Uplink
+    interval: float = 1.0
+    probe: Probe = Probe()
+    prefer_primary: bool = True
+    metric: int = 201
+    down_after: int = 3
+    up_after: int = 5
+    min_switch_interval: float = 30.0
+
+
+@attrs.frozen
+class ChecksConfig:
+    action: tuple[str, ...] | None = None
+    ping: tuple[PingConfig, ...] = ()
+    updown: tuple[UpdownConfig, ...] = ()
+    ddns: tuple[DdnsConfig, ...] = ()
+    failover: tuple[FailoverConfig, ...] = ()
+
+
+def _address(value: Any) -> str:
+    return str(ip_address(value))
+
+
+def _interface(value: Any) -> str:
+    if not isinstance(value, str) or not IFNAME.match(value):
+        raise invalid(f"not an interface name: {value!r}")
+    return value
+
+
+def _hostname(value: Any) -> str:
+    name = string(value).rstrip(".")
+    if not re.match(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$", name):
+        raise invalid(f"not a DNS name: {value!r}")
+    return name
+
+
+def _url(value: Any) -> str:
+    url = string(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise invalid(f"expected an http:// or https:// URL, got {value!r}")
+    return url
+
+
+def _probe(section: Section) -> Probe:
+    return Probe(section.get("count", integer(1, 100), 2), section.get("wait", number(0.01, 60), 1.0))
+
+
+def _instances(section: Section, key: str) -> list[tuple[str, Section]]:
+    out = []
+    for name, entry in section.section(key).sections():
+        if not INSTANCE.match(name):
+            entry.problem(f"instance name must be letters, digits, '_', '.', '-': {name!r}")
+        out.append((name, entry))
+    return out
+
+
+def parse(section: Section, options: Mapping[str, Any]) -> ChecksConfig | None:
+    if not section.keys():
+        return None
+    config = ChecksConfig(
+        action=section.get("action", command, None),
+        ping=tuple(_ping(n, s) for n, s in _instances(section, "ping")),
+        updown=tuple(_updown(n, s) for n, s in _instances(section, "updown")),
+        ddns=tuple(_ddns(n, s) for n, s in _instances(section, "ddns")),
+        failover=tuple(_failover(n, s) for n, s in _instances(section, "failover")),
+    )
+    section.done()
+    return config
+
+
+def _ping(name: str, s: Section) -> PingConfig:
+    alarm = None
+    if s.has("alarm"):
+        a = s.section("alarm")
+        alarm = Alarm(a.get("loss", number(0, 1), None), a.get("latency", number(0, 60), None),
+                      a.get("hold", number(0, 86400), 30.0))
+        if alarm.loss is None and alarm.latency is None:
+            a.problem("an alarm needs loss, latency or both")
+        a.done()
+    config = PingConfig(name, s.get("target", _address), s.get("interval", number(0.1, 86400), 10.0),
+                        _probe(s), s.get("interface", _interface, None),
+                        s.get("source", _address, None), s.get("window", integer(1, 10000), 10),
+                        alarm)
+    s.done()
+    return config
+
+
+def _updown(name: str, s: Section) -> UpdownConfig:
+    if s.has("target") == s.has("targets"):
+        s.problem("set either target or targets")
+    targets = ((s.get("target", _address, None),) if s.has("target")
+               else s.get("targets", list_of(_address), ()))
+    targets = tuple(t for t in targets if t is not None)
+    quorum = s.get("quorum", integer(1, 1000), 1)
+    if targets and quorum > len(targets):
+        s.problem(f"quorum {quorum} is more than the {len(targets)} targets", s.line_of("quorum"),
+                  "quorum")
+    interval = s.get("interval", number(0.1, 86400), 10.0)
+    dns_server = s.get("dns_server", _address, None)
+    dns_lookup = s.get("dns_lookup", _hostname, None)
+    if (dns_server is None) != (dns_lookup is None):
+        s.problem("dns_server and dns_lookup go together")
+    config = UpdownConfig(
+        name, targets, quorum, interval,
+        s.get("fast_interval", number(0.1, 86400), min(1.0, interval)), _probe(s),
+        s.get("down_after", integer(1, 1000), 3), s.get("up_after", integer(1, 1000), 2),
+        s.get("addping", list_of(_address), ()), dns_server, dns_lookup,
+        s.get("interface", _interface, None))
+    s.done()
+    return config
+
+
+def _source(item: Any, parent: Section) -> Source | None:
+    if isinstance(item, str):
+        try:
+            return UrlSource(_url(item))
+        except Exception as e:
+            parent.problem(str(e), parent.line_of("sources"), "sources")
+            return None
+    if not isinstance(item, Section):
+        parent.problem(f"a source is a URL or a mapping, got {item!r}", parent.line_of("sources"),
+                       "sources")
+        return None
+    source: Source | None = None
+    kinds = [k for k in ("url", "dns", "interface") if item.has(k)]
+    if len(kinds) != 1:
+        item.problem("a source has exactly one of url, dns, interface")
+    elif kinds == ["url"]:
+        source = UrlSource(item.get("url", _url), item.get("ca", existing_file, None))
+    elif kinds == ["dns"]:
+        d = item.section("dns")
+        source = DnsSource(d.get("name", _hostname), d.get("server", _address),
+                           d.get("port", integer(1, 65535), 53))
+        d.done()
+    else:
+        source = InterfaceSource(item.get("interface", _interface))
+    item.done()
+    return source
+
+
+def _ddns(name: str, s: Section) -> DdnsConfig:
+    sources = tuple(src for item in s.items("sources") if (src := _source(item, s)) is not None)
+    if not sources:
+        s.problem("at least one source is needed", s.line_of("sources"), "sources")
+    config = DdnsConfig(
+        name, sources, s.get("interval", number(1, 86400 * 7), 300.0),
+        int(s.get("family", choice("ipv4", "ipv6"), "ipv4")[-1]),
+        s.get("accept_private", boolean, False), s.get("state_file", _optional_path, None),
+        s.get("timeout", number(0.1, 300), 10.0))
+    s.done()
+    return config
+
+
+def _optional_path(value: Any) -> str | None:
+    return None if value is None else writable_path(value)
+
+
+def _uplink(s: Section, role: str, default_table: int) -> Uplink:
+    gateway = s.get("gateway", _address, "0.0.0.0")
+    if ipaddress.ip_address(gateway).version != 4:
+        s.problem("failover manages IPv4 default routes: the gateway must be IPv4",
+                  s.line_of("gateway"), "gateway")
+    uplink = Uplink(role, s.get("interface", _interface, "?"), s.get("name", string, role.lower()),
+                    gateway, s.get("ping", _optional_address, None),
+                    s.get("postping", _optional_address, None),
+                    s.get("table", integer(1, 0xFFFFFFF0), default_table))
+    s.done()
+    return uplink
+
+
+def _optional_address(value: Any) -> str | None:
+    return None if value is None or value == "" else _address(value)
+
+
+def _failover(name: str, s: Section) -> FailoverConfig:
+    metric = s.get("metric", integer(0, 0xFFFFFFFF), 201)
+    config = FailoverConfig(
+        name, _uplink(s.section("primary", required=True), "Primary", 1000 + 2 * (metric % 10000)),
+        _uplink(s.section("standby", required=True), "Standby", 1001 + 2 * (metric % 10000)),
+        s.get("interval", number(0.1, 3600), 1.0), _probe(s),
+        s.get("prefer_primary", boolean, True), metric,
+        s.get("down_after", integer(1, 1000), 3), s.get("up_after", integer(1, 1000), 5),
+        s.get("min_switch_interval", number(0, 86400), 30.0))
+    if config.primary.interface == config.standby.interface:
+        s.problem("primary and standby must use different interfaces")
+    s.done()
+    return config

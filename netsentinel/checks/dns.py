@@ -1,0 +1,34 @@
+"""Address lookups at one given DNS server through twisted.names (never the system resolver)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from twisted.internet import defer
+from twisted.names import client, dns
+
+
+class DnsQuerier:
+    """Asks ``server`` for A or AAAA records; the answer is a list of addresses."""
+
+    def __init__(self, reactor: Any, server: str, port: int = 53, timeout: float = 2.0) -> None:
+        self.timeout = timeout
+        self.resolver = client.Resolver(servers=[(server, port)], reactor=reactor)
+
+    def addresses(self, name: str, family: int = 4) -> defer.Deferred[list[str]]:
+        if family == 4:
+            d = self.resolver.lookupAddress(name, timeout=(self.timeout,))
+        else:
+            d = self.resolver.lookupIPV6Address(name, timeout=(self.timeout,))
+        return d.addCallback(_addresses)
+
+
+def _addresses(result: tuple[list[Any], list[Any], list[Any]]) -> list[str]:
+    out = []
+    for record in result[0]:
+        if record.type == dns.A:
+            out.append(record.payload.dottedQuad())
+        elif record.type == dns.AAAA:
+            out.append(socket.inet_ntop(socket.AF_INET6, record.payload.address))
+    return out

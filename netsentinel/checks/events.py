@@ -1,0 +1,23 @@
+"""What the monitors publish: one event per imon action, plus the new ones imon lacks."""
+
+from __future__ import annotations
+
+import attrs
+
+from netsentinel.events import Event
+
+
+@attrs.frozen
+class CheckEvent(Event):
+    """An event of a monitor instance, named and argued exactly as imon calls its script.
+
+    ``notes`` carries what imon only logs (addping results, reasons), so the bus
+    and the log see it while the script keeps imon's argv.
+    """
+
+    kind = "check"
+    monitor: str              # ping, updown, ddns, failover
+    instance: str
+    name: str                 # imon's event: updown-online, ddns-ip-update, ...
+    args: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()

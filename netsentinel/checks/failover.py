@@ -1,0 +1,169 @@
+"""Two-WAN failover: one default route at ``metric``, moved by netlink between uplinks.
+
+Each uplink is probed through its own interface and judged with hysteresis;
+:func:`choose` decides which one carries the default route.  The route is
+changed with one atomic replace, so there are never two and never none while
+an uplink is up, and it is checked at every round so a route added or removed
+behind our back is put right.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from netsentinel.checks.config import FailoverConfig, Uplink
+from netsentinel.checks.hysteresis import Hysteresis, LinkState
+from netsentinel.checks.monitor import Monitor, Tools
+from netsentinel.checks.routes import Netlink, Route
+from netsentinel.checks.stats import ProbeResult
+
+log = Logger()
+
+PRIMARY, STANDBY = "primary", "standby"
+
+
+def choose(active: str | None, primary: LinkState, standby: LinkState, prefer_primary: bool,
+           may_fail_back: bool) -> str | None:
+    """The uplink that should carry the default route.
+
+    An active uplink that is up stays, except that a standby gives way to a
+    healthy primary when ``prefer_primary`` and the switch interval allow it.
+    A failed active uplink is left at once: waiting would be an outage.
+    """
+    up = {PRIMARY: primary is LinkState.UP, STANDBY: standby is LinkState.UP}
+    if active is not None and up[active]:
+        if active == STANDBY and prefer_primary and up[PRIMARY] and may_fail_back:
+            return PRIMARY
+        return active
+    if up[PRIMARY]:
+        return PRIMARY
+    if up[STANDBY]:
+        return STANDBY
+    return None
+
+
+class FailoverMonitor(Monitor):
+    monitor = "failover"
+    config: FailoverConfig
+
+    def __init__(self, config: FailoverConfig, tools: Tools, netlink: Netlink) -> None:
+        super().__init__(config, tools)
+        self.netlink = netlink
+        self.uplinks = {PRIMARY: config.primary, STANDBY: config.standby}
+        self.states = {k: Hysteresis(config.down_after, config.up_after) for k in self.uplinks}
+        self.last: dict[str, ProbeResult] = {}
+        self.active: str | None = None
+        self.switched_at: float | None = None
+        self.switches = 0
+        self.repairs = 0
+        self.postping: dict[str, Any] | None = None
+        self.rounds = 0
+
+    def info(self, key: str) -> str:
+        """imon's ``name:Primary|Standby:ifname:ip`` (ip empty while the uplink has none)."""
+        uplink = self.uplinks[key]
+        addresses = self.netlink.addresses(uplink.interface, 4)
+        return f"{uplink.name}:{uplink.role}:{uplink.interface}:{addresses[0] if addresses else ''}"
+
+    def _probe(self, uplink: Uplink, target: str) -> defer.Deferred[ProbeResult]:
+        p = self.config.probe
+        return self.tools.engine.ping(target, p.count, p.wait, interface=uplink.interface)
+
+    def _probe_routes(self) -> None:
+        for uplink in self.uplinks.values():
+            if uplink.ping is not None:
+                self.netlink.ensure_probe_route(uplink.interface, uplink.gateway, uplink.table)
+
+    @defer.inlineCallbacks
+    def check(self) -> Any:
+        self._probe_routes()
+        self.rounds += 1
+        keys = list(self.uplinks)
+        results = yield defer.gatherResults(
+            [self._probe(self.uplinks[k], self.uplinks[k].target) for k in keys])
+        for key, result in zip(keys, results):
+            self.last[key] = result
+            change = self.states[key].feed(result.alive)
+            if change is None:
+                continue
+            if change.initial:
+                self.event("failover-initial", self.info(key), change.state.value)
+            else:
+                log.info("failover {name}: {role} network {uplink} is now {state}",
+                         name=self.config.name, role=self.uplinks[key].role,
+                         uplink=self.uplinks[key].name, state=change.state.value)
+        now = self.tools.clock.seconds()
+        may_fail_back = (self.switched_at is None
+                         or now - self.switched_at >= self.config.min_switch_interval)
+        wanted = choose(self.active, self.states[PRIMARY].state, self.states[STANDBY].state,
+                        self.config.prefer_primary, may_fail_back)
+        if wanted != self.active or (wanted is None and self.rounds == 1):
+            yield self._switch(wanted, now)
+        elif self._converge():
+            self.repairs += 1
+
+    def _desired(self) -> Route | None:
+        if self.active is None:
+            return None
+        uplink = self.uplinks[self.active]
+        index = self.netlink.index(uplink.interface)
+        return None if index is None else Route(uplink.gateway, index)
+
+    def _converge(self) -> bool:
+        """Make the routes at ``metric`` exactly the desired one; True if any was wrong."""
+        metric = self.config.metric
+        want = self._desired()
+        have = self.netlink.default_routes(metric)
+        if have == ([want] if want is not None else []):
+            return False
+        if want is not None:
+            self.netlink.replace_default(want.gateway or "", want.oif or 0, metric)
+        for route in self.netlink.default_routes(metric):
+            if route != want:
+                self.netlink.delete_default(route, metric)
+        log.info("failover {name}: routes at metric {metric} were {have}, now {want}",
+                 name=self.config.name, metric=metric, have=have, want=want or "none")
+        return True
+
+    @defer.inlineCallbacks
+    def _switch(self, wanted: str | None, now: float) -> Any:
+        before = self.active
+        self.active = wanted
+        self._converge()
+        if wanted is None:
+            log.warn("failover {name}: both networks are offline", name=self.config.name)
+            self.event("failover-bothdown", self.info(PRIMARY), self.info(STANDBY))
+            return
+        self.switched_at = now
+        self.switches += 1
+        uplink = self.uplinks[wanted]
+        log.info("failover {name}: default route via {role} {uplink} ({gateway} dev {dev}), "
+                 "was {before}", name=self.config.name, role=uplink.role, uplink=uplink.name,
+                 gateway=uplink.gateway, dev=uplink.interface, before=before or "none")
+        info = self.info(wanted)
+        self.event(f"failover-{wanted}", info)
+        if uplink.postping is not None:
+            result = yield self._probe(uplink, uplink.postping)
+            state = "online" if result.alive else "offline"
+            self.postping = {"uplink": wanted, "target": uplink.postping, "state": state,
+                             "at": time.time()}
+            self.event("failover-postping", info, state)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "active": self.active,
+            "metric": self.config.metric,
+            "switches": self.switches,
+            "repairs": self.repairs,
+            "switched_at": self.switched_at,
+            "postping": self.postping,
+            "uplinks": {key: {"name": u.name, "interface": u.interface, "gateway": u.gateway,
+                              "target": u.target, "state": self.states[key].state.value,
+                              "streak": self.states[key].streak,
+                              "last": self.last[key].to_dict() if key in self.last else None}
+                        for key, u in self.uplinks.items()},
+        }

@@ -1,0 +1,271 @@
+"""Many pings at once from a few shared raw ICMP sockets read by the reactor.
+
+One socket per (family, interface, source) binding serves every target, so a
+thousand targets cost a thousand packets, not a thousand threads or sockets.
+icmplib builds the echo requests and parses the replies; replies are matched
+by identifier, sequence, source address and the socket they arrived on, so a
+probe bound to an interface only counts replies that came back through it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import socket
+import struct
+from typing import Any, Callable, Protocol
+
+import attrs
+from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
+from icmplib.exceptions import ICMPLibError
+from twisted.internet import abstract, defer
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from netsentinel.checks.stats import ProbeResult
+
+log = Logger()
+
+PAYLOAD = b"netsentinel-probe".ljust(56, b"\0")
+READS_PER_TURN = 256          # replies drained per doRead before yielding to the reactor
+RECEIVE_BUFFER = 4 << 20      # a burst of a thousand replies must not overflow the socket
+SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+SO_RCVBUFFORCE = 33
+SOL_RAW = 255
+ICMP_FILTER = 1               # SOL_RAW option: bit set = type dropped by the kernel
+ICMP6_FILTER = 1
+
+
+@attrs.frozen
+class Binding:
+    """Where probes leave from: address family, optional interface and source address."""
+
+    family: int                    # 4 or 6
+    interface: str | None = None
+    source: str | None = None
+
+
+@attrs.frozen
+class Reply:
+    source: str
+    ident: int
+    sequence: int
+
+
+class Channel(Protocol):
+    """The OS side of one socket (a fake one in unit tests)."""
+
+    def fileno(self) -> int: ...
+    def send(self, destination: str, ident: int, sequence: int) -> None: ...
+    def receive(self) -> Reply | None: ...   # None: not an echo reply; BlockingIOError: drained
+    def close(self) -> None: ...
+
+
+class RawChannel:
+    """A non-blocking raw ICMP socket made by icmplib, filtered to echo replies."""
+
+    def __init__(self, binding: Binding) -> None:
+        kind = ICMPv4Socket if binding.family == 4 else ICMPv6Socket
+        self.icmp = kind(address=binding.source, privileged=True)
+        sock = self.icmp.sock
+        sock.setblocking(False)
+        if binding.interface:
+            sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, binding.interface.encode())
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if binding.family == 4:
+            sock.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("I", ~(1 << 0) & 0xFFFFFFFF))
+            self.echo_reply = 0
+        else:
+            words = [0xFFFFFFFF] * 8
+            words[129 >> 5] &= ~(1 << (129 & 31)) & 0xFFFFFFFF
+            sock.setsockopt(socket.IPPROTO_ICMPV6, ICMP6_FILTER, struct.pack("8I", *words))
+            self.echo_reply = 129
+
+    def fileno(self) -> int:
+        return int(self.icmp.sock.fileno())
+
+    def send(self, destination: str, ident: int, sequence: int) -> None:
+        try:
+            self.icmp.send(ICMPRequest(destination, ident, sequence, payload=PAYLOAD))
+        except ICMPLibError as e:
+            raise OSError(str(e)) from None
+
+    def receive(self) -> Reply | None:
+        packet, address = self.icmp.sock.recvfrom(1500)
+        reply = self.icmp._parse_reply(packet, address[0], 0.0)
+        if reply is None or reply.type != self.echo_reply:
+            return None
+        return Reply(_plain(address[0]), reply.id, reply.sequence)
+
+    def close(self) -> None:
+        self.icmp.close()
+
+
+def _plain(address: str) -> str:
+    """Drop an IPv6 scope (``fe80::1%eth0``) so sources compare with targets."""
+    return address.split("%", 1)[0]
+
+
+class ChannelReader(abstract.FileDescriptor):
+    """Reads one channel in the reactor, like ``twisted.pair.tuntap.TuntapPort``."""
+
+    def __init__(self, channel: Channel, deliver: Callable[["ChannelReader", Reply], None],
+                 reactor: Any) -> None:
+        super().__init__(reactor)
+        self.channel = channel
+        self.deliver = deliver
+
+    def fileno(self) -> int:
+        return self.channel.fileno()
+
+    def doRead(self) -> None:
+        for _ in range(READS_PER_TURN):
+            if self.disconnected:      # closed by a callback of the last reply
+                return
+            try:
+                reply = self.channel.receive()
+            except BlockingIOError:
+                return
+            except OSError as e:
+                log.warn("ICMP receive failed: {error}", error=e)
+                return
+            if reply is not None:
+                self.deliver(self, reply)
+
+    def connectionLost(self, reason: Any = None) -> None:
+        abstract.FileDescriptor.connectionLost(self, reason)
+        self.channel.close()
+
+
+@attrs.define
+class _Check:
+    """The packets of one ``ping`` call still in flight."""
+
+    address: str
+    count: int
+    done: defer.Deferred[ProbeResult]
+    rtts: list[float] = attrs.Factory(list)
+    settled: int = 0
+
+    def settle(self, rtt: float | None) -> None:
+        if rtt is not None:
+            self.rtts.append(rtt)
+        self.settled += 1
+        if self.settled == self.count:
+            self.done.callback(ProbeResult(self.address, self.count, tuple(self.rtts)))
+
+
+@attrs.define
+class _Packet:
+    check: _Check
+    reader: ChannelReader
+    destination: str
+    sent_at: float
+    timeout: Any
+
+
+class IcmpEngine:
+    """``ping(target, count, wait)`` for any number of concurrent targets."""
+
+    def __init__(self, reactor: Any,
+                 open_channel: Callable[[Binding], Channel] = RawChannel) -> None:
+        self.reactor = reactor
+        self.clock: IReactorTime = reactor
+        self.open_channel = open_channel
+        self.ident = random.randrange(1, 0xFFFF)
+        self.readers: dict[Binding, ChannelReader] = {}
+        self._pending: dict[int, _Packet] = {}
+        self._sequence = random.randrange(0, 0x10000)
+        self.sent = 0
+        self.received = 0
+        self.send_errors = 0
+
+    def ping(self, target: str, count: int, wait: float, spacing: float = 0.2,
+             interface: str | None = None, source: str | None = None
+             ) -> defer.Deferred[ProbeResult]:
+        """Send ``count`` echo requests ``spacing`` s apart; each waits ``wait`` s.
+
+        Fires with the result once every packet is answered or timed out; it
+        never fails (an unusable binding is reported as total loss).
+        """
+        parsed = ipaddress.ip_address(target)
+        target = str(parsed)
+        check = _Check(target, count, defer.Deferred())
+        try:
+            reader = self._reader(Binding(parsed.version, interface, source))
+        except (OSError, ICMPLibError) as e:
+            log.error("cannot open ICMP socket for {target} ({interface}): {error}",
+                      target=target, interface=interface or "any", error=e)
+            check.done.callback(ProbeResult(target, count))
+            return check.done
+        for n in range(count):
+            if n == 0:
+                self._send(check, reader, wait)
+            else:
+                self.clock.callLater(n * spacing, self._send, check, reader, wait)
+        return check.done
+
+    def _reader(self, binding: Binding) -> ChannelReader:
+        reader = self.readers.get(binding)
+        if reader is None:
+            reader = ChannelReader(self.open_channel(binding), self._delivered, self.reactor)
+            reader.startReading()
+            self.readers[binding] = reader
+        return reader
+
+    def _next_sequence(self) -> int:
+        while True:
+            self._sequence = (self._sequence + 1) & 0xFFFF
+            if self._sequence not in self._pending:
+                return self._sequence
+
+    def _send(self, check: _Check, reader: ChannelReader, wait: float) -> None:
+        if reader.disconnected:
+            check.settle(None)
+            return
+        sequence = self._next_sequence()
+        try:
+            reader.channel.send(check.address, self.ident, sequence)
+        except OSError as e:
+            self.send_errors += 1
+            log.debug("ping {target} not sent: {error}", target=check.address, error=e)
+            check.settle(None)
+            return
+        self.sent += 1
+        timeout = self.clock.callLater(wait, self._expired, sequence)
+        self._pending[sequence] = _Packet(check, reader, check.address, self.clock.seconds(),
+                                          timeout)
+
+    def _expired(self, sequence: int) -> None:
+        packet = self._pending.pop(sequence, None)
+        if packet is not None:
+            packet.check.settle(None)
+
+    def _delivered(self, reader: ChannelReader, reply: Reply) -> None:
+        if reply.ident != self.ident:
+            return
+        packet = self._pending.get(reply.sequence)
+        if packet is None or packet.reader is not reader or packet.destination != reply.source:
+            return
+        del self._pending[reply.sequence]
+        packet.timeout.cancel()
+        self.received += 1
+        packet.check.settle((self.clock.seconds() - packet.sent_at) * 1000.0)
+
+    def close(self) -> None:
+        """Close every socket; probes in flight end as lost."""
+        for reader in self.readers.values():
+            reader.stopReading()
+            reader.connectionLost(None)
+        self.readers.clear()
+        for sequence in list(self._pending):
+            packet = self._pending.pop(sequence)
+            packet.timeout.cancel()
+            packet.check.settle(None)
+
+    def status(self) -> dict[str, Any]:
+        return {"sockets": len(self.readers), "in_flight": len(self._pending),
+                "sent": self.sent, "received": self.received, "send_errors": self.send_errors}

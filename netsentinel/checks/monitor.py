@@ -1,0 +1,57 @@
+"""What every monitor instance shares: its config, the engine, a clock and the bus."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import attrs
+from twisted.application import service
+from twisted.internet import defer
+
+from netsentinel.checks.events import CheckEvent
+from netsentinel.checks.icmp import IcmpEngine
+from netsentinel.checks.periodic import Periodic
+
+Publish = Callable[[CheckEvent], None]
+
+
+@attrs.frozen
+class Tools:
+    """Handed to each monitor: time, pings, and where its events go."""
+
+    clock: Any
+    engine: IcmpEngine
+    publish: Publish
+
+
+class Monitor(service.Service):
+    """A named instance that runs ``check()`` on a timer and reports ``status()``."""
+
+    monitor = "monitor"
+
+    def __init__(self, config: Any, tools: Tools) -> None:
+        self.config = config
+        self.tools = tools
+        self.setName(config.name)
+        self.periodic = Periodic(tools.clock, self.check, self.next_delay,
+                                 f"{self.monitor} {config.name}")
+
+    def startService(self) -> None:
+        super().startService()
+        self.periodic.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.periodic.stop()
+
+    def next_delay(self) -> float:
+        return float(self.config.interval)
+
+    def check(self) -> defer.Deferred[Any]:
+        raise NotImplementedError
+
+    def event(self, name: str, *args: str, notes: tuple[str, ...] = ()) -> None:
+        self.tools.publish(CheckEvent(self.monitor, self.config.name, name, args, notes))
+
+    def status(self) -> dict[str, Any]:
+        raise NotImplementedError

@@ -1,0 +1,83 @@
+"""Short netlink calls (pyroute2) for failover and the interface source.
+
+Each call is one request to the local kernel and returns at once; nothing here
+waits on the network, so calling it from the reactor is fine.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import attrs
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+MAIN_TABLE = 254
+PROBE_RULE_PRIORITY = 20000
+DEFAULT4 = "0.0.0.0/0"
+
+
+@attrs.frozen
+class Route:
+    gateway: str | None
+    oif: int | None
+
+
+class Netlink:
+    """One rtnetlink socket, opened by its owner's ``startService``."""
+
+    def __init__(self) -> None:
+        self.ipr: Any = IPRoute()
+
+    def close(self) -> None:
+        self.ipr.close()
+
+    def index(self, ifname: str) -> int | None:
+        found = self.ipr.link_lookup(ifname=ifname)
+        return int(found[0]) if found else None
+
+    def addresses(self, ifname: str, family: int = 4) -> list[str]:
+        """The interface's addresses of one family, primary first; [] if it has none."""
+        index = self.index(ifname)
+        if index is None:
+            return []
+        af = socket.AF_INET if family == 4 else socket.AF_INET6
+        return [a.get_attr("IFA_ADDRESS") for a in self.ipr.get_addr(index=index, family=af)]
+
+    def default_routes(self, metric: int, table: int = MAIN_TABLE) -> list[Route]:
+        routes = self.ipr.get_routes(family=socket.AF_INET, table=table, dst_len=0)
+        return [Route(r.get_attr("RTA_GATEWAY"), r.get_attr("RTA_OIF")) for r in routes
+                if (r.get_attr("RTA_PRIORITY") or 0) == metric and r["dst_len"] == 0]
+
+    def replace_default(self, gateway: str, oif: int, metric: int,
+                        table: int = MAIN_TABLE) -> None:
+        """One atomic replace: the old route at this metric becomes the new one, never two."""
+        kwargs = {"priority": metric} if metric else {}
+        self.ipr.route("replace", dst=DEFAULT4, gateway=gateway, oif=oif, table=table, **kwargs)
+
+    def delete_default(self, route: Route, metric: int, table: int = MAIN_TABLE) -> None:
+        kwargs = {"priority": metric} if metric else {}
+        try:
+            self.ipr.route("del", dst=DEFAULT4, gateway=route.gateway, oif=route.oif,
+                           table=table, **kwargs)
+        except NetlinkError as e:
+            if e.code != 3:       # ESRCH: already gone
+                raise
+
+    def ensure_probe_route(self, ifname: str, gateway: str, table: int) -> None:
+        """Probes bound to ``ifname`` leave through its gateway (``oif`` rule, own table).
+
+        Without it a probe to a remote target on a standby uplink has no route
+        through that interface and would be sent on-link, so it could never
+        see the uplink healthy again.
+        """
+        index = self.index(ifname)
+        if index is None:
+            return
+        if Route(gateway, index) not in self.default_routes(0, table):
+            self.replace_default(gateway, index, 0, table)
+        rules = self.ipr.get_rules(family=socket.AF_INET)
+        if not any(r.get_attr("FRA_OIFNAME") == ifname and r.get_attr("FRA_TABLE") == table
+                   for r in rules):
+            self.ipr.rule("add", table=table, priority=PROBE_RULE_PRIORITY, oifname=ifname)

@@ -1,0 +1,96 @@
+"""The checks feature: one ICMP engine, the monitor instances, and the action sink."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from netsentinel.checks.config import ChecksConfig
+from netsentinel.checks.ddns import DdnsMonitor
+from netsentinel.checks.events import CheckEvent
+from netsentinel.checks.failover import FailoverMonitor
+from netsentinel.checks.icmp import IcmpEngine
+from netsentinel.checks.monitor import Monitor, Tools
+from netsentinel.checks.ping import PingMonitor
+from netsentinel.checks.routes import Netlink
+from netsentinel.checks.updown import UpdownMonitor
+from netsentinel.features import CommandHandler, Context
+
+log = Logger()
+
+
+def script_argv(script: tuple[str, ...], event: CheckEvent, syslog: bool) -> list[str]:
+    """imon's call: ``SCRIPT INSTANCE SYSLOGFLAG EVENT ARGS...`` (flag "0" = we log to syslog)."""
+    return [*script, event.instance, "0" if syslog else "1", event.name, *event.args]
+
+
+class ChecksService(service.MultiService):
+    def __init__(self, config: ChecksConfig, context: Context) -> None:
+        super().__init__()
+        self.config = config
+        self.context = context
+        self.engine: IcmpEngine | None = None
+        self.netlink: Netlink | None = None
+        self.monitors: dict[str, dict[str, Monitor]] = {}
+        self.events = 0
+        self._unsubscribe: Any = None
+
+    def startService(self) -> None:
+        self.engine = IcmpEngine(self.context.reactor)
+        self.netlink = Netlink()
+        tools = Tools(self.context.reactor, self.engine, self.context.bus.publish)
+        self._unsubscribe = self.context.bus.subscribe(CheckEvent, self._sink)
+        c = self.config
+        built: list[Monitor] = [
+            *(PingMonitor(p, tools) for p in c.ping),
+            *(UpdownMonitor(u, tools) for u in c.updown),
+            *(DdnsMonitor(d, tools, self.netlink.addresses) for d in c.ddns),
+            *(FailoverMonitor(f, tools, self.netlink) for f in c.failover),
+        ]
+        for monitor in built:
+            self.monitors.setdefault(monitor.monitor, {})[monitor.config.name] = monitor
+            monitor.setServiceParent(self)
+        super().startService()
+
+    def stopService(self) -> defer.Deferred[None]:
+        d = defer.maybeDeferred(super().stopService)
+        for monitor in [m for group in self.monitors.values() for m in group.values()]:
+            monitor.disownServiceParent()
+        self.monitors.clear()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self.engine is not None:
+            self.engine.close()
+        if self.netlink is not None:
+            self.netlink.close()
+        self.engine = self.netlink = None
+        return d
+
+    def _sink(self, event: CheckEvent) -> None:
+        """Every monitor event goes to the log, and to the action script if there is one."""
+        self.events += 1
+        log.info("{monitor} {instance}: {event} {args}{notes}", monitor=event.monitor,
+                 instance=event.instance, event=event.name, args=" ".join(event.args),
+                 notes="".join(f"; {n}" for n in event.notes))
+        if self.config.action is not None:
+            self.context.runner.run(script_argv(self.config.action, event, self.context.syslog))
+
+    def when_ready(self) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+    def reconfigure(self, config: ChecksConfig) -> bool:
+        return False
+
+    def status(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            group: {name: m.status() for name, m in sorted(monitors.items())}
+            for group, monitors in sorted(self.monitors.items())}
+        state["engine"] = self.engine.status() if self.engine is not None else None
+        state["events"] = self.events
+        return state
+
+    def commands(self) -> Mapping[str, CommandHandler]:
+        return {"checks": lambda args: self.status()}

@@ -1,0 +1,209 @@
+"""Where the external address comes from: HTTP(S) echo services, DNS, an interface.
+
+An answer is accepted only if it is one address of the wanted family that is
+public (or private when the instance allows it); anything else is a failure of
+that source, so the next one is asked and a wrong address is never published.
+HTTPS certificates are checked against the URL's hostname (service_identity).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable
+
+from twisted.internet import defer, endpoints, protocol, ssl
+from twisted.internet.interfaces import IHostResolution, IResolutionReceiver
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.web.client import Agent, ResponseDone
+from twisted.web.iweb import IAgentEndpointFactory
+from twisted.web.http_headers import Headers
+from zope.interface import implementer
+
+from netsentinel.checks.config import DdnsConfig, DnsSource, InterfaceSource, Source, UrlSource
+from netsentinel.checks.dns import DnsQuerier
+
+BODY_LIMIT = 512
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+class SourceError(Exception):
+    """This source gave no usable address; the message says why."""
+
+
+def validate(text: str, family: int, accept_private: bool) -> str:
+    """The address in ``text`` if it may be published, else SourceError."""
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise SourceError(f"not an IP address: {text.strip()[:60]!r}") from None
+    if address.version != family:
+        raise SourceError(f"{address} is not IPv{family}")
+    if (address.is_loopback or address.is_unspecified or address.is_multicast
+            or address.is_link_local or address.is_reserved):
+        raise SourceError(f"{address} is not a usable address")
+    if not accept_private and (not address.is_global or address in CGNAT):
+        raise SourceError(f"{address} is private (accept_private is off)")
+    return str(address)
+
+
+class _Body(protocol.Protocol):
+    def __init__(self, done: defer.Deferred[bytes]) -> None:
+        self.done = done
+        self.data = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        if len(self.data) > BODY_LIMIT:
+            self.transport.stopProducing()    # type: ignore[attr-defined]
+            if not self.done.called:
+                self.done.errback(SourceError("reply is too long to be an address"))
+
+    def connectionLost(self, reason: Any = None) -> None:
+        if self.done.called:
+            return
+        if reason is None or reason.check(ResponseDone):
+            self.done.callback(self.data)
+        else:
+            self.done.errback(SourceError(f"reply cut short: {reason.getErrorMessage()}"))
+
+
+@implementer(IResolutionReceiver)
+class _Collector:
+    def __init__(self) -> None:
+        self.done: defer.Deferred[list[str]] = defer.Deferred()
+        self.found: list[str] = []
+
+    def resolutionBegan(self, resolution: IHostResolution) -> None:
+        pass
+
+    def addressResolved(self, address: Any) -> None:
+        self.found.append(address.host)
+
+    def resolutionComplete(self) -> None:
+        self.done.callback(self.found)
+
+
+@implementer(IAgentEndpointFactory)
+class FamilyEndpoints:
+    """Connects over one address family, so the echo service sees the address we ask about."""
+
+    def __init__(self, reactor: Any, family: int, ca: str | None) -> None:
+        self.reactor = reactor
+        self.family = family
+        self.ca = ca
+
+    def endpointForURI(self, uri: Any) -> Any:
+        return _DeferredEndpoint(self._endpoint(uri.host.decode(), uri.port,
+                                                uri.scheme == b"https"))
+
+    @defer.inlineCallbacks
+    def _endpoint(self, host: str, port: int, tls: bool) -> Any:
+        address = yield self._resolve(host)
+        kind = endpoints.TCP4ClientEndpoint if self.family == 4 else endpoints.TCP6ClientEndpoint
+        endpoint = kind(self.reactor, address, port, timeout=10)
+        if tls:
+            trust = ssl.platformTrust() if self.ca is None else ssl.Certificate.loadPEM(
+                open(self.ca, "rb").read())
+            endpoint = endpoints.wrapClientTLS(ssl.optionsForClientTLS(host, trustRoot=trust),
+                                               endpoint)
+        return endpoint
+
+    @defer.inlineCallbacks
+    def _resolve(self, host: str) -> Any:
+        try:
+            return str(ipaddress.ip_address(host))
+        except ValueError:
+            pass
+        collector = _Collector()
+        kind = IPv4Address if self.family == 4 else IPv6Address
+        self.reactor.nameResolver.resolveHostName(collector, host, addressTypes=[kind])
+        found = yield collector.done
+        if not found:
+            raise SourceError(f"{host} has no IPv{self.family} address")
+        return found[0]
+
+
+class _DeferredEndpoint:
+    """An endpoint known only once the host name is resolved."""
+
+    def __init__(self, endpoint: defer.Deferred[Any]) -> None:
+        self.endpoint = endpoint
+
+    def connect(self, factory: Any) -> defer.Deferred[Any]:
+        return self.endpoint.addCallback(lambda e: e.connect(factory))
+
+
+class AddressSources:
+    """Asks each source of one ddns instance, in order, for the external address."""
+
+    def __init__(self, reactor: Any, config: DdnsConfig,
+                 interface_addresses: Callable[[str, int], list[str]]) -> None:
+        self.reactor = reactor
+        self.config = config
+        self.interface_addresses = interface_addresses
+        self._dns: dict[tuple[str, int], DnsQuerier] = {}
+
+    @defer.inlineCallbacks
+    def first(self) -> Any:
+        """Fire with (address or None, [(source, reason) for each source that failed])."""
+        failures: list[tuple[str, str]] = []
+        for source in self.config.sources:
+            try:
+                text = yield self.ask(source).addTimeout(self.config.timeout, self.reactor)
+                return validate(text, self.config.family, self.config.accept_private), failures
+            except defer.TimeoutError:
+                failures.append((source.describe(), f"no answer in {self.config.timeout}s"))
+            except SourceError as e:
+                failures.append((source.describe(), str(e)))
+            except Exception as e:     # TLS, connection and DNS errors are a failed source
+                failures.append((source.describe(), _reason(e)))
+        return None, failures
+
+    def ask(self, source: Source) -> defer.Deferred[str]:
+        if isinstance(source, UrlSource):
+            return self._http(source)
+        if isinstance(source, DnsSource):
+            return self._query(source)
+        assert isinstance(source, InterfaceSource)
+        return defer.maybeDeferred(self._interface, source)
+
+    @defer.inlineCallbacks
+    def _http(self, source: UrlSource) -> Any:
+        agent = Agent.usingEndpointFactory(
+            self.reactor, FamilyEndpoints(self.reactor, self.config.family, source.ca))
+        response = yield agent.request(b"GET", source.url.encode(),
+                                       Headers({b"User-Agent": [b"netsentinel"]}))
+        if response.code != 200:
+            response.deliverBody(protocol.Protocol())
+            raise SourceError(f"HTTP {response.code}")
+        done: defer.Deferred[bytes] = defer.Deferred()
+        response.deliverBody(_Body(done))
+        body = yield done
+        return body.decode("ascii", "replace")
+
+    @defer.inlineCallbacks
+    def _query(self, source: DnsSource) -> Any:
+        key = (source.server, source.port)
+        if key not in self._dns:
+            self._dns[key] = DnsQuerier(self.reactor, source.server, source.port,
+                                        self.config.timeout)
+        found = yield self._dns[key].addresses(source.name, self.config.family)
+        if not found:
+            raise SourceError(f"no IPv{self.config.family} record for {source.name}")
+        return found[0]
+
+    def _interface(self, source: InterfaceSource) -> str:
+        for address in self.interface_addresses(source.interface, self.config.family):
+            try:
+                return validate(address, self.config.family, self.config.accept_private)
+            except SourceError:
+                continue
+        raise SourceError(f"{source.interface} has no usable IPv{self.config.family} address")
+
+
+def _reason(error: Exception) -> str:
+    """One readable line for errors that wrap others (TLS failures come as lists)."""
+    reasons = getattr(error, "reasons", None)
+    if reasons:
+        return "; ".join(r.getErrorMessage() for r in reasons)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
