@@ -253,7 +253,7 @@ class IcmpEngine:
         del self._pending[reply.sequence]
         packet.timeout.cancel()
         self.received += 1
-        packet.check.settle((self.clock.seconds() - packet.sent_at) * 1000.0)
+        packet.check.settle(round((self.clock.seconds() - packet.sent_at) * 1000.0, 3))
 
     def close(self) -> None:
         """Close every socket; probes in flight end as lost."""

@@ -1,0 +1,64 @@
+"""The checks section: defaults, and one problem line per mistake."""
+
+from __future__ import annotations
+
+from netsentinel.checks.config import ChecksConfig, DnsSource, InterfaceSource, UrlSource, parse
+from netsentinel.schema import Section
+
+
+def read(text: str) -> tuple[ChecksConfig | None, list[str]]:
+    top = Section.from_text(text, "n.yaml")
+    config = parse(top.section("checks"), {})
+    return config, [str(p) for p in top.problems]
+
+
+def test_issue_example_parses_with_defaults() -> None:
+    config, problems = read("""
+checks:
+  updown:
+    internet: {targets: [1.1.1.1, 9.9.9.9, 8.8.8.8], quorum: 2, dns_server: 8.8.8.8,
+               dns_lookup: example.com}
+  ddns:
+    external:
+      sources:
+        - https://ip.example.net/
+        - dns: {name: myip.opendns.com, server: 208.67.222.222}
+        - interface: eth0
+  failover:
+    uplinks:
+      primary: {interface: eth1, gateway: 192.168.42.1}
+      standby: {interface: eth2, gateway: 192.168.62.1, ping: 10.0.0.1}
+""")
+    assert problems == []
+    assert config is not None
+    assert config.updown[0].down_after == 3 and config.updown[0].quorum == 2
+    assert config.ddns[0].sources == (UrlSource("https://ip.example.net/"),
+                                      DnsSource("myip.opendns.com", "208.67.222.222"),
+                                      InterfaceSource("eth0"))
+    assert config.ddns[0].family == 4 and not config.ddns[0].accept_private
+    assert config.failover[0].metric == 201 and config.failover[0].standby.target == "10.0.0.1"
+
+
+def test_mistakes_name_file_line_and_key() -> None:
+    _, problems = read("""
+checks:
+  ping:
+    gw: {target: gateway.lan, intervall: 5}
+  updown:
+    net: {targets: [10.0.0.1], quorum: 2, dns_server: 10.0.0.53}
+  ddns:
+    ext: {sources: [ftp://x/], family: ipv5}
+""")
+    assert problems == [
+        "n.yaml:4: checks.ping.gw.target: not an IP address: 'gateway.lan'",
+        "n.yaml:4: checks.ping.gw.intervall: unknown key",
+        "n.yaml:6: checks.updown.net.quorum: quorum 2 is more than the 1 targets",
+        "n.yaml:6: checks.updown.net: dns_server and dns_lookup go together",
+        "n.yaml:8: checks.ddns.ext.sources: expected an http:// or https:// URL, got 'ftp://x/'",
+        "n.yaml:8: checks.ddns.ext.sources: at least one source is needed",
+        "n.yaml:8: checks.ddns.ext.family: expected one of ipv4, ipv6, got 'ipv5'",
+    ]
+
+
+def test_absent_section_is_no_feature() -> None:
+    assert read("addresses: {}\n")[0] is None
