@@ -51,6 +51,32 @@ def root(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tree
 
 
+# / seen through an overlay whose writes land in a tmpfs, in a private mount namespace:
+# dpkg and the maintainer scripts run for real, and the machine is left as it was
+_THROWAWAY = """
+set -e
+d=$0; deb=$1; shift
+mount -t tmpfs tmpfs "$d"
+mkdir "$d/upper" "$d/work" "$d/root"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$d/upper,workdir=$d/work" "$d/root"
+mount -t proc proc "$d/root/proc"
+mount --rbind /dev "$d/root/dev"
+mkdir -p "$d/root/tmp/pkg"
+cp "$deb" "$d/root/tmp/pkg/netsentinel.deb"
+exec chroot "$d/root" sh -ec "$1"
+"""
+
+
+def in_throwaway_root(deb: Path, directory: Path, script: str) -> str:
+    """Output of ``script`` run in a copy-on-write root holding the .deb as
+    /tmp/pkg/netsentinel.deb."""
+    result = subprocess.run(["unshare", "--mount", "sh", "-c", _THROWAWAY, str(directory),
+                             str(deb), script], check=False, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def packaged(root: Path, argv: Sequence[str]) -> list[str]:
     """``argv`` run as if the package were installed (see the module docstring)."""
     return ["unshare", "--mount", "sh", "-c", _AT_OPT, str(root), *argv]
@@ -198,6 +224,32 @@ def test_packaged_ctl_rejects_a_broken_configuration(root: Path, tmp_path: Path)
                                  str(broken)], tmp_path)
     assert result.returncode == 2
     assert str(broken) in result.stderr and "colour" in result.stderr
+
+
+def test_package_installs_keeps_edited_conffile_on_upgrade_and_purges(
+        deb: Path, tmp_path: Path) -> None:
+    conf = CONFIG
+    cache = f"{VENV}/lib/python3.11/site-packages/twisted/plugins/dropin.cache"
+    output = in_throwaway_root(deb, tmp_path, f"""
+        dpkg -i /tmp/pkg/netsentinel.deb >/dev/null
+        netsentinel-ctl check-config {conf}
+        dpkg --verify netsentinel && echo verified
+        test -s {cache} && echo plugin cache made
+        systemctl is-enabled netsentinel.service || true
+        echo '# edited here' >> {conf}
+        dpkg -i /tmp/pkg/netsentinel.deb >/dev/null
+        tail -n 1 {conf}
+        dpkg --remove netsentinel >/dev/null
+        test -e {VENV} || echo venv removed
+        tail -n 1 {conf}
+        dpkg --purge netsentinel >/dev/null
+        test -e /etc/netsentinel || echo configuration purged
+    """)
+    checked, *lines = output.splitlines()
+    assert checked.startswith(f"{conf}: OK")
+    assert lines == [
+        "verified", "plugin cache made", "disabled",
+        "# edited here", "venv removed", "# edited here", "configuration purged"]
 
 
 @pytest.fixture
