@@ -1,0 +1,127 @@
+"""Failover in namespaces: a router with two uplinks to two ISPs, the real daemon, real routes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.checks.labkit import Recorder, default_routes, drop, heal, peer
+from tests.lab import Daemon, Lab, wait_for
+
+METRIC = 201
+CONFIG = """
+checks:
+  action: {action}
+  failover:
+    wan:
+      interval: 0.3
+      count: 1
+      wait: 0.25
+      down_after: 2
+      up_after: 3
+      min_switch_interval: 0
+      metric: {metric}
+      primary: {{interface: {eth1}, name: pnet, gateway: 192.168.42.1, ping: {ping1},
+                postping: 192.168.42.1}}
+      standby: {{interface: {eth2}, name: snet, gateway: 192.168.62.1, ping: {ping2}}}
+"""
+
+
+class Uplinks:
+    def __init__(self, lab: Lab, tmp_path: Path) -> None:
+        self.lab = lab
+        self.router = lab.netns("r")
+        self.isp1, self.eth1 = peer(lab, self.router, "i1", "192.168.42.2/24", "192.168.42.1/24")
+        self.isp2, self.eth2 = peer(lab, self.router, "i2", "192.168.62.2/24", "192.168.62.1/24")
+        self.recorder = Recorder(tmp_path)
+        self.tmp_path = tmp_path
+
+    def start(self, ping1: str = "null", ping2: str = "null") -> Daemon:
+        config = CONFIG.format(action=self.recorder.script, metric=METRIC, eth1=self.eth1,
+                               eth2=self.eth2, ping1=ping1, ping2=ping2)
+        self.daemon = Daemon(self.lab, self.router, self.tmp_path, config).start()
+        return self.daemon
+
+    def gateways(self) -> list[object]:
+        return [r.get("gateway") for r in default_routes(self.lab, self.router, METRIC)]
+
+    def failover(self) -> dict[str, object]:
+        return self.daemon.status()["checks"]["failover"]["wan"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def uplinks(lab: Lab, tmp_path: Path) -> Iterator[Uplinks]:
+    yield Uplinks(lab, tmp_path)
+
+
+class RouteWatch:
+    """Polls ``ip -j route`` in a thread and keeps every count of default routes it saw."""
+
+    def __init__(self, uplinks: Uplinks) -> None:
+        self.uplinks = uplinks
+        self.counts: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.counts.append(len(self.uplinks.gateways()))
+
+    def stop(self) -> list[int]:
+        self._stop.set()
+        self._thread.join()
+        return self.counts
+
+
+def test_default_route_moves_to_standby_and_back_never_two_or_none(uplinks: Uplinks) -> None:
+    uplinks.start()
+    wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="route via primary")
+    watch = RouteWatch(uplinks)
+    try:
+        drop(uplinks.lab, uplinks.isp1, "icmp type echo-request")
+        wait_for(lambda: uplinks.gateways() == ["192.168.62.1"], what="route via standby")
+        heal(uplinks.lab, uplinks.isp1)
+        wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="route back on primary")
+    finally:
+        counts = watch.stop()
+    assert counts and set(counts) == {1}, f"default route counts seen: {sorted(set(counts))}"
+    calls = uplinks.recorder.calls()
+    flag = calls[0][1]
+    assert ["wan", flag, "failover-initial", f"pnet:Primary:{uplinks.eth1}:192.168.42.2",
+            "online"] in calls
+    assert ["wan", flag, "failover-standby", f"snet:Standby:{uplinks.eth2}:192.168.62.2"] in calls
+    assert ["wan", flag, "failover-primary", f"pnet:Primary:{uplinks.eth1}:192.168.42.2"] in calls
+    assert ["wan", flag, "failover-postping", f"pnet:Primary:{uplinks.eth1}:192.168.42.2",
+            "online"] in calls
+    assert flag == "1"        # the daemon logs to its file, not syslog
+    assert uplinks.failover()["active"] == "primary"
+
+
+def test_route_deleted_behind_its_back_comes_back(uplinks: Uplinks) -> None:
+    uplinks.start()
+    wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="route via primary")
+    uplinks.lab.run(uplinks.router, "ip", "route", "del", "default", "metric", str(METRIC))
+    wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="route restored")
+    assert uplinks.failover()["repairs"] >= 1
+
+
+def test_both_down_reports_bothdown_with_empty_ip(uplinks: Uplinks) -> None:
+    uplinks.lab.run(uplinks.router, "ip", "addr", "flush", "dev", uplinks.eth2)
+    drop(uplinks.lab, uplinks.isp1, "icmp type echo-request")
+    uplinks.start()
+    wait_for(lambda: uplinks.recorder.events("failover-bothdown"), what="bothdown")
+    assert uplinks.recorder.events("failover-bothdown")[0][3:] == [
+        f"pnet:Primary:{uplinks.eth1}:192.168.42.2", f"snet:Standby:{uplinks.eth2}:"]
+    assert uplinks.gateways() == []
+
+
+def test_remote_target_behind_standby_only_fails_the_primary_probe(uplinks: Uplinks) -> None:
+    uplinks.lab.run(uplinks.isp2, "ip", "addr", "add", "10.200.0.1/32", "dev", "lo")
+    uplinks.start(ping1="10.200.0.1", ping2="10.200.0.1")
+    wait_for(lambda: uplinks.gateways() == ["192.168.62.1"], what="route via standby")
+    state = uplinks.failover()["uplinks"]
+    assert state["primary"]["state"] == "offline" and state["standby"]["state"] == "online"
