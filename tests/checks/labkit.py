@@ -35,13 +35,15 @@ class Recorder:
         return [c for c in self.calls() if len(c) > 2 and c[2] == name]
 
 
-def peer(lab: Lab, router: str, name: str, router_address: str, peer_address: str) -> tuple[str, str]:
+def peer(lab: Lab, router: str, name: str, router_address: str,
+         *peer_addresses: str) -> tuple[str, str]:
     """A namespace joined to ``router`` by a veth; returns (namespace, router's interface)."""
     ns = lab.netns(name)
     here, there = lab.ifname(name), lab.ifname(name + "p")
     lab.veth(router, here, ns, there)
     lab.run(router, "ip", "addr", "add", router_address, "dev", here)
-    lab.run(ns, "ip", "addr", "add", peer_address, "dev", there)
+    for address in peer_addresses:
+        lab.run(ns, "ip", "addr", "add", address, "dev", there)
     return ns, here
 
 
