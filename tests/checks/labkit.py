@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -78,6 +79,7 @@ def make_certificates(directory: Path, names: list[str]) -> Path:
     return directory / "ca.crt"
 
 
+@contextlib.contextmanager
 def netns_hosts(ns: str, lines: str) -> Iterator[None]:
     """/etc/hosts as seen by processes started with ``ip netns exec ns`` (bind-mounted)."""
     directory = Path("/etc/netns") / ns
