@@ -55,9 +55,18 @@ class FeatureService(Protocol):
 
 @attrs.frozen
 class Feature:
+    """``service`` is "module:Class", imported only when the feature is configured:
+    a daemon that only watches addresses never loads the forwarder or pcap."""
+
     key: str
     parse: Callable[[Section, Mapping[str, Any]], Any]   # None when not configured
-    make: Callable[[Any, Context], FeatureService]
+    service: str
+
+    def make(self, config: Any, context: Context) -> FeatureService:
+        module, _, name = self.service.partition(":")
+        factory: Callable[[Any, Context], FeatureService] = getattr(
+            importlib.import_module(module), name)
+        return factory(config, context)
 
 
 FEATURE_MODULES = (

@@ -1,5 +1,4 @@
 from netsentinel.addresses.config import parse
-from netsentinel.addresses.service import AddressMonitor
 from netsentinel.features import Feature
 
-FEATURE = Feature("addresses", parse, AddressMonitor)
+FEATURE = Feature("addresses", parse, "netsentinel.addresses.service:AddressMonitor")

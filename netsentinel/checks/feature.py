@@ -1,5 +1,4 @@
 from netsentinel.checks.config import parse
-from netsentinel.checks.service import ChecksService
 from netsentinel.features import Feature
 
-FEATURE = Feature("checks", parse, ChecksService)
+FEATURE = Feature("checks", parse, "netsentinel.checks.service:ChecksService")

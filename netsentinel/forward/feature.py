@@ -1,5 +1,4 @@
 from netsentinel.features import Feature
 from netsentinel.forward.config import parse
-from netsentinel.forward.service import Forwarding
 
-FEATURE = Feature("forward", parse, Forwarding)
+FEATURE = Feature("forward", parse, "netsentinel.forward.service:Forwarding")

@@ -17,7 +17,8 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from twisted.internet import abstract, defer
 from twisted.logger import Logger
 
-from netsentinel.netlink.table import AddressTable, build_table
+from netsentinel.netlink.table import (AddressTable, AddrRecord, LinkRecord, addr_record,
+                                       build_table, link_record)
 
 log = Logger()
 
@@ -110,8 +111,8 @@ class RouteDumper(_NetlinkReader):
         self.sequence = 0
         self._pending: defer.Deferred[AddressTable] | None = None
         self._stage = RTM_GETLINK
-        self._links: list[Any] = []
-        self._addrs: list[Any] = []
+        self._links: list[LinkRecord] = []
+        self._addrs: list[AddrRecord] = []
         self._interrupted = False
 
     def dump(self) -> defer.Deferred[AddressTable]:
@@ -147,7 +148,15 @@ class RouteDumper(_NetlinkReader):
             if header["type"] == NLMSG_DONE:
                 self._stage_done()
                 return
-            (self._links if self._stage == RTM_GETLINK else self._addrs).append(msg)
+            # keep a few fields, not pyroute2's objects: a big dump stays small in memory
+            if self._stage == RTM_GETLINK:
+                link = link_record(msg)
+                if link is not None:
+                    self._links.append(link)
+            else:
+                addr = addr_record(msg)
+                if addr is not None:
+                    self._addrs.append(addr)
 
     def _stage_done(self) -> None:
         if self._interrupted:

@@ -59,24 +59,45 @@ class InterfaceChange:
     removed: frozenset[IPInterface]
 
 
-def build_table(links: Iterable[Any], addrs: Iterable[Any]) -> AddressTable:
-    """A table from RTM_NEWLINK and RTM_NEWADDR dump messages (pyroute2 parsed)."""
-    names: dict[int, tuple[str, bool]] = {}
-    for link in links:
-        name = link.get_attr("IFLA_IFNAME")
-        if name:
-            names[link["index"]] = (name, bool(link["flags"] & IFF_UP))
+@attrs.frozen
+class LinkRecord:
+    index: int
+    name: str
+    up: bool
+
+
+@attrs.frozen
+class AddrRecord:
+    index: int
+    address: str     # "ip/prefixlen"
+    flags: int
+
+
+def link_record(msg: Any) -> LinkRecord | None:
+    """The three fields we need from a pyroute2 RTM_NEWLINK message."""
+    name = msg.get_attr("IFLA_IFNAME")
+    return LinkRecord(msg["index"], name, bool(msg["flags"] & IFF_UP)) if name else None
+
+
+def addr_record(msg: Any) -> AddrRecord | None:
+    """The fields we need from a pyroute2 RTM_NEWADDR message (IFA_LOCAL for point-to-point)."""
+    ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+    if not ip:
+        return None
+    return AddrRecord(msg["index"], f"{ip}/{msg['prefixlen']}",
+                      msg.get_attr("IFA_FLAGS") or msg["flags"])
+
+
+def build_table(links: Iterable[LinkRecord], addrs: Iterable[AddrRecord]) -> AddressTable:
+    """A table from the records of one link dump and one address dump."""
+    names = {link.index: link for link in links}
     found: dict[int, set[IPInterface]] = {index: set() for index in names}
-    for msg in addrs:
-        flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
-        if msg["index"] not in found or flags & IFA_F_DADFAILED:
-            continue
-        ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-        if ip:
-            found[msg["index"]].add(ipaddress.ip_interface(f"{ip}/{msg['prefixlen']}"))
+    for addr in addrs:
+        if addr.index in found and not addr.flags & IFA_F_DADFAILED:
+            found[addr.index].add(ipaddress.ip_interface(addr.address))
     return AddressTable({
-        name: Interface(index, name, up, frozenset(found[index]))
-        for index, (name, up) in names.items()})
+        link.name: Interface(index, link.name, link.up, frozenset(found[index]))
+        for index, link in names.items()})
 
 
 def changes(old: AddressTable, new: AddressTable) -> list[InterfaceChange]:
