@@ -169,6 +169,7 @@ def test_package_holds_unit_daemon_ctl_and_venv(deb: Path) -> None:
                              text=True, check=True).stdout
     entries = {line.split(None, 5)[5] for line in listing.splitlines()}
     assert {"./lib/systemd/system/netsentinel.service", "./usr/sbin/netsentinel",
+            "./usr/share/doc/netsentinel/packaging.md",   # the unit's Documentation=
             f"./usr/bin/netsentinel-ctl -> {VENV}/bin/netsentinel-ctl",
             f".{VENV}/bin/twistd", f".{VENV}/bin/netsentinel-ctl",
             f".{VENV}/lib/python3.11/site-packages/twisted/plugins/netsentinel_plugin.py",
