@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from twisted.internet import defer, endpoints, protocol, task
+from twisted.internet import defer, endpoints, task
 from twisted.protocols import amp
 
 from netsentinel.cli.render import render
@@ -83,8 +83,14 @@ def main(argv: list[str] | None = None) -> None:
                     "check-config FILE, and every feature's commands (try 'help').")
     parser.add_argument("--socket", default=DEFAULT_SOCKET, help="control socket path")
     parser.add_argument("--json", action="store_true", help="print the raw JSON reply")
-    parser.add_argument("command", nargs="+", help="command and its arguments")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="command and its arguments")
     args = parser.parse_args(argv)
+    # --json may also follow the command (`forward stats --json`), as monconn users type it
+    if "--json" in args.command:
+        args.command = [w for w in args.command if w != "--json"]
+        args.json = True
+    if not args.command:
+        parser.error("a command is required (try 'help')")
     if args.command[0] == "check-config":
         if len(args.command) != 2:
             parser.error("check-config takes one FILE")
