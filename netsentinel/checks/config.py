@@ -41,6 +41,7 @@ class PingConfig:
     source: str | None = None
     window: int = 10
     alarm: Alarm | None = None
+    log: bool = True                 # log every result (alarms are always logged)
 
 
 @attrs.frozen
@@ -202,7 +203,7 @@ def _ping(name: str, s: Section) -> PingConfig:
     config = PingConfig(name, s.get("target", _address), s.get("interval", number(0.1, 86400), 10.0),
                         _probe(s), s.get("interface", _interface, None),
                         s.get("source", _address, None), s.get("window", integer(1, 10000), 10),
-                        alarm)
+                        alarm, s.get("log", boolean, True))
     s.done()
     return config
 

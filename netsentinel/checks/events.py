@@ -21,3 +21,4 @@ class CheckEvent(Event):
     name: str                 # imon's event: updown-online, ddns-ip-update, ...
     args: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    logged: bool = True       # False: a ping instance set ``log: false`` (thousands of targets)

@@ -16,7 +16,7 @@ import struct
 from typing import Any, Callable, Protocol
 
 import attrs
-from icmplib import ICMPRequest, ICMPv4Socket, ICMPv6Socket
+from icmplib import ICMPv4Socket, ICMPv6Socket
 from icmplib.exceptions import ICMPLibError
 from twisted.internet import abstract, defer
 from twisted.internet.interfaces import IReactorTime
@@ -88,10 +88,10 @@ class RawChannel:
         return int(self.icmp.sock.fileno())
 
     def send(self, destination: str, ident: int, sequence: int) -> None:
-        try:
-            self.icmp.send(ICMPRequest(destination, ident, sequence, payload=PAYLOAD))
-        except ICMPLibError as e:
-            raise OSError(str(e)) from None
+        # icmplib's send() would resolve the address and set TTL and TOS again for
+        # every packet; its packet builder is all we need (the kernel adds the IP header)
+        packet = self.icmp._create_packet(ident, sequence, PAYLOAD)
+        self.icmp.sock.sendto(packet, (destination, 0))
 
     def receive(self) -> Reply | None:
         packet, address = self.icmp.sock.recvfrom(1500)

@@ -32,13 +32,14 @@ class Monitor(service.Service):
     def __init__(self, config: Any, tools: Tools) -> None:
         self.config = config
         self.tools = tools
+        self.offset = 0.0           # delay of the first check, to spread many monitors
         self.setName(config.name)
         self.periodic = Periodic(tools.clock, self.check, self.next_delay,
                                  f"{self.monitor} {config.name}")
 
     def startService(self) -> None:
         super().startService()
-        self.periodic.start()
+        self.periodic.start(self.offset)
 
     def stopService(self) -> None:
         super().stopService()
@@ -50,8 +51,9 @@ class Monitor(service.Service):
     def check(self) -> defer.Deferred[Any]:
         raise NotImplementedError
 
-    def event(self, name: str, *args: str, notes: tuple[str, ...] = ()) -> None:
-        self.tools.publish(CheckEvent(self.monitor, self.config.name, name, args, notes))
+    def event(self, name: str, *args: str, notes: tuple[str, ...] = (),
+              logged: bool = True) -> None:
+        self.tools.publish(CheckEvent(self.monitor, self.config.name, name, args, notes, logged))
 
     def status(self) -> dict[str, Any]:
         raise NotImplementedError

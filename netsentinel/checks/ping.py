@@ -49,7 +49,6 @@ class PingMonitor(Monitor):
         self.window = Window(config.target, config.window)
         self.alarm = AlarmState(config.alarm) if config.alarm is not None else None
         self.last: ProbeResult | None = None
-        self.total: ProbeResult | None = None
 
     def check(self) -> defer.Deferred[None]:
         c = self.config
@@ -59,10 +58,11 @@ class PingMonitor(Monitor):
 
     def _checked(self, result: ProbeResult) -> None:
         self.last = result
-        self.total = window = self.window.add(result)
-        self.event("ping-result", result.imon_result())
+        self.window.add(result)
+        self.event("ping-result", result.imon_result(), logged=self.config.log)
         if self.alarm is None:
             return
+        window = self.window.total()
         change = self.alarm.feed(window, self.tools.clock.seconds())
         if change is None:
             return
@@ -75,5 +75,5 @@ class PingMonitor(Monitor):
     def status(self) -> dict[str, Any]:
         return {"target": self.config.target,
                 "last": self.last.to_dict() if self.last else None,
-                "window": self.total.to_dict() if self.total else None,
+                "window": self.window.total().to_dict() if self.last else None,
                 "alarm": self.alarm is not None and self.alarm.raised_at is not None}

@@ -44,8 +44,13 @@ class ChecksService(service.MultiService):
         tools = Tools(self.context.reactor, self.engine, self.context.bus.publish)
         self._unsubscribe = self.context.bus.subscribe(CheckEvent, self._sink)
         c = self.config
+        pings = [PingMonitor(p, tools) for p in c.ping]
+        for n, monitor in enumerate(pings):
+            # spread the first checks over an interval, as fping spaces its targets:
+            # a thousand echo requests in one burst would queue their own replies
+            monitor.offset = n * min(monitor.config.interval, 1.0) / len(pings)
         built: list[Monitor] = [
-            *(PingMonitor(p, tools) for p in c.ping),
+            *pings,
             *(UpdownMonitor(u, tools) for u in c.updown),
             *(DdnsMonitor(d, tools, self.netlink.addresses) for d in c.ddns),
             *(FailoverMonitor(f, tools, self.netlink) for f in c.failover),
@@ -72,9 +77,10 @@ class ChecksService(service.MultiService):
     def _sink(self, event: CheckEvent) -> None:
         """Every monitor event goes to the log, and to the action script if there is one."""
         self.events += 1
-        log.info("{monitor} {instance}: {event} {args}{notes}", monitor=event.monitor,
-                 instance=event.instance, event=event.name, args=" ".join(event.args),
-                 notes="".join(f"; {n}" for n in event.notes))
+        if event.logged:
+            log.info("{monitor} {instance}: {event} {args}{notes}", monitor=event.monitor,
+                     instance=event.instance, event=event.name, args=" ".join(event.args),
+                     notes="".join(f"; {n}" for n in event.notes))
         if self.config.action is not None:
             self.context.runner.run(script_argv(self.config.action, event, self.context.syslog))
 

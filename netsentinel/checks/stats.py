@@ -23,10 +23,6 @@ class ProbeResult:
     rtts: tuple[float, ...] = ()
 
     @property
-    def _host(self) -> Host:
-        return Host(self.address, self.sent, list(self.rtts))
-
-    @property
     def received(self) -> int:
         return len(self.rtts)
 
@@ -34,35 +30,29 @@ class ProbeResult:
     def alive(self) -> bool:
         return bool(self.rtts)
 
-    @property
-    def loss(self) -> float:
-        return float(self._host.packet_loss)
+    def figures(self) -> tuple[float, float, float, float, float]:
+        """(min, avg, max, loss, jitter) exactly as icmplib's ``Host`` computes them."""
+        host = Host(self.address, self.sent, list(self.rtts))
+        return (host.min_rtt, host.avg_rtt, host.max_rtt, host.packet_loss, host.jitter)
 
     @property
-    def min_rtt(self) -> float:
-        return float(self._host.min_rtt)
+    def loss(self) -> float:
+        return float(self.figures()[3])
 
     @property
     def avg_rtt(self) -> float:
-        return float(self._host.avg_rtt)
-
-    @property
-    def max_rtt(self) -> float:
-        return float(self._host.max_rtt)
-
-    @property
-    def jitter(self) -> float:
-        return float(self._host.jitter)
+        return float(self.figures()[1])
 
     def imon_result(self) -> str:
         """imon's single ``ping-result`` argument: ``IP:ALIVE:MIN:AVG:MAX:LOSS:JITTER``."""
-        return (f"{self.address}:{self.alive}:{self.min_rtt}:{self.avg_rtt}:"
-                f"{self.max_rtt}:{self.loss}:{self.jitter}")
+        low, avg, high, loss, jitter = self.figures()
+        return f"{self.address}:{self.alive}:{low}:{avg}:{high}:{loss}:{jitter}"
 
     def to_dict(self) -> dict[str, Any]:
+        low, avg, high, loss, jitter = self.figures()
         return {"address": self.address, "sent": self.sent, "received": self.received,
-                "alive": self.alive, "loss": self.loss, "min_rtt": self.min_rtt,
-                "avg_rtt": self.avg_rtt, "max_rtt": self.max_rtt, "jitter": self.jitter}
+                "alive": self.alive, "loss": loss, "min_rtt": low, "avg_rtt": avg,
+                "max_rtt": high, "jitter": jitter}
 
 
 def merged(address: str, results: Iterable[ProbeResult]) -> ProbeResult:
@@ -82,9 +72,8 @@ class Window:
         self.address = address
         self._results: collections.deque[ProbeResult] = collections.deque(maxlen=size)
 
-    def add(self, result: ProbeResult) -> ProbeResult:
+    def add(self, result: ProbeResult) -> None:
         self._results.append(result)
-        return self.total()
 
     def total(self) -> ProbeResult:
         return merged(self.address, self._results)

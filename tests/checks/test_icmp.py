@@ -131,7 +131,8 @@ def test_window_keeps_the_last_checks() -> None:
     window = Window("a", 2)
     window.add(ProbeResult("a", 2, ()))
     window.add(ProbeResult("a", 2, (1.0,)))
-    total = window.add(ProbeResult("a", 2, (3.0, 5.0)))
+    window.add(ProbeResult("a", 2, (3.0, 5.0)))
+    total = window.total()
     assert total == merged("a", [ProbeResult("a", 2, (1.0,)), ProbeResult("a", 2, (3.0, 5.0))])
     assert total.loss == 0.25 and total.avg_rtt == 3.0
 
