@@ -220,3 +220,38 @@ def test_missing_set_without_create_is_an_error_in_status(lab: Lab, tmp_path: Pa
     # nothing was created behind the admin's back
     listing = json.loads(lab.run(ns, "nft", "-j", "list", "sets").stdout)
     assert [i["set"]["name"] for i in listing["nftables"] if "set" in i] == ["wan_ips"]
+
+
+def test_proxy_config_rendered_and_reload_command_run(lab: Lab, tmp_path: Path) -> None:
+    ns = lab.netns("r")
+    wan, peer = lab.ifname("wan"), lab.ifname("p")
+    lab.veth(ns, wan, None, peer)
+    template = tmp_path / "proxy.tmpl"
+    template.write_text(f"bind ${{{wan}_ipv4}}:443\n")
+    reload_script = tmp_path / "reload.sh"
+    reload_script.write_text(f"#!/bin/sh\necho reloaded >> {tmp_path}/reloads\n")
+    reload_script.chmod(0o755)
+    output = tmp_path / "proxy.conf"
+    Daemon(lab, ns, tmp_path, (
+        f"addresses:\n  interfaces:\n    {wan}: {{}}\n"
+        f"  proxy: {{template: {template}, output: {output}, reload: [{reload_script}]}}\n"
+    )).start()
+    lab.run(ns, "ip", "addr", "add", "10.4.0.1/24", "dev", wan)
+    wait_for(lambda: output.exists() and output.read_text() == "bind 10.4.0.1:443\n",
+             what="proxy config rendered")
+    wait_for(lambda: (tmp_path / "reloads").exists(), what="reload command run")
+
+
+def test_reload_ruleset_reapplies_a_ruleset_that_includes_the_files(lab: Lab, tmp_path: Path) -> None:
+    ns = lab.netns("r")
+    wan, peer = lab.ifname("wan"), lab.ifname("p")
+    lab.veth(ns, wan, None, peer)
+    sets = tmp_path / "addrs.sets"
+    ruleset = tmp_path / "ruleset.nft"
+    ruleset.write_text(f'table inet fw\ndelete table inet fw\ntable inet fw {{\n include "{sets}"\n}}\n')
+    Daemon(lab, ns, tmp_path, (
+        f"addresses:\n  interfaces:\n    {wan}: {{}}\n"
+        f"  files: {{sets: {sets}, reload_ruleset: {ruleset}}}\n")).start()
+    lab.run(ns, "ip", "addr", "add", "10.4.0.1/24", "dev", wan)
+    wait_for(lambda: lab.nft_set(ns, "inet", "fw", f"{wan}_ipv4_address") == {"10.4.0.1"},
+             what="ruleset reloaded with the new sets file")

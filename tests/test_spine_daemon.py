@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.lab import ROOT, TWISTD, Daemon, Lab, control, wait_for
+from tests.lab import ROOT, TWISTD, Daemon, Lab, wait_for
 
 CTL = str(Path(sys.executable).with_name("netsentinel-ctl"))
 

@@ -7,8 +7,16 @@ from typing import Any, Mapping
 
 import attrs
 
-from netsentinel.schema import (Section, boolean, command, existing_file, invalid, number,
-                                string, writable_path)
+from netsentinel.schema import (
+    Section,
+    boolean,
+    command,
+    existing_file,
+    invalid,
+    number,
+    string,
+    writable_path,
+)
 
 ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,40}$")
 

@@ -10,6 +10,7 @@ import attrs
 from netsentinel.addresses.config import NftConfig
 from netsentinel.netlink.table import AddressTable, IPInterface
 
+
 @attrs.frozen(order=True)
 class SetSpec:
     name: str

@@ -17,8 +17,14 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from twisted.internet import abstract, defer
 from twisted.logger import Logger
 
-from netsentinel.netlink.table import (AddressTable, AddrRecord, LinkRecord, addr_record,
-                                       build_table, link_record)
+from netsentinel.netlink.table import (
+    AddressTable,
+    AddrRecord,
+    LinkRecord,
+    addr_record,
+    build_table,
+    link_record,
+)
 
 log = Logger()
 

@@ -24,7 +24,7 @@ class NftClient:
 
     def _context(self) -> Any:
         if self._nft is None:
-            import nftables   # the Debian binding; imported at first use, not at config check
+            import nftables  # the Debian binding; imported at first use, not at config check
             self._nft = nftables.Nftables()
             self._nft.set_json_output(True)
             self._nft.set_handle_output(False)
