@@ -9,6 +9,8 @@ probe bound to an interface only counts replies that came back through it.
 
 from __future__ import annotations
 
+import collections
+import functools
 import ipaddress
 import random
 import socket
@@ -164,7 +166,12 @@ class _Packet:
     reader: ChannelReader
     destination: str
     sent_at: float
-    timeout: Any
+
+
+@functools.lru_cache(maxsize=65536)
+def _normal(target: str) -> tuple[str, int]:
+    parsed = ipaddress.ip_address(target)
+    return str(parsed), parsed.version
 
 
 class IcmpEngine:
@@ -178,6 +185,10 @@ class IcmpEngine:
         self.ident = random.randrange(1, 0xFFFF)
         self.readers: dict[Binding, ChannelReader] = {}
         self._pending: dict[int, _Packet] = {}
+        # one deadline queue per wait value (so each is in time order) and one timer
+        # for the earliest head: a thousand probes must not be a thousand timers
+        self._deadlines: dict[float, collections.deque[tuple[float, int, _Packet]]] = {}
+        self._sweeper: Any = None
         self._sequence = random.randrange(0, 0x10000)
         self.sent = 0
         self.received = 0
@@ -191,11 +202,10 @@ class IcmpEngine:
         Fires with the result once every packet is answered or timed out; it
         never fails (an unusable binding is reported as total loss).
         """
-        parsed = ipaddress.ip_address(target)
-        target = str(parsed)
+        target, version = _normal(target)
         check = _Check(target, count, defer.Deferred())
         try:
-            reader = self._reader(Binding(parsed.version, interface, source))
+            reader = self._reader(Binding(version, interface, source))
         except (OSError, ICMPLibError) as e:
             log.error("cannot open ICMP socket for {target} ({interface}): {error}",
                       target=target, interface=interface or "any", error=e)
@@ -235,14 +245,27 @@ class IcmpEngine:
             check.settle(None)
             return
         self.sent += 1
-        timeout = self.clock.callLater(wait, self._expired, sequence)
-        self._pending[sequence] = _Packet(check, reader, check.address, self.clock.seconds(),
-                                          timeout)
+        now = self.clock.seconds()
+        packet = self._pending[sequence] = _Packet(check, reader, check.address, now)
+        self._deadlines.setdefault(wait, collections.deque()).append((now + wait, sequence, packet))
+        if self._sweeper is None:
+            self._sweeper = self.clock.callLater(wait, self._sweep)
+        elif self._sweeper.getTime() > now + wait:
+            self._sweeper.reset(wait)
 
-    def _expired(self, sequence: int) -> None:
-        packet = self._pending.pop(sequence, None)
-        if packet is not None:
-            packet.check.settle(None)
+    def _sweep(self) -> None:
+        """Settle every packet whose wait is over, then sleep until the next deadline."""
+        self._sweeper = None
+        now = self.clock.seconds()
+        for queue in self._deadlines.values():
+            while queue and queue[0][0] <= now:
+                _, sequence, packet = queue.popleft()
+                if self._pending.get(sequence) is packet:
+                    del self._pending[sequence]
+                    packet.check.settle(None)
+        heads = [queue[0][0] for queue in self._deadlines.values() if queue]
+        if heads:
+            self._sweeper = self.clock.callLater(max(0.0, min(heads) - now), self._sweep)
 
     def _delivered(self, reader: ChannelReader, reply: Reply) -> None:
         if reply.ident != self.ident:
@@ -251,7 +274,6 @@ class IcmpEngine:
         if packet is None or packet.reader is not reader or packet.destination != reply.source:
             return
         del self._pending[reply.sequence]
-        packet.timeout.cancel()
         self.received += 1
         packet.check.settle(round((self.clock.seconds() - packet.sent_at) * 1000.0, 3))
 
@@ -261,10 +283,12 @@ class IcmpEngine:
             reader.stopReading()
             reader.connectionLost(None)
         self.readers.clear()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self._deadlines.clear()
         for sequence in list(self._pending):
-            packet = self._pending.pop(sequence)
-            packet.timeout.cancel()
-            packet.check.settle(None)
+            self._pending.pop(sequence).check.settle(None)
 
     def status(self) -> dict[str, Any]:
         return {"sockets": len(self.readers), "in_flight": len(self._pending),

@@ -21,6 +21,8 @@ from netsentinel.features import CommandHandler, Context
 
 log = Logger()
 
+SPREAD_SLOTS = 50
+
 
 def script_argv(script: tuple[str, ...], event: CheckEvent, syslog: bool) -> list[str]:
     """imon's call: ``SCRIPT INSTANCE SYSLOGFLAG EVENT ARGS...`` (flag "0" = we log to syslog)."""
@@ -46,9 +48,10 @@ class ChecksService(service.MultiService):
         c = self.config
         pings = [PingMonitor(p, tools) for p in c.ping]
         for n, monitor in enumerate(pings):
-            # spread the first checks over an interval, as fping spaces its targets:
-            # a thousand echo requests in one burst would queue their own replies
-            monitor.offset = n * min(monitor.config.interval, 1.0) / len(pings)
+            # spread the first checks over an interval in a few dozen small groups, as
+            # fping spaces its targets: a thousand echo requests in one burst would
+            # queue their own replies, and one wake-up per target costs the reactor
+            monitor.offset = (n % SPREAD_SLOTS) * min(monitor.config.interval, 1.0) / SPREAD_SLOTS
         built: list[Monitor] = [
             *pings,
             *(UpdownMonitor(u, tools) for u in c.updown),
