@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.lab import Daemon, Lab, wait_for  # noqa: E402
+from tests.lab import Daemon, Lab
 
 
 def targets(n: int) -> list[str]:

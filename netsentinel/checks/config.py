@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Mapping, Union
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 
-from netsentinel.schema import (Section, boolean, choice, command, existing_file, integer,
-                                invalid, ip_address, list_of, number, string, writable_path)
+from netsentinel.schema import (
+    Section,
+    boolean,
+    choice,
+    command,
+    existing_file,
+    integer,
+    invalid,
+    ip_address,
+    list_of,
+    number,
+    string,
+    writable_path,
+)
 
 INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 IFNAME = re.compile(r"^[^\s/:]{1,15}$")
@@ -87,7 +100,7 @@ class InterfaceSource:
         return f"interface {self.interface}"
 
 
-Source = Union[UrlSource, DnsSource, InterfaceSource]
+Source = UrlSource | DnsSource | InterfaceSource
 
 
 @attrs.frozen
@@ -237,7 +250,7 @@ def _source(item: Any, parent: Section) -> Source | None:
     if isinstance(item, str):
         try:
             return UrlSource(_url(item))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the schema's invalid(), reported below
             parent.problem(str(e), parent.line_of("sources"), "sources")
             return None
     if not isinstance(item, Section):

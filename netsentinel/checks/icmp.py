@@ -15,7 +15,8 @@ import ipaddress
 import random
 import socket
 import struct
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import attrs
 from icmplib import ICMPv4Socket, ICMPv6Socket
@@ -114,7 +115,7 @@ def _plain(address: str) -> str:
 class ChannelReader(abstract.FileDescriptor):
     """Reads one channel in the reactor, like ``twisted.pair.tuntap.TuntapPort``."""
 
-    def __init__(self, channel: Channel, deliver: Callable[["ChannelReader", Reply], None],
+    def __init__(self, channel: Channel, deliver: Callable[[ChannelReader, Reply], None],
                  reactor: Any) -> None:
         super().__init__(reactor)
         self.channel = channel

@@ -7,7 +7,8 @@ a monitor may change its pace between checks (faster while a state changes).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -17,7 +18,7 @@ log = Logger()
 
 
 class Periodic:
-    def __init__(self, clock: IReactorTime, check: Callable[[], "defer.Deferred[Any]"],
+    def __init__(self, clock: IReactorTime, check: Callable[[], defer.Deferred[Any]],
                  delay: Callable[[], float], name: str) -> None:
         self.clock = clock
         self.check = check

@@ -9,17 +9,24 @@ HTTPS certificates are checked against the URL's hostname (service_identity).
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet import defer, endpoints, protocol, ssl
-from twisted.internet.interfaces import IHostResolution, IResolutionReceiver
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.interfaces import IHostResolution, IResolutionReceiver
 from twisted.web.client import Agent, ResponseDone
-from twisted.web.iweb import IAgentEndpointFactory
 from twisted.web.http_headers import Headers
+from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
-from netsentinel.checks.config import DdnsConfig, DnsSource, InterfaceSource, Source, UrlSource
+from netsentinel.checks.config import (
+    DdnsConfig,
+    DnsSource,
+    InterfaceSource,
+    Source,
+    UrlSource,
+)
 from netsentinel.checks.dns import DnsQuerier
 
 BODY_LIMIT = 512
@@ -102,8 +109,7 @@ class FamilyEndpoints:
         kind = endpoints.TCP4ClientEndpoint if self.family == 4 else endpoints.TCP6ClientEndpoint
         endpoint = kind(self.reactor, address, port, timeout=10)
         if tls:
-            trust = ssl.platformTrust() if self.ca is None else ssl.Certificate.loadPEM(
-                open(self.ca, "rb").read())
+            trust = ssl.platformTrust() if self.ca is None else _load_ca(self.ca)
             endpoint = endpoints.wrapClientTLS(ssl.optionsForClientTLS(host, trustRoot=trust),
                                                endpoint)
         return endpoint
@@ -121,6 +127,11 @@ class FamilyEndpoints:
         if not found:
             raise SourceError(f"{host} has no IPv{self.family} address")
         return found[0]
+
+
+def _load_ca(path: str) -> ssl.Certificate:
+    with open(path, "rb") as f:
+        return ssl.Certificate.loadPEM(f.read())
 
 
 class _DeferredEndpoint:
@@ -155,7 +166,7 @@ class AddressSources:
                 failures.append((source.describe(), f"no answer in {self.config.timeout}s"))
             except SourceError as e:
                 failures.append((source.describe(), str(e)))
-            except Exception as e:     # TLS, connection and DNS errors are a failed source
+            except Exception as e:  # noqa: BLE001 - TLS, connection and DNS errors are a failed source
                 failures.append((source.describe(), _reason(e)))
         return None, failures
 

@@ -8,7 +8,8 @@ jitter the mean difference between consecutive RTTs.
 from __future__ import annotations
 
 import collections
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 from icmplib import Host

@@ -65,7 +65,7 @@ class UpdownMonitor(Monitor):
         assert self.dns is not None and self.config.dns_lookup is not None
         try:
             found = yield self.dns.addresses(self.config.dns_lookup)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any DNS failure is "no answer"
             log.debug("updown {name}: DNS check failed: {error}", name=self.config.name, error=e)
             return False
         if found:

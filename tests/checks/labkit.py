@@ -6,8 +6,8 @@ import contextlib
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from tests.lab import Lab
 

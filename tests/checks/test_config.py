@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from netsentinel.checks.config import ChecksConfig, DnsSource, InterfaceSource, UrlSource, parse
+from netsentinel.checks.config import (
+    ChecksConfig,
+    DnsSource,
+    InterfaceSource,
+    UrlSource,
+    parse,
+)
 from netsentinel.schema import Section
 
 

@@ -7,8 +7,14 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
-from netsentinel.checks.config import Alarm, DdnsConfig, InterfaceSource, PingConfig, Probe
-from netsentinel.checks.config import UpdownConfig
+from netsentinel.checks.config import (
+    Alarm,
+    DdnsConfig,
+    InterfaceSource,
+    PingConfig,
+    Probe,
+    UpdownConfig,
+)
 from netsentinel.checks.ddns import DdnsMonitor
 from netsentinel.checks.events import CheckEvent
 from netsentinel.checks.hysteresis import Change, Hysteresis, LinkState
