@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from netsentinel import __version__
 from netsentinel.actions import ActionRunner
 from netsentinel.config import Config, load_config
+from netsentinel.deferreds import observe
 from netsentinel.events import ConfigReloaded, DaemonReady, EventBus
 from netsentinel.features import CommandError, CommandHandler, Context, Feature, FeatureService, load_features
 from netsentinel.schema import ConfigError
@@ -73,10 +74,7 @@ class Daemon(MultiService):
     def reload(self) -> defer.Deferred[str]:
         """Re-read the config file and apply the difference; fires with the outcome."""
         if self._reloading is not None:
-            # one reload at a time; a second request gets the same outcome
-            waiting: defer.Deferred[str] = defer.Deferred()
-            self._reloading.addBoth(lambda r: (waiting.callback(r), r)[1])
-            return waiting
+            return observe(self._reloading)   # one reload at a time; same outcome for both
         reloading = self._reloading = defer.ensureDeferred(self._reload())
         reloading.addBoth(self._reload_done)
         return reloading

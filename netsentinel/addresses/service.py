@@ -21,6 +21,7 @@ from netsentinel.addresses.config import AddressesConfig
 from netsentinel.addresses.events import AddressesChanged, SetsSynced, SyncFailed
 from netsentinel.atomic import write_if_changed
 from netsentinel.debounce import Debouncer
+from netsentinel.deferreds import observe
 from netsentinel.features import CommandHandler, Context
 from netsentinel.netlink.reader import RouteDumper, RouteMonitor
 from netsentinel.netlink.table import AddressTable, InterfaceChange, changes
@@ -91,9 +92,7 @@ class AddressMonitor(service.Service):
         self.monitor = self.dumper = None
 
     def when_ready(self) -> defer.Deferred[None]:
-        waiting: defer.Deferred[None] = defer.Deferred()
-        self._ready.addBoth(lambda r: (waiting.callback(None), r)[1])
-        return waiting
+        return observe(self._ready)
 
     def reconfigure(self, config: AddressesConfig) -> bool:
         old = set(self._desired_specs(self.config))
@@ -125,10 +124,10 @@ class AddressMonitor(service.Service):
             for d in waiting:
                 d.callback(None)
             return
-        self._running = self.dumper.dump()
-        self._running.addCallback(self.apply)
-        self._running.addErrback(lambda f: log.failure("address sync failed", f))
-        self._running.addBoth(self._sync_done, waiting)
+        running = self._running = self.dumper.dump()
+        running.addCallback(self.apply)
+        running.addErrback(lambda f: log.failure("address sync failed", f))
+        running.addBoth(self._sync_done, waiting)
 
     def _sync_done(self, _: object, waiting: list[defer.Deferred[None]]) -> None:
         self._running = None

@@ -1,0 +1,24 @@
+"""Small Deferred helpers shared by services."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from twisted.internet import defer
+
+T = TypeVar("T")
+
+
+def observe(pending: defer.Deferred[T]) -> defer.Deferred[T]:
+    """A new Deferred firing with ``pending``'s result, leaving its chain as it was.
+
+    Lets several callers wait for one operation in progress (a reload, a first
+    sync, a graceful stop) without any of them consuming the result.
+    """
+    observer: defer.Deferred[T] = defer.Deferred()
+
+    def relay(result: Any) -> Any:
+        observer.callback(result)
+        return result
+    pending.addBoth(relay)
+    return observer
