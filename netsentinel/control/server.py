@@ -59,10 +59,15 @@ class ControlAMP(amp.AMP):
                 Event, lambda e: self.callRemote(Notify, event=e.to_dict()))
         return {}
 
+    def makeConnection(self, transport: Any) -> None:
+        # AMP logs every connection at info; a ctl call is not worth a log line
+        amp.BinaryBoxProtocol.makeConnection(self, transport)
+
     def connectionLost(self, reason: Failure) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        super().connectionLost(reason)
+        amp.BinaryBoxProtocol.connectionLost(self, reason)
+        self.transport = None
 
 
 @implementer(IHalfCloseableProtocol)
