@@ -108,8 +108,11 @@ class ActionRunner:
             self.running += 1
             self._start(job).addBoth(self._ended, job)
 
-    def _ended(self, result: ActionResult, job: _Job) -> None:
+    def _ended(self, result: ActionResult | Failure, job: _Job) -> None:
         self.running -= 1
+        if isinstance(result, Failure):   # a bug of ours, never the script's: still answer
+            log.failure("action runner failed on {argv}", result, argv=job.argv)
+            result = self._finish(job, None, "error", result.getErrorMessage(), 0.0)
         job.deferred.callback(result)
         self._next()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 from netsentinel.netlink.table import AddressTable, IPInterface
 
@@ -29,7 +29,8 @@ def nft_name(interface: str) -> str:
 def _values(addresses: Iterable[IPInterface], version: int, network: bool) -> list[str]:
     chosen = [a for a in addresses if a.version == version]
     if network:
-        return [str(n) for n in ipaddress.collapse_addresses(a.network for a in chosen)]
+        networks: list[Any] = [a.network for a in chosen]   # one version: collapsible
+        return [str(n) for n in ipaddress.collapse_addresses(networks)]
     return sorted({str(a.ip) for a in chosen}, key=ipaddress.ip_address)
 
 

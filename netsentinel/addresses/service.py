@@ -65,7 +65,7 @@ class AddressMonitor(service.Service):
         self.dumper: RouteDumper | None = None
         self.debouncer = self._debouncer()
         self._ready: defer.Deferred[None] = defer.Deferred()
-        self._running: defer.Deferred[None] | None = None
+        self._running: defer.Deferred[Any] | None = None
         self._waiting: list[defer.Deferred[None]] = []
 
     def _debouncer(self) -> Debouncer:

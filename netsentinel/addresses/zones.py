@@ -34,7 +34,8 @@ def zone_sets(zone: str, networks: bool) -> list[SetSpec]:
 def elements(spec: SetSpec, addresses: Iterable[IPInterface]) -> frozenset[str]:
     chosen = [a for a in addresses if a.version == spec.version]
     if spec.interval:
-        return frozenset(str(n) for n in ipaddress.collapse_addresses(a.network for a in chosen))
+        networks: list[Any] = [a.network for a in chosen]   # one version: collapsible
+        return frozenset(str(n) for n in ipaddress.collapse_addresses(networks))
     return frozenset(str(a.ip) for a in chosen)
 
 

@@ -12,8 +12,9 @@ import json
 import sys
 from typing import Any
 
-from twisted.internet import defer, endpoints, task
+from twisted.internet import defer, endpoints, protocol, task
 from twisted.protocols import amp
+from twisted.python.failure import Failure
 
 from netsentinel.cli.render import render
 from netsentinel.config import DEFAULT_SOCKET, load_config
@@ -36,7 +37,7 @@ class _Client(amp.AMP):
             print(name, " ".join(f"{k}={v}" for k, v in event.items()), flush=True)
         return {}
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         super().connectionLost(reason)
         if not self.closed.called:
             self.closed.callback(None)

@@ -43,9 +43,6 @@ class Call(amp.Command):
 class Watch(amp.Command):
     """Subscribe this connection to the bus; events arrive as :class:`Notify`."""
 
-    arguments: list[tuple[bytes, amp.Argument]] = []
-    response: list[tuple[bytes, amp.Argument]] = []
-
 
 class Notify(amp.Command):
     arguments = [(b"event", JSONArgument())]

@@ -63,7 +63,7 @@ class ControlAMP(amp.AMP):
         # AMP logs every connection at info; a ctl call is not worth a log line
         amp.BinaryBoxProtocol.makeConnection(self, transport)
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
         amp.BinaryBoxProtocol.connectionLost(self, reason)
@@ -102,10 +102,14 @@ class ControlLines(basic.LineOnlyReceiver):
 
     def readConnectionLost(self) -> None:
         if self._unsubscribe is None:
-            self._pending.addCallback(lambda _: self.transport.loseConnection())
+            self._pending.addCallback(lambda _: self._close())
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
-        self.transport.loseConnection()
+        self._close()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         if self._unsubscribe is not None:
@@ -124,7 +128,7 @@ class _Sniffer(protocol.Protocol):
         if self.chosen is None:
             self.chosen = ControlAMP(self.daemon) if data[:1] == b"\x00" else ControlLines(self.daemon)
             self.chosen.makeConnection(self.transport)
-            self.transport.protocol = self.chosen   # type: ignore[attr-defined]
+            setattr(self.transport, "protocol", self.chosen)   # later events go straight to it
         self.chosen.dataReceived(data)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
@@ -134,11 +138,12 @@ class _Sniffer(protocol.Protocol):
     def readConnectionLost(self) -> None:
         if isinstance(self.chosen, ControlLines):
             self.chosen.readConnectionLost()
-        else:
+        elif self.transport is not None:
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
-        self.transport.loseConnection()
+        if self.transport is not None:
+            self.transport.loseConnection()
 
 
 class ControlFactory(protocol.Factory):

@@ -186,5 +186,5 @@ class RouteDumper(_NetlinkReader):
             return
         if error is not None:
             pending.errback(error)
-        else:
+        elif table is not None:
             pending.callback(table)
