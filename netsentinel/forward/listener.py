@@ -33,6 +33,7 @@ from netsentinel.forward.relay import BackendLeg, ClientLeg
 log = Logger()
 
 SUMMARY_INTERVAL = 10.0     # s between rejection summaries in the log
+MAX_ACCEPTS = 16            # accepts per reactor turn
 
 
 class LimitedPort(tcp.Port):
@@ -47,11 +48,13 @@ class LimitedPort(tcp.Port):
 
     def doRead(self) -> None:
         room = self.room()
-        if room is not None:
-            if room <= 0:
-                self.stopReading()
-                return
-            self.numberAccepts = min(self.numberAccepts, room)
+        if room is not None and room <= 0:
+            self.stopReading()
+            return
+        # Twisted grows the batch without bound under a flood; a bounded batch keeps
+        # each reactor turn short, so admitted clients are not stuck behind refusals
+        self.numberAccepts = min(self.numberAccepts, MAX_ACCEPTS,
+                                 room if room is not None else MAX_ACCEPTS)
         super().doRead()
 
 
