@@ -95,7 +95,7 @@ forward:
         config = self.workdir / "haproxy.cfg"
         config.write_text(f"""
 global
-    maxconn 60000
+    maxconn 9000
 defaults
     mode tcp
     timeout connect 10s

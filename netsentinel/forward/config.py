@@ -106,7 +106,6 @@ class ServiceConfig:
     print_bytes_max: int = 256
     send_proxy: str | None = None
     log_connections: bool = False
-    zero_copy: bool = True
     backlog: int = 1024
 
     def same_listener(self, other: "ServiceConfig") -> bool:
@@ -162,7 +161,6 @@ def _service(name: str, section: Section) -> ServiceConfig:
         print_bytes_max=section.get("print_bytes_max", integer(16, 1 << 20), 256),
         send_proxy=section.get("send_proxy", _proxy_version, None),
         log_connections=section.get("log_connections", boolean, False),
-        zero_copy=section.get("zero_copy", boolean, True),
         backlog=section.get("backlog", integer(1, 65535), 1024),
     )
     section.done()
