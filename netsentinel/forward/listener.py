@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from twisted.application import service
-from twisted.internet import defer, error, protocol, tcp
+from twisted.internet import defer, protocol, tcp
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -201,9 +201,10 @@ class Forwarder(service.Service):
             return self._reject(ip, "blacklist")
         reason = self.limiter.admit(ip, now)
         if reason is not None:
-            if reason == "conn_limit" and self.config.limits.conn_limit_action == "wait":
+            if reason == "conn_limit" and self.config.limits.conn_limit_action == "wait" \
+                    and self.port is not None:
                 # only reachable when the limit was lowered under load: wait, as configured
-                self.port and self.port.stopReading()
+                self.port.stopReading()
             return self._reject(ip, reason)
         self._numbers += 1
         return ClientLeg(self, self._numbers, ip, addr.port, now)
@@ -244,9 +245,6 @@ class Forwarder(service.Service):
                                   local.port)
 
     def backend_failed(self, conn: ClientLeg, reason: Failure) -> None:
-        if reason.check(error.UserError):      # we cancelled the attempt ourselves
-            conn.reason = "stopped" if conn.reason == "backend-failed" else conn.reason
-            return
         self.counters.backend_failures += 1
         why = reason.getErrorMessage()
         backend = str(self.config.backend)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet import error
 from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
@@ -157,8 +158,9 @@ class ClientLeg(_Leg):
         if self.lost:
             self._maybe_finished()
             return
-        self.reason = "backend-failed"
-        self.forwarder.backend_failed(self, reason)
+        if not reason.check(error.UserError):       # not our own stopConnecting()
+            self.reason = "backend-failed"
+            self.forwarder.backend_failed(self, reason)
         self.transport.loseConnection()
 
     def clientConnectionLost(self, connector: Any, reason: Failure) -> None:

@@ -44,7 +44,7 @@ class Forwarding(MultiService):
         self.config = config
         wanted = {s.name: s for s in config.services}
         for name, forwarder in list(self.forwarders.items()):
-            new = wanted.get(name)
+            new = wanted.pop(name, None)
             if new is not None and forwarder.config.same_listener(new):
                 if new.blacklist_set != forwarder.config.blacklist_set:
                     forwarder.mirror = NftMirror(new.blacklist_set) if new.blacklist_set \
@@ -53,15 +53,11 @@ class Forwarding(MultiService):
                 continue
             del self.forwarders[name]
             stopped = defer.maybeDeferred(self.removeService, forwarder)
-            if new is not None:
+            if new is not None:     # a new address: the old listener drains first
                 stopped.addCallback(lambda _, new=new: self._add(new))
-        for name, new in wanted.items():
-            if name not in self.forwarders and not self._being_replaced(name):
-                self._add(new)
+        for new in wanted.values():
+            self._add(new)
         return True
-
-    def _being_replaced(self, name: str) -> bool:
-        return any(s.name == name for s in self.services)
 
     def status(self) -> dict[str, Any]:
         return {name: f.stats(detail=False) for name, f in self.forwarders.items()}
