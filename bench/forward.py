@@ -151,6 +151,15 @@ def measure(tool: Tool, binary: str, seconds: float, idle: int) -> dict[str, flo
     results: dict[str, float] = {}
     print(f"measuring {tool.name}", file=sys.stderr, flush=True)
     base = tool.base
+    n = idle if tool.name != "socat" else min(idle, 500)   # socat forks per connection
+    before = tool.memory()
+    holder = subprocess.Popen([binary, "hold", "127.0.0.1", str(base), str(n)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    results["idle_kib_per_conn"] = (tool.memory() - before) / n
+    holder.communicate("")
+    time.sleep(2.0)          # let the tool close what the holder left
     results["stream1_gbps"] = iperf(base + 1, seconds, 1)
     results["stream8_gbps"] = iperf(base + 1, seconds, 8)
     count, rate, p50, p99 = load(binary, "short", "127.0.0.1", base, 50, seconds, 100)
@@ -160,15 +169,6 @@ def measure(tool: Tool, binary: str, seconds: float, idle: int) -> dict[str, flo
     probe = load(binary, "probe", "127.0.0.1", base + 2, 1, seconds, 100)
     flooded = [float(x) for x in flood.communicate()[0].split()]
     results["reject_per_s"], results["admitted_p99_ms"] = flooded[1], probe[3] * 1000
-    n = idle if tool.name != "socat" else min(idle, 500)   # socat forks per connection
-    time.sleep(1.0)
-    before = tool.memory()
-    holder = subprocess.Popen([binary, "hold", "127.0.0.1", str(base), str(n)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-    time.sleep(1.0)
-    results["idle_kib_per_conn"] = (tool.memory() - before) / n
-    holder.communicate("")
     return results
 
 

@@ -84,7 +84,7 @@ class Forwarder(service.Service):
         self.blacklist = self._blacklist()
         self.connections: dict[int, ClientLeg] = {}
         self.counters = counters.ServiceCounters(self.clock.seconds())
-        self.port: tcp.Port | None = None
+        self.port: LimitedPort | None = None
         self.sweeper: LoopingCall | None = None
         self.state = "new"
         self._numbers = 0
@@ -109,14 +109,18 @@ class Forwarder(service.Service):
         log.info("forward {name}: {listen} -> {backend}", name=self.name,
                  listen=str(self.config.listen), backend=str(self.config.backend))
 
-    def _listen(self) -> tcp.Port:
+    def _listen(self) -> LimitedPort:
         listen = self.config.listen
         port = LimitedPort(listen.port, _Admission(self), self.config.backlog, listen.host,
                            self.reactor)
-        port.room = self.limiter.room if self.config.limits.conn_limit_action == "wait" \
-            else LimitedPort.room
+        self._limit_accepts(port)
         port.startListening()
         return port
+
+    def _limit_accepts(self, port: LimitedPort) -> None:
+        """With ``conn_limit_action: wait`` the port itself stops at the limit."""
+        waits = self.config.limits.conn_limit_action == "wait"
+        port.room = self.limiter.room if waits else LimitedPort.room  # type: ignore[method-assign]
 
     def _start_sweeper(self) -> None:
         if self.sweeper is not None and self.sweeper.running:
@@ -178,8 +182,7 @@ class Forwarder(service.Service):
         old, self.config = self.config, config
         self.limiter.limits = config.limits
         if self.port is not None:
-            self.port.room = self.limiter.room if config.limits.conn_limit_action == "wait" \
-                else LimitedPort.room
+            self._limit_accepts(self.port)
             self._resume_accepting()
         self.blacklist = self._blacklist()
         if self.running and old.timeouts != config.timeouts:
