@@ -74,6 +74,7 @@ class Forwarder(service.Service):
     def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
                  mirror: Any = None) -> None:
         self.setName(config.name)
+        self.sid = config.name                   # the name, typed str
         self.config = config
         self.reactor = self.clock = reactor
         self.bus = bus
@@ -106,7 +107,7 @@ class Forwarder(service.Service):
         self._start_sweeper()
         if self.mirror is not None:
             self.mirror.sync(self.blacklist)
-        log.info("forward {name}: {listen} -> {backend}", name=self.name,
+        log.info("forward {name}: {listen} -> {backend}", name=self.sid,
                  listen=str(self.config.listen), backend=str(self.config.backend))
 
     def _listen(self) -> LimitedPort:
@@ -152,7 +153,7 @@ class Forwarder(service.Service):
         wait = self.config.timeouts.wait
         if self.connections:
             log.info("forward {name}: stopping, {count} connections may run for {wait}s",
-                     name=self.name, count=len(self.connections), wait=wait)
+                     name=self.sid, count=len(self.connections), wait=wait)
             timer = self.clock.callLater(wait, self.close_all, "stopped")
             waited.addBoth(lambda r: (timer.active() and timer.cancel(), r)[1])
         done = defer.gatherResults([listening, waited], consumeErrors=True)
@@ -201,22 +202,23 @@ class Forwarder(service.Service):
         address = client_address(addr.host)
         ip = str(address)
         if self.blacklist and address in self.blacklist:
-            return self._reject(ip, "blacklist")
+            self._reject(ip, "blacklist")
+            return None
         reason = self.limiter.admit(ip, now)
         if reason is not None:
             if reason == "conn_limit" and self.config.limits.conn_limit_action == "wait" \
                     and self.port is not None:
                 # only reachable when the limit was lowered under load: wait, as configured
                 self.port.stopReading()
-            return self._reject(ip, reason)
+            self._reject(ip, reason)
+            return None
         self._numbers += 1
         return ClientLeg(self, self._numbers, ip, addr.port, now)
 
     def _reject(self, ip: str, reason: str) -> None:
         self.counters.rejected[reason] += 1
         self._unreported[reason] += 1
-        self.bus.publish(ConnectionRejected(self.name, ip, reason))
-        return None
+        self.bus.publish(ConnectionRejected(self.sid, ip, reason))
 
     def _resume_accepting(self) -> None:
         room = self.limiter.room()
@@ -232,9 +234,9 @@ class Forwarder(service.Service):
         backend = self.config.backend
         conn.connector = self.reactor.connectTCP(backend.host, backend.port, conn,
                                                  self.config.timeouts.connect)
-        self.bus.publish(ConnectionOpened(self.name, conn.number, conn.ip, conn.port))
+        self.bus.publish(ConnectionOpened(self.sid, conn.number, conn.ip, conn.port))
         if self.config.log_connections:
-            log.info("forward {name} #{conn}: open from {ip}:{port}", name=self.name,
+            log.info("forward {name} #{conn}: open from {ip}:{port}", name=self.sid,
                      conn=conn.number, ip=conn.ip, port=conn.port)
 
     def established(self, conn: ClientLeg, backend: BackendLeg) -> None:
@@ -252,8 +254,8 @@ class Forwarder(service.Service):
         why = reason.getErrorMessage()
         backend = str(self.config.backend)
         log.warn("forward {name} #{conn}: backend {backend} failed for {ip}: {why}",
-                 name=self.name, conn=conn.number, backend=backend, ip=conn.ip, why=why)
-        self.bus.publish(BackendFailed(self.name, conn.ip, backend, why))
+                 name=self.sid, conn=conn.number, backend=backend, ip=conn.ip, why=why)
+        self.bus.publish(BackendFailed(self.sid, conn.ip, backend, why))
 
     def closed(self, conn: ClientLeg) -> None:
         if self.connections.pop(conn.number, None) is None:
@@ -261,11 +263,11 @@ class Forwarder(service.Service):
         self.limiter.release(conn.ip)
         self.counters.connection_closed(conn.up, conn.down, conn.reason)
         duration = round(self.clock.seconds() - conn.started, 6)
-        self.bus.publish(ConnectionClosed(self.name, conn.number, conn.ip, conn.port, conn.up,
+        self.bus.publish(ConnectionClosed(self.sid, conn.number, conn.ip, conn.port, conn.up,
                                           conn.down, duration, conn.reason))
         if self.config.log_connections:
             log.info("forward {name} #{conn}: closed ({reason}) after {duration}s, "
-                     "up {up} down {down}", name=self.name, conn=conn.number,
+                     "up {up} down {down}", name=self.sid, conn=conn.number,
                      reason=conn.reason, duration=duration, up=conn.up, down=conn.down)
         if self.running:
             self._resume_accepting()
@@ -277,7 +279,7 @@ class Forwarder(service.Service):
     def dump(self, conn: ClientLeg, direction: str, data: bytes) -> None:
         arrow = "client->backend" if direction == "up" else "backend->client"
         for line in hexdump(data, self.config.print_bytes_max):
-            log.info("forward {name} #{conn} {arrow} {line}", name=self.name, conn=conn.number,
+            log.info("forward {name} #{conn} {arrow} {line}", name=self.sid, conn=conn.number,
                      arrow=arrow, line=line)
 
     # -- timeouts and summaries
@@ -308,7 +310,7 @@ class Forwarder(service.Service):
         self.limiter.forget_full_buckets(now)
         if self._unreported:
             log.warn("forward {name}: refused {total} connections in the last {interval}s "
-                     "({detail})", name=self.name, total=sum(self._unreported.values()),
+                     "({detail})", name=self.sid, total=sum(self._unreported.values()),
                      interval=SUMMARY_INTERVAL,
                      detail=", ".join(f"{k} {v}" for k, v in sorted(self._unreported.items())))
             self._unreported.clear()
@@ -352,7 +354,7 @@ class Forwarder(service.Service):
     def stats(self, detail: bool = True) -> dict[str, Any]:
         now = self.clock.seconds()
         self._note_activity(now)
-        document = counters.stats(self.name, self.state, str(self.config.listen),
+        document = counters.stats(self.sid, self.state, str(self.config.listen),
                                   str(self.config.backend), self.counters,
                                   self.connections.values(), self.blacklist.sorted(), now,
                                   detail)

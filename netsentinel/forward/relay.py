@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 class _Leg(Protocol):
     """What both legs share: producer duty for the peer, end-of-data, stall time."""
 
+    transport: Any      # a TCP transport: ITCPTransport, producer and consumer at once
     peer: "_Leg | None" = None
+    dump = False        # print_bytes
     read_done = False           # this side sent its FIN
     lost = False                # this side's socket is closed
     stalled_since: float | None = None   # the peer cannot take more of our data
