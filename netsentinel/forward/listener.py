@@ -141,7 +141,11 @@ class Forwarder(service.Service):
         if self._stopping is None:
             self._stopping = self._stop()
         waiting: defer.Deferred[None] = defer.Deferred()
-        self._stopping.addBoth(lambda r: (waiting.callback(None), r)[1])
+
+        def release(result: object) -> object:
+            waiting.callback(None)
+            return result
+        self._stopping.addBoth(release)
         return waiting
 
     def _stop(self) -> defer.Deferred[None]:

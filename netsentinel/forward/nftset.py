@@ -35,7 +35,7 @@ def transaction(ref: NftSetRef, networks: frozenset[Network]) -> list[dict[str, 
         commands.append({"add": {"set": {**where, "type": kind, "flags": ["interval"]}}})
         commands.append({"flush": {"set": where}})
         merged = list(ipaddress.collapse_addresses(
-            n for n in networks if n.version == version))   # type: ignore[misc]
+            n for n in networks if n.version == version))   # type: ignore[type-var]
         if merged:
             commands.append({"add": {"element": {**where,
                                                  "elem": [_element(n) for n in merged]}}})

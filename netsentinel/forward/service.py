@@ -37,6 +37,9 @@ class Forwarding(MultiService):
         forwarder.setServiceParent(self)
         return forwarder
 
+    def _replace(self, _: object, config: ServiceConfig) -> None:
+        self._add(config)
+
     def when_ready(self) -> defer.Deferred[None]:
         return defer.succeed(None)      # listening is done by the time startService returns
 
@@ -54,7 +57,7 @@ class Forwarding(MultiService):
             del self.forwarders[name]
             stopped = defer.maybeDeferred(self.removeService, forwarder)
             if new is not None:     # a new address: the old listener drains first
-                stopped.addCallback(lambda _, new=new: self._add(new))
+                stopped.addCallback(self._replace, new)
         for new in wanted.values():
             self._add(new)
         return True
