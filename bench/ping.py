@@ -5,7 +5,8 @@ gateway, so the neighbour table holds one entry).  The daemon runs 1,000 ping
 instances (interval 1 s, one packet, 1 s wait, ``log: false`` unless --log); fping pings the same targets at
 the same period for the same time.  Prints the daemon's CPU share of one core,
 the RTT medians (of the per-target averages) and the loss of both.
-Run as root:  .venv/bin/python bench/ping.py [--targets 1000] [--seconds 30]
+Run as root:  .venv/bin/python bench/ping.py [--targets 1000] [--seconds 30] [--log]
+[--profile out.svg|out.txt] (py-spy flame graph, or raw stacks for a .txt name)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,9 +32,17 @@ def targets(n: int) -> list[str]:
     return [f"10.77.{i // 250}.{i % 250 + 1}" for i in range(n)]
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a running process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def children_seconds() -> tuple[float, float]:
+    """(user, system) CPU seconds of the children reaped so far (fping)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime, usage.ru_stime
 
 
 def config(addresses: list[str], seconds: int, log: bool) -> str:
@@ -57,11 +67,22 @@ def fping_summary(text: str) -> tuple[list[float], int, int]:
     return averages, sent, received
 
 
+def profile(pid: int, output: str, seconds: int) -> subprocess.Popen[bytes]:
+    """py-spy (``pip install py-spy``) sampling the daemon while fping runs."""
+    spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen([str(spy), "record", "-r", "200", "-d", str(seconds),
+                             "-o", output, "-f", "raw" if output.endswith(".txt") else "flamegraph",
+                             "--pid", str(pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--targets", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--log", action="store_true", help="log every result (ping log: true)")
+    parser.add_argument("--profile", metavar="SVG",
+                        help="also sample the daemon with py-spy into this flame graph")
     args = parser.parse_args()
     addresses = targets(args.targets)
     lab = Lab()
@@ -85,27 +106,38 @@ def main() -> None:
             fping = lab.popen(router, ["fping", "-q", "-c", str(args.seconds), "-p", "1000", "-i", "0.5",
                                        "-t", "1000", "-f", str(listing)],
                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-            cpu0, t0 = cpu_seconds(pid), time.monotonic()
+            cpu0, fcpu0, t0 = cpu_seconds(pid), children_seconds(), time.monotonic()
+            spy = profile(pid, args.profile, args.seconds) if args.profile else None
             _, err = fping.communicate(timeout=args.seconds + 60)
-            cpu1, t1 = cpu_seconds(pid), time.monotonic()
+            cpu1, fcpu1, t1 = cpu_seconds(pid), children_seconds(), time.monotonic()
             status = daemon.status()["checks"]["ping"]
             daemon.stop()
+            if spy is not None:
+                spy.wait()
         windows = [s["window"] for s in status.values() if s["window"]]
         ours = [w["avg_rtt"] for w in windows if w["received"]]
         sent = sum(w["sent"] for w in windows)
         received = sum(w["received"] for w in windows)
         theirs, fsent, freceived = fping_summary(err.decode())
-        share = (cpu1 - cpu0) / (t1 - t0)
+        user, system = ((b - a) / (t1 - t0) for a, b in zip(cpu0, cpu1))
+        share = user + system
+        fuser, fsystem = ((b - a) / (t1 - t0) for a, b in zip(fcpu0, fcpu1))
         print(f"targets {args.targets}, {args.seconds}s at 1/s each, measured over "
               f"{t1 - t0:.1f}s, every result logged: {args.log}")
-        print(f"netsentinel: CPU {share * 100:.1f}% of one core, RTT median "
+        print(f"netsentinel: CPU {share * 100:.1f}% of one core (user {user * 100:.1f}%, "
+              f"system {system * 100:.1f}%), RTT median "
               f"{statistics.median(ours):.3f} ms, loss {1 - received / sent:.4f} "
               f"({sent - received}/{sent})")
-        print(f"fping:       RTT median {statistics.median(theirs):.3f} ms, loss "
+        print(f"fping:       CPU {(fuser + fsystem) * 100:.1f}% of one core (user "
+              f"{fuser * 100:.1f}%, system {fsystem * 100:.1f}%), RTT median "
+              f"{statistics.median(theirs):.3f} ms, loss "
               f"{1 - freceived / fsent:.4f} ({fsent - freceived}/{fsent})")
         print(f"ratio RTT median netsentinel/fping: "
               f"{statistics.median(ours) / statistics.median(theirs):.2f}")
-        print(json.dumps({"cpu_share": round(share, 4), "rtt_median_ms": statistics.median(ours),
+        print(f"ratio CPU netsentinel/fping: {share / (fuser + fsystem):.2f}")
+        print(json.dumps({"cpu_share": round(share, 4), "cpu_user": round(user, 4),
+                          "cpu_system": round(system, 4),
+                          "fping_cpu_share": round(fuser + fsystem, 4), "rtt_median_ms": statistics.median(ours),
                           "loss": 1 - received / sent, "fping_rtt_median_ms":
                           statistics.median(theirs), "fping_loss": 1 - freceived / fsent}))
     finally:

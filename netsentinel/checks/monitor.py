@@ -11,18 +11,19 @@ from twisted.internet import defer
 
 from netsentinel.checks.events import CheckEvent
 from netsentinel.checks.icmp import IcmpEngine
-from netsentinel.checks.periodic import Periodic
+from netsentinel.checks.periodic import Beat, Periodic
 
 Publish = Callable[[CheckEvent], None]
 
 
 @attrs.frozen
 class Tools:
-    """Handed to each monitor: time, pings, and where its events go."""
+    """Handed to each monitor: time, pings, where its events go, and the shared beat."""
 
     clock: Any
     engine: IcmpEngine
     publish: Publish
+    beat: Beat = attrs.field(default=attrs.Factory(lambda self: Beat(self.clock), takes_self=True))
 
 
 class Monitor(service.Service):
@@ -35,7 +36,7 @@ class Monitor(service.Service):
         self.tools = tools
         self.offset = 0.0           # delay of the first check, to spread many monitors
         self.setName(config.name)
-        self.periodic = Periodic(tools.clock, self.check, self.next_delay,
+        self.periodic = Periodic(tools.beat, self.check, self.next_delay,
                                  f"{self.monitor} {config.name}")
 
     def startService(self) -> None:

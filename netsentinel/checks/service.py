@@ -22,8 +22,6 @@ from netsentinel.features import CommandHandler, Context
 
 log = Logger()
 
-SPREAD_SLOTS = 50
-
 
 def script_argv(script: tuple[str, ...], event: CheckEvent, syslog: bool) -> list[str]:
     """imon's call: ``SCRIPT INSTANCE SYSLOGFLAG EVENT ARGS...`` (flag "0" = we log to syslog)."""
@@ -48,11 +46,12 @@ class ChecksService(service.MultiService):
         self._unsubscribe = self.context.bus.subscribe(CheckEvent, self._sink)
         c = self.config
         pings = [PingMonitor(p, tools) for p in c.ping]
+        slots = tools.beat.rate
         for n, monitor in enumerate(pings):
-            # spread the first checks over an interval in a few dozen small groups, as
-            # fping spaces its targets: a thousand echo requests in one burst would
-            # queue their own replies, and one wake-up per target costs the reactor
-            monitor.offset = (n % SPREAD_SLOTS) * min(monitor.config.interval, 1.0) / SPREAD_SLOTS
+            # spread the first checks over an interval on every beat, as fping spaces
+            # its targets: a thousand echo requests in one burst would queue their own
+            # replies, and one wake-up per target costs the reactor
+            monitor.offset = (n % slots) * min(monitor.config.interval, 1.0) / slots
         built: list[Monitor] = [
             *pings,
             *(UpdownMonitor(u, tools) for u in c.updown),

@@ -1,0 +1,50 @@
+"""The shared beat: many periodic checks on one timer, on a grid, never two at once."""
+
+from __future__ import annotations
+
+from twisted.internet import defer
+from twisted.internet.task import Clock
+
+from netsentinel.checks.periodic import Beat, Periodic
+
+
+def test_many_checks_share_one_timer_and_keep_their_pace() -> None:
+    clock = Clock()
+    beat = Beat(clock, rate=50)
+    runs: list[tuple[int, float]] = []
+    periodics = [Periodic(beat, lambda n=n: runs.append((n, clock.seconds())), lambda: 1.0, "p")
+                 for n in range(100)]
+    for n, p in enumerate(periodics):
+        p.start((n % 10) / 10)
+    assert len(clock.getDelayedCalls()) == 1
+    clock.pump([0.1] * 30)
+    assert len(runs) == 100 * 3 + 10          # 0 s, 1 s, 2 s and the first slot at 3 s
+    together: dict[tuple[int, int], set[float]] = {}
+    for n, t in runs:
+        together.setdefault((n % 10, round(t)), set()).add(t)
+    assert all(len(times) == 1 for times in together.values())   # one wake-up per slot
+    assert [round(t, 6) for n, t in runs if n == 5] == [0.5, 1.5, 2.5]
+
+
+def test_stop_cancels_and_a_slow_check_runs_again_at_the_next_beat() -> None:
+    clock = Clock()
+    beat = Beat(clock, rate=10)
+    pending: list[defer.Deferred[None]] = []
+
+    def check() -> defer.Deferred[None]:
+        pending.append(defer.Deferred())
+        return pending[-1]
+
+    slow = Periodic(beat, check, lambda: 1.0, "slow")
+    stopped = Periodic(beat, check, lambda: 1.0, "stopped")
+    slow.start()
+    stopped.start(0.5)
+    stopped.stop()
+    clock.advance(0)
+    assert len(pending) == 1                  # never two at once, stopped never ran
+    clock.advance(2.5)
+    assert len(pending) == 1
+    pending[0].callback(None)                 # took 2.5 s: due again at once
+    clock.advance(0.1)
+    assert len(pending) == 2 and slow.checks == 1
+    assert clock.getDelayedCalls() == []
