@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from icmplib import ICMPv4Socket, ICMPv6Socket
 from twisted.internet.testing import MemoryReactorClock
 
-from netsentinel.checks.icmp import Binding, IcmpEngine, Reply
+from netsentinel.checks.icmp import PAYLOAD, Binding, IcmpEngine, RawChannel, Reply, echo_request
 from netsentinel.checks.stats import ProbeResult, Window, merged
 from tests.checks.fakes import FakeChannel
 
@@ -43,6 +45,46 @@ def test_replies_are_matched_by_sequence_and_timed() -> None:
     clock.advance(0.010)
     answer(e, channel, 1)
     assert got == [ProbeResult("10.0.0.1", 2, (5.0, 10.0))]
+
+
+def test_the_kernel_receive_time_is_the_reply_time() -> None:
+    e, clock, channels = engine()
+    clock.advance(100.0)
+    got = results(e.ping("10.0.0.1", 1, 1.0))
+    channel = channels[Binding(4)]
+    destination, ident, sequence = channel.sent[0]
+    clock.advance(0.5)                  # the reactor came late to a reply stamped at +2 ms
+    channel.inbox.append(Reply(destination, ident, sequence, received_at=100.002))
+    e.readers[channel.binding].doRead()
+    assert got == [ProbeResult("10.0.0.1", 1, (2.0,))]
+
+
+def test_echo_requests_are_icmplibs_packets() -> None:
+    for kind, family in ((8, ICMPv4Socket), (128, ICMPv6Socket)):
+        icmp = family(privileged=True)
+        for ident, sequence in ((1, 0), (0xFFFF, 0xFFFF), (0x1234, 0xFEDC), (0x8000, 7)):
+            built = icmp._create_packet(ident, sequence, PAYLOAD)
+            assert echo_request(kind, ident, sequence) == built
+        icmp.close()
+
+
+def test_raw_channel_reads_echo_replies_with_kernel_times() -> None:
+    channel = RawChannel(Binding(4))
+    try:
+        before = time.time()
+        channel.send("127.0.0.1", 0x4242, 7)
+        deadline, reply = time.monotonic() + 5, None
+        while reply is None and time.monotonic() < deadline:
+            try:
+                got = channel.receive()
+            except BlockingIOError:
+                continue
+            if got is not None and got.ident == 0x4242:
+                reply = got
+        assert reply is not None and (reply.source, reply.sequence) == ("127.0.0.1", 7)
+        assert reply.received_at is not None and before <= reply.received_at <= time.time()
+    finally:
+        channel.close()
 
 
 def test_unanswered_packets_count_as_loss_after_wait() -> None:
