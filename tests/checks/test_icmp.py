@@ -8,7 +8,14 @@ from typing import Any
 from icmplib import ICMPv4Socket, ICMPv6Socket
 from twisted.internet.testing import MemoryReactorClock
 
-from netsentinel.checks.icmp import PAYLOAD, Binding, IcmpEngine, RawChannel, Reply, echo_request
+from netsentinel.checks.icmp import (
+    PAYLOAD,
+    Binding,
+    IcmpEngine,
+    RawChannel,
+    Reply,
+    echo_request,
+)
 from netsentinel.checks.stats import ProbeResult, Window, merged
 from tests.checks.fakes import FakeChannel
 

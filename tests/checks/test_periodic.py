@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
@@ -12,8 +14,14 @@ def test_many_checks_share_one_timer_and_keep_their_pace() -> None:
     clock = Clock()
     beat = Beat(clock, rate=50)
     runs: list[tuple[int, float]] = []
-    periodics = [Periodic(beat, lambda n=n: runs.append((n, clock.seconds())), lambda: 1.0, "p")
-                 for n in range(100)]
+
+    def checker(n: int) -> Callable[[], defer.Deferred[None]]:
+        def check() -> defer.Deferred[None]:
+            runs.append((n, clock.seconds()))
+            return defer.succeed(None)
+        return check
+
+    periodics = [Periodic(beat, checker(n), lambda: 1.0, "p") for n in range(100)]
     for n, p in enumerate(periodics):
         p.start((n % 10) / 10)
     assert len(clock.getDelayedCalls()) == 1
