@@ -3,7 +3,8 @@
 The targets are addresses on a veth in a peer namespace (reached through one
 gateway, so the neighbour table holds one entry).  The daemon runs 1,000 ping
 instances (interval 1 s, one packet, 1 s wait, ``log: false`` unless --log); fping pings the same targets at
-the same period for the same time.  Prints the daemon's CPU share of one core,
+the same period for the same time.  Prints the CPU share of one core (user and
+system) of the daemon and of fping,
 the RTT medians (of the per-target averages) and the loss of both.
 Run as root:  .venv/bin/python bench/ping.py [--targets 1000] [--seconds 30] [--log]
 [--profile out.svg|out.txt] (py-spy flame graph, or raw stacks for a .txt name)
