@@ -255,3 +255,20 @@ def test_reload_ruleset_reapplies_a_ruleset_that_includes_the_files(lab: Lab, tm
     lab.run(ns, "ip", "addr", "add", "10.4.0.1/24", "dev", wan)
     wait_for(lambda: lab.nft_set(ns, "inet", "fw", f"{wan}_ipv4_address") == {"10.4.0.1"},
              what="ruleset reloaded with the new sets file")
+
+
+def test_failing_ruleset_is_reported_and_retried(lab: Lab, tmp_path: Path) -> None:
+    ns = lab.netns("r")
+    wan, peer = lab.ifname("wan"), lab.ifname("p")
+    lab.veth(ns, wan, None, peer)
+    sets = tmp_path / "addrs.sets"
+    ruleset = tmp_path / "ruleset.nft"
+    ruleset.write_text("table inet fw { this is not nft }\n")
+    daemon = Daemon(lab, ns, tmp_path, (
+        f"addresses:\n  interfaces:\n    {wan}: {{}}\n"
+        f"  files: {{sets: {sets}, reload_ruleset: {ruleset}}}\n")).start()
+    assert daemon.status()["addresses"]["files"]["ruleset"]["error"]
+    ruleset.write_text(f'table inet fw\ndelete table inet fw\ntable inet fw {{\n include "{sets}"\n}}\n')
+    assert daemon.ctl("update") == "OK: synced"   # no new content, yet the load is retried
+    assert daemon.status()["addresses"]["files"]["ruleset"]["error"] is None
+    assert lab.nft_set(ns, "inet", "fw", f"{wan}_ipv4_address") == set()

@@ -219,14 +219,21 @@ class AddressMonitor(service.Service):
                                   ("sets", config.sets, files.render_sets)):
             if path is not None:
                 written |= self._write(key, path, render(self.table, names))
-        if written and config.reload_ruleset is not None:
-            try:
-                self.nft.run_file(config.reload_ruleset)
-                log.info("ruleset {path} reloaded", path=config.reload_ruleset)
-            except NftError as e:
-                self.sinks["vars"].error = f"reload_ruleset: {e}"
-                log.error("ruleset {path} failed to load: {error}",
-                          path=config.reload_ruleset, error=e)
+        if config.reload_ruleset is None:
+            return
+        state = self.sinks.setdefault("ruleset", SinkState())
+        if not written and state.error is None:
+            return   # nothing new, and the last load succeeded
+        try:
+            self.nft.run_file(config.reload_ruleset)
+        except NftError as e:
+            # kept as an error so the next sync loads it again, even without new content
+            state.error = f"{config.reload_ruleset}: {e}"
+            log.error("ruleset {path} failed to load: {error}",
+                      path=config.reload_ruleset, error=e)
+            return
+        state.written_at, state.error = time.time(), None
+        log.info("ruleset {path} reloaded", path=config.reload_ruleset)
 
     def _sync_proxy(self) -> None:
         config = self.config.proxy
