@@ -1,8 +1,8 @@
 """One forwarded service: its listening socket, admission, timeouts and graceful stop.
 
-Admission runs in ``buildProtocol``: a refused client is closed by the port
-before any transport or protocol exists for it, so a flood of refusals costs
-an ``accept`` and a ``close`` each and never stalls the accept loop.  Timeouts
+Admission runs as each socket is accepted: a refused client is closed before
+anything is built for it, so a flood of refusals costs an ``accept`` and a
+``close`` each and never stalls the accept loop.  Timeouts
 come from one sweep per service rather than a timer per connection: each sweep
 notes which connections moved bytes since the last one, so a chunk costs no
 timer work at all and a timeout is exact to within one tick.
@@ -11,61 +11,30 @@ timer work at all and a timeout is exact to within one tick.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
 
 from twisted.application import service
-from twisted.internet import defer, protocol, tcp
+from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from netsentinel.events import EventBus
 from netsentinel.forward import counters, proxyheader
 from netsentinel.forward.blacklist import Blacklist, client_address, normalize
+from netsentinel.forward.buffers import PipePool
 from netsentinel.forward.config import Network, ServiceConfig
 from netsentinel.forward.events import (BackendFailed, ConnectionClosed, ConnectionOpened,
                                         ConnectionRejected)
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.limiter import Limiter
-from netsentinel.forward.relay import BackendLeg, ClientLeg
+from netsentinel.forward.port import ListeningPort
+from netsentinel.forward.relay import Connection
 
 log = Logger()
 
 SUMMARY_INTERVAL = 10.0     # s between rejection summaries in the log
-MAX_ACCEPTS = 16            # accepts per reactor turn
-
-
-class LimitedPort(tcp.Port):
-    """A port that accepts no more connections in one go than ``room()`` allows.
-
-    Twisted accepts up to ``numberAccepts`` sockets per readable event; capping
-    that number keeps ``conn_limit`` exact while the rest wait in the kernel's
-    listen queue.
-    """
-
-    room: Callable[[], int | None] = staticmethod(lambda: None)  # type: ignore[assignment]
-
-    def doRead(self) -> None:
-        room = self.room()
-        if room is not None and room <= 0:
-            self.stopReading()
-            return
-        # Twisted grows the batch without bound under a flood; a bounded batch keeps
-        # each reactor turn short, so admitted clients are not stuck behind refusals
-        self.numberAccepts = min(self.numberAccepts, MAX_ACCEPTS,
-                                 room if room is not None else MAX_ACCEPTS)
-        super().doRead()
-
-
-class _Admission(protocol.Factory):
-    noisy = False
-
-    def __init__(self, forwarder: "Forwarder") -> None:
-        self.forwarder = forwarder
-
-    def buildProtocol(self, addr: Any) -> ClientLeg | None:
-        return self.forwarder.admit(addr)
 
 
 class Forwarder(service.Service):
@@ -83,9 +52,10 @@ class Forwarder(service.Service):
         self.added: set[Network] = set()         # runtime ``reject``
         self.released: set[Network] = set()      # runtime ``release`` of configured entries
         self.blacklist = self._blacklist()
-        self.connections: dict[int, ClientLeg] = {}
+        self.connections: dict[int, Connection] = {}
         self.counters = counters.ServiceCounters(self.clock.seconds())
-        self.port: LimitedPort | None = None
+        self.pipes = PipePool()
+        self.port: ListeningPort | None = None
         self.sweeper: LoopingCall | None = None
         self.state = "new"
         self._numbers = 0
@@ -110,18 +80,18 @@ class Forwarder(service.Service):
         log.info("forward {name}: {listen} -> {backend}", name=self.sid,
                  listen=str(self.config.listen), backend=str(self.config.backend))
 
-    def _listen(self) -> LimitedPort:
+    def _listen(self) -> ListeningPort:
         listen = self.config.listen
-        port = LimitedPort(listen.port, _Admission(self), self.config.backlog, listen.host,
-                           self.reactor)
+        port = ListeningPort(listen.host, listen.port, self.config.backlog, self.reactor,
+                             self.accepted, self.sid)
         self._limit_accepts(port)
         port.startListening()
         return port
 
-    def _limit_accepts(self, port: LimitedPort) -> None:
+    def _limit_accepts(self, port: ListeningPort) -> None:
         """With ``conn_limit_action: wait`` the port itself stops at the limit."""
         waits = self.config.limits.conn_limit_action == "wait"
-        port.room = self.limiter.room if waits else LimitedPort.room  # type: ignore[method-assign]
+        port.room = self.limiter.room if waits else ListeningPort.room  # type: ignore[method-assign]
 
     def _start_sweeper(self) -> None:
         if self.sweeper is not None and self.sweeper.running:
@@ -132,7 +102,7 @@ class Forwarder(service.Service):
 
     def _tick(self) -> float:
         t = self.config.timeouts
-        positive = [v for v in (t.read, t.write, t.max_idle, t.fin) if v > 0]
+        positive = [v for v in (t.read, t.write, t.max_idle, t.fin, t.connect) if v > 0]
         return max(0.05, min([1.0] + [v / 4 for v in positive]))
 
     def stopService(self) -> defer.Deferred[None]:
@@ -166,6 +136,7 @@ class Forwarder(service.Service):
     def _stopped(self, _: object) -> None:
         self.state = "stopped"
         self._stopping = None
+        self.pipes.clear()
         if self.sweeper is not None and self.sweeper.running:
             self.sweeper.stop()
 
@@ -196,28 +167,42 @@ class Forwarder(service.Service):
             self.mirror.sync(self.blacklist)
         for conn in self.connections.values():
             conn.dump = config.print_bytes
-            if conn.peer is not None:
-                conn.peer.dump = config.print_bytes
 
     # -- admission
 
-    def admit(self, addr: Any) -> ClientLeg | None:
+    def accepted(self, sock: socket.socket, peer: tuple[Any, ...]) -> None:
+        """Admit or refuse a socket the port just accepted."""
         now = self.clock.seconds()
-        address = client_address(addr.host)
-        ip = str(address)
-        if self.blacklist and address in self.blacklist:
-            self._reject(ip, "blacklist")
-            return None
-        reason = self.limiter.admit(ip, now)
+        host, port = peer[0], peer[1]
+        # an IPv4 peer's text is already canonical; only IPv6 may be a mapped IPv4 one
+        ip = host if sock.family == socket.AF_INET else str(client_address(host))
+        reason = self.admission(ip, now)
         if reason is not None:
-            if reason == "conn_limit" and self.config.limits.conn_limit_action == "wait" \
-                    and self.port is not None:
-                # only reachable when the limit was lowered under load: wait, as configured
-                self.port.stopReading()
+            sock.close()
             self._reject(ip, reason)
-            return None
+            return
         self._numbers += 1
-        return ClientLeg(self, self._numbers, ip, addr.port, now)
+        conn = Connection(self, self._numbers, sock, ip, port, now)
+        self.connections[conn.number] = conn
+        self.counters.accepted += 1
+        self.counters.accessed_at = now
+        self.bus.publish(ConnectionOpened(self.sid, conn.number, ip, port))
+        if self.config.log_connections:
+            log.info("forward {name} #{conn}: open from {ip}:{port}", name=self.sid,
+                     conn=conn.number, ip=ip, port=port)
+        backend = self.config.backend
+        conn.dial(backend.host, backend.port, now)
+
+    def admission(self, ip: str, now: float) -> str | None:
+        """Count a new connection from ``ip``, or say why it is refused."""
+        if self.blacklist and client_address(ip) in self.blacklist:
+            return "blacklist"
+        reason = self.limiter.admit(ip, now)
+        if reason == "conn_limit" and self.config.limits.conn_limit_action == "wait" \
+                and self.port is not None:
+            # only reachable when the limit was lowered under load: wait, as configured
+            self.port.stopReading()
+        return reason
 
     def _reject(self, ip: str, reason: str) -> None:
         self.counters.rejected[reason] += 1
@@ -229,39 +214,29 @@ class Forwarder(service.Service):
         if self.port is not None and (room is None or room > 0):
             self.port.startReading()
 
-    # -- connection life, called by the legs
+    # -- connection life, called by the connections
 
-    def opened(self, conn: ClientLeg) -> None:
-        self.connections[conn.number] = conn
-        self.counters.accepted += 1
-        self.counters.accessed_at = self.clock.seconds()
-        backend = self.config.backend
-        conn.connector = self.reactor.connectTCP(backend.host, backend.port, conn,
-                                                 self.config.timeouts.connect)
-        self.bus.publish(ConnectionOpened(self.sid, conn.number, conn.ip, conn.port))
-        if self.config.log_connections:
-            log.info("forward {name} #{conn}: open from {ip}:{port}", name=self.sid,
-                     conn=conn.number, ip=conn.ip, port=conn.port)
+    def configure_socket(self, sock: socket.socket) -> None:
+        if self.config.keepalive:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if self.config.nodelay:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def established(self, conn: ClientLeg, backend: BackendLeg) -> None:
-        conn.transport.resumeProducing()
-
-    def proxy_header(self, conn: ClientLeg) -> bytes:
+    def proxy_header(self, conn: Connection) -> bytes:
         if self.config.send_proxy is None:
             return b""
-        local = conn.transport.getHost()
-        return proxyheader.header(self.config.send_proxy, conn.ip, conn.port, local.host,
-                                  local.port)
+        local = conn.local_address()
+        return proxyheader.header(self.config.send_proxy, conn.ip, conn.port, local[0],
+                                  local[1])
 
-    def backend_failed(self, conn: ClientLeg, reason: Failure) -> None:
+    def backend_failed(self, conn: Connection, why: str) -> None:
         self.counters.backend_failures += 1
-        why = reason.getErrorMessage()
         backend = str(self.config.backend)
         log.warn("forward {name} #{conn}: backend {backend} failed for {ip}: {why}",
                  name=self.sid, conn=conn.number, backend=backend, ip=conn.ip, why=why)
         self.bus.publish(BackendFailed(self.sid, conn.ip, backend, why))
 
-    def closed(self, conn: ClientLeg) -> None:
+    def closed(self, conn: Connection) -> None:
         if self.connections.pop(conn.number, None) is None:
             return
         self.limiter.release(conn.ip)
@@ -280,7 +255,7 @@ class Forwarder(service.Service):
             for d in waiting:
                 d.callback(None)
 
-    def dump(self, conn: ClientLeg, direction: str, data: bytes) -> None:
+    def dump(self, conn: Connection, direction: str, data: bytes) -> None:
         arrow = "client->backend" if direction == "up" else "backend->client"
         for line in hexdump(data, self.config.print_bytes_max):
             log.info("forward {name} #{conn} {arrow} {line}", name=self.sid, conn=conn.number,
@@ -294,7 +269,9 @@ class Forwarder(service.Service):
         timeouts = self.config.timeouts
         for conn in list(self.connections.values()):
             reason = _expired(conn, now, timeouts)
-            if reason is not None:
+            if reason == "connect-timeout":
+                conn.dial_timed_out()
+            elif reason is not None:
                 conn.abort(reason)
         if now - self._last_summary >= SUMMARY_INTERVAL:
             self._summarize(now)
@@ -367,7 +344,10 @@ class Forwarder(service.Service):
         return document
 
 
-def _expired(conn: ClientLeg, now: float, t: Any) -> str | None:
+def _expired(conn: Connection, now: float, t: Any) -> str | None:
+    if conn.dialing_since is not None:
+        return "connect-timeout" if t.connect and now - conn.dialing_since >= t.connect \
+            else None
     if t.read and now - conn.last_up >= t.read:
         return "read-timeout"
     if t.max_idle and now - conn.last_activity >= t.max_idle:
@@ -375,9 +355,8 @@ def _expired(conn: ClientLeg, now: float, t: Any) -> str | None:
     if t.fin and conn.half_closed_at is not None and now - conn.half_closed_at >= t.fin:
         return "fin-timeout"
     if t.write:
-        for leg in (conn, conn.peer):
-            if leg is not None and leg.stalled_since is not None \
-                    and now - leg.stalled_since >= t.write:
+        for flow in conn.flows:
+            if flow.stalled_since is not None and now - flow.stalled_since >= t.write:
                 return "write-timeout"
     return None
 

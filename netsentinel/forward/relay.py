@@ -1,87 +1,205 @@
-"""One forwarded connection: the client leg, the backend leg, and the bytes between them.
+"""One forwarded connection: its two sockets, the bytes between them, and its record.
 
-Each leg is the streaming producer registered on the other leg's transport, so
-a full write buffer on one side pauses reading on the other: memory stays
-bounded whatever the speed mismatch.  Each side's end of data is passed on as
-a half-close (``shutdown(SHUT_WR)``) and the connection ends when both sides
-have finished, so data still flowing the other way is delivered in full.
+The relay hands its sockets to the reactor itself (``addReader``/``addWriter``)
+rather than wrapping them in Twisted transports: the bytes go from socket to
+socket through a pipe with ``os.splice`` and never become Python objects unless
+a hex dump is asked for, and a connection costs a few slotted objects instead
+of two transports and two protocols.  That is what lets a Python forwarder
+keep up with haproxy (docs/bench-forward.md).
 
-The client leg is also the record the service keeps (counters, times) and the
-factory that dials the backend, so a connection costs two protocol objects.
+Flow control is the buffer: a direction reads its source only when everything
+it read before has been written, so a slow receiver pauses a fast sender with
+one buffer in between and memory stays flat.  Each side's end of data is
+passed on as a half-close (``shutdown(SHUT_WR)``) and the connection ends when
+both directions have finished, so data still flowing the other way arrives in
+full.  A socket error ends the connection after the bytes the broken side had
+already sent are delivered.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet import error
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
-from twisted.internet.protocol import Protocol
+from twisted.internet.interfaces import IReadWriteDescriptor
 from twisted.python.failure import Failure
 from zope.interface import implementer
+
+from netsentinel.forward.buffers import Buffer
 
 if TYPE_CHECKING:
     from netsentinel.forward.listener import Forwarder
 
+ROUNDS = 4      # read+write rounds per readiness event, so one busy connection cannot hog a turn
 
-@implementer(IHalfCloseableProtocol, IPushProducer)
-class _Leg(Protocol):
-    """What both legs share: producer duty for the peer, end-of-data, stall time."""
 
-    transport: Any      # a TCP transport: ITCPTransport, producer and consumer at once
-    peer: "_Leg | None" = None
-    dump = False        # print_bytes
-    read_done = False           # this side sent its FIN
-    lost = False                # this side's socket is closed
-    stalled_since: float | None = None   # the peer cannot take more of our data
-    forwarder: "Forwarder"
+@implementer(IReadWriteDescriptor)
+class Leg:
+    """One of the connection's sockets, as the reactor sees it."""
 
-    def pauseProducing(self) -> None:
-        if self.stalled_since is None:
-            self.stalled_since = self.forwarder.clock.seconds()
-        self.transport.pauseProducing()
+    __slots__ = ("conn", "sock", "fd", "name", "out", "into")
 
-    def resumeProducing(self) -> None:
-        self.stalled_since = None
-        if not self.read_done:      # resuming a finished reader would read EOF twice
-            self.transport.resumeProducing()
+    def __init__(self, conn: "Connection", sock: socket.socket, name: str) -> None:
+        self.conn = conn
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.name = name                # "client" or "backend"
+        self.out: Flow                  # the direction that reads this socket
+        self.into: Flow                 # the direction that writes to it
 
-    def stopProducing(self) -> None:
-        """The peer's socket closed; :meth:`connectionLost` there decides what follows."""
+    def fileno(self) -> int:
+        return self.fd
 
-    def readConnectionLost(self) -> None:
-        if self.read_done:
-            return
-        self.read_done = True
-        peer = self.peer
-        if peer is None or peer.lost:
-            self.transport.loseConnection()
-            return
-        peer.transport.loseWriteConnection()
-        if peer.read_done:
-            self.transport.loseConnection()
-            peer.transport.loseConnection()
+    def logPrefix(self) -> str:
+        return f"forward {self.conn.forwarder.sid} #{self.conn.number} {self.name}"
+
+    def doRead(self) -> None:
+        self.out.pump()
+
+    def doWrite(self) -> None:
+        if self.conn.dialing_since is not None:
+            self.conn.dialed()
         else:
-            self.half_closed()
+            self.into.pump()
 
-    def writeConnectionLost(self) -> None:
-        """Our FIN went out; the connection ends when the peer's FIN comes in."""
-
-    def half_closed(self) -> None:
-        raise NotImplementedError
-
-    def setup_socket(self, config: Any) -> None:
-        if config.keepalive:
-            self.transport.setTcpKeepAlive(1)
-        if config.nodelay:
-            self.transport.setTcpNoDelay(1)
+    def connectionLost(self, reason: Failure) -> None:
+        """The reactor saw a hang-up or error we were not reading, or it is shutting down."""
+        if self.conn.dialing_since is not None:
+            self.conn.dialed()
+        else:
+            self.conn.fail(self)
 
 
-class ClientLeg(_Leg):
-    """The accepted side; holds the connection's counters and dials the backend."""
+class Flow:
+    """One direction: bytes read from ``src`` wait in ``buffer`` until ``dst`` takes them."""
 
-    def __init__(self, forwarder: "Forwarder", number: int, ip: str, port: int,
-                 now: float) -> None:
+    __slots__ = ("conn", "reactor", "src", "dst", "buffer", "upstream", "reading", "writing",
+                 "eof", "done", "stalled_since")
+
+    def __init__(self, conn: "Connection", src: Leg, dst: Leg, upstream: bool) -> None:
+        self.conn = conn
+        self.reactor = conn.forwarder.reactor
+        self.src = src
+        self.dst = dst
+        src.out = dst.into = self
+        self.buffer = Buffer(conn.forwarder.pipes)
+        self.upstream = upstream        # client → backend
+        self.reading = False            # registered for src readable
+        self.writing = False            # registered for dst writable
+        self.eof = False                # src sent its FIN (or broke)
+        self.done = False               # and everything before it is delivered
+        self.stalled_since: float | None = None     # dst has not taken our bytes since
+
+    def start(self) -> None:
+        if self.buffer.pending:
+            self._wait_writable()
+        else:
+            self.pump()
+
+    def pump(self) -> None:
+        """Move bytes until a socket would block, the data ends, or the round budget is spent."""
+        buffer = self.buffer
+        conn = self.conn
+        src = self.src.sock
+        dst = self.dst.sock
+        broken = self.dst
+        try:
+            for _ in range(ROUNDS):
+                if buffer.pending:
+                    broken = self.dst
+                    buffer.drain(dst)
+                    if buffer.pending:          # a partial write: dst is full
+                        self._wait_writable()
+                        return
+                if self.eof:
+                    self._finish()
+                    return
+                broken = self.src
+                count = buffer.fill(src, self._dump if conn.dump else None)
+                if not count:
+                    self.eof = True
+                elif self.upstream:
+                    conn.up += count
+                else:
+                    conn.down += count
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EINTR):
+                pass
+            else:
+                conn.fail(broken)
+                return
+        if self.eof and not buffer.pending:
+            self._finish()
+        elif buffer.pending:
+            self._wait_writable()
+        else:
+            self._wait_readable()
+
+    def _dump(self, data: bytes) -> None:
+        self.conn.forwarder.dump(self.conn, "up" if self.upstream else "down", data)
+
+    def _wait_readable(self) -> None:
+        if self.writing:
+            self.writing = False
+            self.stalled_since = None
+            self.reactor.removeWriter(self.dst)
+        if not self.reading:
+            self.reading = True
+            self.reactor.addReader(self.src)
+
+    def _wait_writable(self) -> None:
+        if self.reading:
+            self.reading = False
+            self.reactor.removeReader(self.src)
+        if not self.writing:
+            self.writing = True
+            self.stalled_since = self.conn.forwarder.clock.seconds()
+            self.reactor.addWriter(self.dst)
+
+    def stop(self) -> None:
+        """Unregister from the reactor; the sockets stay open."""
+        if self.reading:
+            self.reading = False
+            self.reactor.removeReader(self.src)
+        if self.writing:
+            self.writing = False
+            self.stalled_since = None
+            self.reactor.removeWriter(self.dst)
+
+    def _finish(self) -> None:
+        """The source ended and everything it sent is delivered: pass the end on."""
+        self.done = True
+        self.stop()
+        conn = self.conn
+        if conn.broken is not None:
+            conn.close(conn.broken)
+            return
+        peer = self.dst.out
+        if peer.done:
+            conn.close("done")
+            return
+        try:
+            self.dst.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            conn.close(f"{self.dst.name}-reset")
+            return
+        conn.half_closed()
+
+
+class Connection:
+    """The record a service keeps of one connection, and the owner of its two legs."""
+
+    __slots__ = ("forwarder", "number", "ip", "port", "started", "up", "down", "seen",
+                 "seen_up", "last_up", "last_activity", "half_closed_at", "dialing_since",
+                 "broken", "reason", "closed", "dump", "client", "backend", "to_backend",
+                 "to_client")
+
+    def __init__(self, forwarder: "Forwarder", number: int, sock: socket.socket, ip: str,
+                 port: int, now: float) -> None:
         self.forwarder = forwarder
         self.number = number
         self.ip = ip
@@ -94,117 +212,112 @@ class ClientLeg(_Leg):
         self.last_up = now          # last time the client sent data (sweep precision)
         self.last_activity = now
         self.half_closed_at: float | None = None
-        self.connector: Any = None
-        self.reason = "done"
+        self.dialing_since: float | None = None
+        self.broken: str | None = None      # the close reason once a socket failed
+        self.reason = "open"
+        self.closed = False
         self.dump = forwarder.config.print_bytes
+        self.client = Leg(self, sock, "client")
+        self.backend: Leg | None = None
+        self.to_backend: Flow | None = None
+        self.to_client: Flow | None = None
 
-    # -- accepted connection
+    # -- dialling the backend
 
-    def connectionMade(self) -> None:
-        self.setup_socket(self.forwarder.config)
-        self.transport.pauseProducing()     # nothing is read before the backend is there
-        self.forwarder.opened(self)
+    def dial(self, host: str, port: int, now: float) -> None:
+        """Start a non-blocking connect; the reactor reports its end as writable."""
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        except OSError as e:
+            self._dial_failed(e.errno or 0)
+            return
+        self.backend = Leg(self, sock, "backend")
+        self.dialing_since = now
+        code = sock.connect_ex((host, port))
+        if code not in (0, errno.EINPROGRESS):
+            self._dial_failed(code)
+            return
+        self.forwarder.reactor.addWriter(self.backend)
 
-    def dataReceived(self, data: bytes) -> None:
-        self.up += len(data)
-        if self.dump:
-            self.forwarder.dump(self, "up", data)
-        self.peer.transport.write(data)     # type: ignore[union-attr]
+    def dialed(self) -> None:
+        """The connect finished, one way or the other."""
+        backend = self.backend
+        assert backend is not None
+        self.dialing_since = None
+        self.forwarder.reactor.removeWriter(backend)
+        code = backend.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self._dial_failed(code)
+            return
+        self.forwarder.configure_socket(self.client.sock)
+        self.forwarder.configure_socket(backend.sock)
+        self.to_backend = Flow(self, self.client, backend, True)
+        self.to_client = Flow(self, backend, self.client, False)
+        header = self.forwarder.proxy_header(self)
+        if header:
+            self.to_backend.buffer.put(header)
+        self.to_backend.start()
+        if not self.closed:
+            self.to_client.start()
+
+    def _dial_failed(self, code: int) -> None:
+        self.dialing_since = None
+        self.forwarder.backend_failed(self, os.strerror(code) if code else "unknown error")
+        self.close("backend-failed")
+
+    def dial_timed_out(self) -> None:
+        self.dialing_since = None
+        self.forwarder.backend_failed(self, "connect timed out")
+        self.close("backend-failed")
+
+    # -- the end
 
     def half_closed(self) -> None:
         if self.half_closed_at is None:
             self.half_closed_at = self.forwarder.clock.seconds()
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        self.lost = True
-        peer = self.peer
-        if self.connector is not None:
-            self.connector.stopConnecting()
-        elif peer is not None and not peer.lost:
-            peer.transport.loseConnection()
-        self._maybe_finished()
-
-    def _maybe_finished(self) -> None:
-        peer = self.peer
-        if self.lost and self.connector is None and (peer is None or peer.lost):
-            self.forwarder.closed(self)
+    def fail(self, leg: Leg) -> None:
+        """``leg``'s socket broke: deliver what it had sent already, then close."""
+        if self.closed:
+            return
+        self.broken = f"{leg.name}-reset"
+        if self.backend is None or self.to_backend is None:
+            self.close(self.broken)
+            return
+        leg.into.stop()
+        leg.into.done = True
+        out = leg.out
+        out.eof = True
+        if out.reading:
+            out.stop()
+        if out.done or not out.buffer.pending:
+            self.close(self.broken)
 
     def abort(self, reason: str) -> None:
         """Close both sides now (timeouts, stop, ``reject --close``)."""
+        self.close(reason)
+
+    def close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
         self.reason = reason
-        if self.connector is not None:
-            self.connector.stopConnecting()
-        for leg in (self, self.peer):
-            if leg is not None and not leg.lost:
-                leg.transport.abortConnection()
+        reactor = self.forwarder.reactor
+        for flow in (self.to_backend, self.to_client):
+            if flow is not None:
+                flow.stop()
+                flow.buffer.close()
+        for leg in (self.client, self.backend):
+            if leg is not None:
+                reactor.removeReader(leg)
+                reactor.removeWriter(leg)
+                leg.sock.close()
+        self.forwarder.closed(self)
 
-    # -- dialling the backend (the leg is its own client factory)
+    @property
+    def flows(self) -> tuple[Flow, ...]:
+        return tuple(f for f in (self.to_backend, self.to_client) if f is not None)
 
-    def doStart(self) -> None:
-        pass
-
-    def doStop(self) -> None:
-        pass
-
-    def startedConnecting(self, connector: Any) -> None:
-        pass
-
-    def buildProtocol(self, addr: Any) -> "BackendLeg":
-        self.connector = None
-        backend = BackendLeg(self)
-        self.peer = backend
-        return backend
-
-    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
-        self.connector = None
-        if self.lost:
-            self._maybe_finished()
-            return
-        if not reason.check(error.UserError):       # not our own stopConnecting()
-            self.reason = "backend-failed"
-            self.forwarder.backend_failed(self, reason)
-        self.transport.loseConnection()
-
-    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
-        pass
-
-    def established(self, backend: "BackendLeg") -> None:
-        """Both sides are up: tie their flow control together and start reading."""
-        if self.lost:
-            backend.transport.loseConnection()
-            return
-        header = self.forwarder.proxy_header(self)
-        if header:
-            backend.transport.write(header)
-        backend.transport.registerProducer(self, True)
-        self.transport.registerProducer(backend, True)
-        self.forwarder.established(self, backend)
-
-
-class BackendLeg(_Leg):
-    def __init__(self, client: ClientLeg) -> None:
-        self.client = client
-        self.peer = client
-        self.forwarder = client.forwarder
-        self.dump = client.dump
-
-    def connectionMade(self) -> None:
-        self.setup_socket(self.forwarder.config)
-        self.client.established(self)
-
-    def dataReceived(self, data: bytes) -> None:
-        client = self.client
-        client.down += len(data)
-        if self.dump:
-            self.forwarder.dump(client, "down", data)
-        client.transport.write(data)
-
-    def half_closed(self) -> None:
-        self.client.half_closed()
-
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
-        self.lost = True
-        client = self.client
-        if not client.lost:
-            client.transport.loseConnection()
-        client._maybe_finished()
+    def local_address(self) -> Any:
+        return self.client.sock.getsockname()

@@ -296,3 +296,38 @@ async def test_connections_are_not_logged_by_default(rig: Rig) -> None:
     ours = [e for e in seen if not e.get("log_namespace", "").startswith(
         "twisted.internet.endpoints")]       # the test client's own factory talks
     assert ours == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+@pytest_twisted.ensureDeferred
+async def test_megabytes_arrive_intact_and_pipes_are_returned(rig: Rig, host: str) -> None:
+    backend_port, _ = rig.backend(host)
+    forwarder, port = rig.forward(backend_port, listen=host, backend=host)
+    payload = bytes(range(256)) * (8 * 4096)          # 8 MiB, every byte value
+    client = await connect(host, port)
+    client.transport.write(payload)
+    await eventually(lambda: len(client.data) >= len(payload), what="8 MiB echoed")
+    assert client.data == payload
+    [conn] = forwarder.connections.values()
+    assert (conn.up, conn.down) == (len(payload), len(payload))
+    # a quiet connection holds no pipe: they went back to the pool
+    assert all(flow.buffer.pipe is None for flow in conn.flows)
+    assert forwarder.pipes._free
+
+
+@pytest.mark.parametrize("side", ["client", "backend"])
+@pytest_twisted.ensureDeferred
+async def test_a_reset_on_one_side_closes_the_other_with_its_reason(rig: Rig,
+                                                                   side: str) -> None:
+    backend_port, backends = rig.backend()
+    forwarder, port = rig.forward(backend_port)
+    client = await connect("127.0.0.1", port)
+    client.transport.write(b"ping")
+    await eventually(lambda: client.data == b"ping")
+    [backend] = backends.connections
+    (client if side == "client" else backend).transport.abortConnection()
+    await defer.gatherResults([client.done, backend.done])
+    await eventually(lambda: not forwarder.connections)
+    [closed] = [e for e in rig.events if isinstance(e, ConnectionClosed)]
+    assert closed.reason == f"{side}-reset"
+    assert (closed.up, closed.down) == (4, 4)

@@ -1,168 +1,227 @@
-"""Timeouts and stop timing driven by a Clock, with in-memory transports."""
+"""Timeouts and stop timing driven by a Clock, over real loopback sockets.
+
+The reactor is a ``MemoryReactorClock``: the test plays its part by calling
+``pump`` (readable/writable) and ``doWrite`` (connect finished) itself, so
+time is the Clock's while the bytes cross real sockets.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import socket
+from typing import Any, Iterator
 
 import attrs
 import pytest
-from twisted.internet.address import IPv4Address
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock
 
 from netsentinel.events import EventBus
 from netsentinel.forward.config import Endpoint, ServiceConfig, Timeouts
 from netsentinel.forward.listener import Forwarder
-from netsentinel.forward.relay import BackendLeg, ClientLeg
-
-
-class TCP(StringTransport):
-    """A StringTransport with the TCP calls the relay makes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.write_closed = False
-        self.aborted = False
-
-    def setTcpKeepAlive(self, enabled: int) -> None:
-        pass
-
-    def setTcpNoDelay(self, enabled: int) -> None:
-        pass
-
-    def loseWriteConnection(self) -> None:
-        self.write_closed = True
-
-    def abortConnection(self) -> None:
-        self.aborted = True
+from netsentinel.forward.relay import Connection
 
 
 class Setup:
     def __init__(self, **timeouts: float) -> None:
         self.reactor = MemoryReactorClock()
-        config = ServiceConfig("t", Endpoint("127.0.0.1", 0), Endpoint("127.0.0.1", 9),
+        self.sockets: list[socket.socket] = []
+        self.backends = self._own(socket.create_server(("127.0.0.1", 0)))
+        config = ServiceConfig("t", Endpoint("127.0.0.1", 0),
+                               Endpoint("127.0.0.1", self.backends.getsockname()[1]),
                                timeouts=Timeouts(**timeouts))
         self.forwarder = Forwarder(config, self.reactor, EventBus())
-        self.forwarder._listen = lambda: None     # type: ignore[method-assign]
+        self.forwarder._listen = lambda: None     # type: ignore[method-assign,assignment,return-value]
         self.forwarder.startService()
 
-    def connect(self) -> tuple[ClientLeg, BackendLeg]:
-        client = self.forwarder.admit(IPv4Address("TCP", "10.0.0.1", 4000))
-        assert client is not None
-        client.makeConnection(TCP())
-        _, _, factory, timeout, _ = self.reactor.tcpClients[-1]
-        assert factory is client
-        backend = client.buildProtocol(IPv4Address("TCP", "127.0.0.1", 9))
-        backend.makeConnection(TCP())
-        return client, backend
+    def _own(self, sock: socket.socket) -> socket.socket:
+        self.sockets.append(sock)
+        return sock
+
+    def accept(self) -> tuple[Connection, socket.socket]:
+        """A client connects; the forwarder admits it and starts dialling."""
+        listener = self._own(socket.create_server(("127.0.0.1", 0)))
+        client = self._own(socket.create_connection(listener.getsockname()))
+        accepted, peer = listener.accept()
+        accepted.setblocking(False)
+        self.forwarder.accepted(accepted, peer)
+        return self.forwarder.connections[max(self.forwarder.connections)], client
+
+    def connect(self) -> tuple[Connection, socket.socket, socket.socket]:
+        conn, client = self.accept()
+        backend = self._own(self.backends.accept()[0])
+        assert conn.backend is not None
+        conn.backend.doWrite()          # the reactor: the connect finished
+        return conn, client, backend
 
     def advance(self, seconds: float, step: float = 0.25) -> None:
         for _ in range(int(seconds / step)):
             self.reactor.advance(step)
 
+    def close(self) -> None:
+        for conn in list(self.forwarder.connections.values()):
+            conn.abort("test over")
+        for sock in self.sockets:
+            sock.close()
 
-def test_read_timeout_counts_only_client_data() -> None:
-    setup = Setup(read=10, max_idle=0)
-    client, backend = setup.connect()
+
+@pytest.fixture
+def make() -> Iterator[Any]:
+    setups: list[Setup] = []
+
+    def build(**timeouts: float) -> Setup:
+        setups.append(Setup(**timeouts))
+        return setups[-1]
+    yield build
+    for setup in setups:
+        setup.close()
+
+
+def download(conn: Connection, backend: socket.socket, data: bytes) -> None:
+    backend.sendall(data)
+    assert conn.to_client is not None
+    conn.to_client.pump()
+
+
+def stall(conn: Connection, backend: socket.socket) -> int:
+    """Send from the backend until the client's socket is full; returns bytes sent."""
+    assert conn.to_client is not None
+    backend.setblocking(False)
+    sent = 0
+    while not conn.to_client.writing:
+        try:
+            sent += backend.send(b"x" * 65536)
+        except BlockingIOError:
+            pass
+        conn.to_client.pump()
+    return sent
+
+
+def test_read_timeout_counts_only_client_data(make: Any) -> None:
+    setup = make(read=10, max_idle=0)
+    conn, _, backend = setup.connect()
     for _ in range(12):
-        backend.dataReceived(b"download")
-        setup.advance(1)
-    assert client.transport.aborted and client.reason == "read-timeout"
+        if not conn.closed:
+            download(conn, backend, b"download")
+            setup.advance(1)
+    assert conn.closed and conn.reason == "read-timeout"
+    assert conn.down == 8 * 10      # downloading all along did not keep it open
 
 
-def test_max_idle_counts_bytes_in_either_direction() -> None:
-    setup = Setup(read=0, max_idle=5)
-    client, backend = setup.connect()
+def test_max_idle_counts_bytes_in_either_direction(make: Any) -> None:
+    setup = make(read=0, max_idle=5)
+    conn, _, backend = setup.connect()
     for _ in range(20):
-        backend.dataReceived(b"long download, silent client")
+        download(conn, backend, b"long download, silent client")
         setup.advance(1)
-    assert not client.transport.aborted
+    assert not conn.closed
     setup.advance(6)
-    assert client.transport.aborted and client.reason == "idle-timeout"
+    assert conn.closed and conn.reason == "idle-timeout"
 
 
-def test_zero_disables_every_timeout() -> None:
-    setup = Setup(read=0, write=0, max_idle=0, fin=0)
-    client, backend = setup.connect()
-    client.readConnectionLost()
-    backend.pauseProducing()
+def test_zero_disables_every_timeout(make: Any) -> None:
+    setup = make(read=0, write=0, max_idle=0, fin=0)
+    conn, client, backend = setup.connect()
+    client.shutdown(socket.SHUT_WR)
+    assert conn.to_backend is not None
+    conn.to_backend.pump()
+    stall(conn, backend)
     setup.advance(3600, step=60)
-    assert not client.transport.aborted
+    assert not conn.closed
 
 
-def test_half_closed_connection_is_bounded_by_fin_timeout() -> None:
-    setup = Setup(read=0, max_idle=0, fin=30)
-    client, backend = setup.connect()
-    client.readConnectionLost()
-    assert backend.transport.write_closed and not client.transport.write_closed
+def test_half_closed_connection_is_bounded_by_fin_timeout(make: Any) -> None:
+    setup = make(read=0, max_idle=0, fin=30)
+    conn, client, backend = setup.connect()
+    client.shutdown(socket.SHUT_WR)
+    assert conn.to_backend is not None
+    conn.to_backend.pump()
+    assert backend.recv(10) == b""          # the client's FIN reached the backend
+    assert conn.half_closed_at is not None
     setup.advance(20)
-    backend.dataReceived(b"still answering")
-    assert not client.transport.aborted
+    download(conn, backend, b"still answering")
+    assert client.recv(100) == b"still answering"
+    assert not conn.closed
     setup.advance(11)
-    assert client.transport.aborted and client.reason == "fin-timeout"
+    assert conn.closed and conn.reason == "fin-timeout"
 
 
-def test_output_stalled_longer_than_write_timeout_closes() -> None:
-    setup = Setup(read=0, max_idle=0, write=5)
-    client, backend = setup.connect()
-    backend.pauseProducing()        # the client's buffer is full: backend reads pause
-    assert backend.transport.producerState == "paused"
+def test_output_stalled_longer_than_write_timeout_closes(make: Any) -> None:
+    setup = make(read=0, max_idle=0, write=5)
+    conn, client, backend = setup.connect()
+    assert conn.to_client is not None
+    sent = stall(conn, backend)
     setup.advance(3)
-    backend.resumeProducing()
+    client.setblocking(False)
+    received = 0
+    while received < sent:                  # the client catches up
+        try:
+            received += len(client.recv(1 << 20))
+        except BlockingIOError:
+            conn.to_client.pump()
+    assert not conn.to_client.writing
     setup.advance(4)
-    assert not client.transport.aborted
-    backend.pauseProducing()
+    assert not conn.closed
+    stall(conn, backend)
     setup.advance(6)
-    assert client.transport.aborted and client.reason == "write-timeout"
+    assert conn.closed and conn.reason == "write-timeout"
 
 
-def test_both_fins_end_the_connection() -> None:
-    setup = Setup()
-    client, backend = setup.connect()
-    client.readConnectionLost()
-    backend.readConnectionLost()
-    assert client.transport.disconnecting and backend.transport.disconnecting
+def test_both_fins_end_the_connection(make: Any) -> None:
+    setup = make()
+    conn, client, backend = setup.connect()
+    assert conn.to_backend is not None and conn.to_client is not None
+    client.shutdown(socket.SHUT_WR)
+    conn.to_backend.pump()
+    assert not conn.closed
+    backend.shutdown(socket.SHUT_WR)
+    conn.to_client.pump()
+    assert conn.closed and conn.reason == "done"
+    assert not setup.forwarder.connections
 
 
-def test_client_is_not_read_before_the_backend_is_connected() -> None:
-    setup = Setup()
-    client = setup.forwarder.admit(IPv4Address("TCP", "10.0.0.1", 4000))
-    client.makeConnection(TCP())
-    assert client.transport.producerState == "paused"
-    backend = client.buildProtocol(IPv4Address("TCP", "127.0.0.1", 9))
-    backend.makeConnection(TCP())
-    assert client.transport.producerState == "producing"
+def test_client_is_not_read_before_the_backend_is_connected(make: Any) -> None:
+    setup = make()
+    conn, client = setup.accept()
+    client.sendall(b"early")
+    assert conn.client not in setup.reactor.getReaders()
+    assert conn.backend in setup.reactor.getWriters()
+    backend = setup.backends.accept()[0]
+    setup.sockets.append(backend)
+    assert conn.backend is not None
+    conn.backend.doWrite()
+    assert backend.recv(10) == b"early"     # read as soon as the backend was there
+    assert conn.client in setup.reactor.getReaders()
 
 
-def test_backend_connect_timeout_is_passed_to_the_dialer() -> None:
-    setup = Setup(connect=2.5)
-    setup.connect()
-    assert setup.reactor.tcpClients[-1][3] == 2.5
+def test_backend_connect_timeout_counts_a_failure(make: Any) -> None:
+    setup = make(connect=2.5)
+    conn, _ = setup.accept()        # never reported writable: the connect hangs
+    setup.advance(2)
+    assert not conn.closed
+    setup.advance(1)
+    assert conn.closed and conn.reason == "backend-failed"
+    assert setup.forwarder.counters.backend_failures == 1
 
 
-def test_stop_waits_for_wait_timeout_then_closes() -> None:
-    setup = Setup(wait=30)
-    client, _ = setup.connect()
+def test_stop_waits_for_wait_timeout_then_closes(make: Any) -> None:
+    setup = make(wait=30)
+    conn, _, _ = setup.connect()
     stopping = setup.forwarder.stopService()
     setup.reactor.advance(29)
-    assert not client.transport.aborted and not stopping.called
+    assert not conn.closed and not stopping.called
     setup.reactor.advance(1)
-    assert client.transport.aborted and client.reason == "stopped"
-    client.connectionLost(None)
-    backend = client.peer
-    assert backend is not None
-    backend.connectionLost(None)
+    assert conn.closed and conn.reason == "stopped"
     setup.reactor.advance(0)
     assert stopping.called and setup.forwarder.state == "stopped"
 
 
 @pytest.mark.parametrize("change", [{"read": 5.0}, {"max_idle": 1.0}])
-def test_reconfigure_applies_new_timeouts_to_open_connections(change: Any) -> None:
-    setup = Setup(read=0, max_idle=0)
-    client, _ = setup.connect()
+def test_reconfigure_applies_new_timeouts_to_open_connections(make: Any, change: Any) -> None:
+    setup = make(read=0, max_idle=0)
+    conn, _, _ = setup.connect()
     config = setup.forwarder.config
 
     setup.forwarder.reconfigure(attrs.evolve(config, timeouts=attrs.evolve(
         config.timeouts, **change)))
-    assert not client.transport.aborted
+    assert not conn.closed
     setup.advance(6)
-    assert client.transport.aborted
+    assert conn.closed
