@@ -83,6 +83,10 @@ class EventBus:
                 self._subscribers.remove(entry)
         return unsubscribe
 
+    def wants(self, kind: type[Event]) -> bool:
+        """Whether anyone listens for ``kind``: hot paths skip building events nobody reads."""
+        return any(issubclass(kind, wanted) for wanted, _ in self._subscribers)
+
     def publish(self, event: Event) -> None:
         self.published += 1
         for kind, callback in list(self._subscribers):

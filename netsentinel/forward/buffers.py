@@ -11,9 +11,9 @@ been written, which bounds the memory of a connection to one buffer each way.
 
 from __future__ import annotations
 
+import _socket
 import fcntl
 import os
-import socket
 from typing import Callable
 
 PIPE_SIZE = 1 << 20         # bytes a pipe may hold: one splice moves up to this much
@@ -36,9 +36,9 @@ class PipePool:
             return self._free.pop()
         read, write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, self.size)
+            self.size = fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, self.size)
         except OSError:         # above /proc/sys/fs/pipe-max-size: the default will do
-            pass
+            self.size = fcntl.fcntl(write, fcntl.F_GETPIPE_SZ)
         return read, write
 
     def release(self, pipe: tuple[int, int]) -> None:
@@ -68,17 +68,19 @@ class Buffer:
     be mistaken for an empty socket.
     """
 
-    __slots__ = ("pool", "pipe", "data", "pending")
+    __slots__ = ("asked", "data", "pending", "pipe", "pool")
 
     def __init__(self, pool: PipePool) -> None:
         self.pool = pool
         self.pipe: tuple[int, int] | None = None
         self.data: memoryview | None = None     # bytes read into Python (hex dump mode)
         self.pending = 0
+        self.asked = 0          # bytes the last fill asked for: fewer means the socket is empty
 
-    def fill(self, source: socket.socket, dump: Callable[[bytes], None] | None) -> int:
+    def fill(self, source: _socket.socket, dump: Callable[[bytes], None] | None) -> int:
         """Read what ``source`` has; 0 means end of data."""
         if dump is not None:
+            self.asked = COPY_CHUNK
             data = source.recv(COPY_CHUNK)
             if data:
                 dump(data)
@@ -86,6 +88,7 @@ class Buffer:
                 self.pending = len(data)
             return len(data)
         pipe = self.pipe or self.pool.acquire()
+        self.asked = self.pool.size
         try:
             count = os.splice(source.fileno(), pipe[1], self.pool.size, flags=_FLAGS)
         except OSError:
@@ -104,7 +107,7 @@ class Buffer:
         self.data = memoryview(data)
         self.pending = len(data)
 
-    def drain(self, destination: socket.socket) -> int:
+    def drain(self, destination: _socket.socket) -> int:
         """Write as much of the pending bytes as ``destination`` takes."""
         if self.data is not None:
             count = destination.send(self.data)

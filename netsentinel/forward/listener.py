@@ -10,6 +10,7 @@ timer work at all and a timeout is exact to within one tick.
 
 from __future__ import annotations
 
+import _socket
 import ipaddress
 import socket
 from collections import Counter
@@ -85,7 +86,7 @@ class Forwarder(service.Service):
         port = ListeningPort(listen.host, listen.port, self.config.backlog, self.reactor,
                              self.accepted, self.sid)
         self._limit_accepts(port)
-        port.startListening()
+        port.startListening(self.socket_options())
         return port
 
     def _limit_accepts(self, port: ListeningPort) -> None:
@@ -159,6 +160,7 @@ class Forwarder(service.Service):
         self.limiter.limits = config.limits
         if self.port is not None:
             self._limit_accepts(self.port)
+            self.port.set_options(self.socket_options())
             self._resume_accepting()
         self.blacklist = self._blacklist()
         if self.running and old.timeouts != config.timeouts:
@@ -170,7 +172,7 @@ class Forwarder(service.Service):
 
     # -- admission
 
-    def accepted(self, sock: socket.socket, peer: tuple[Any, ...]) -> None:
+    def accepted(self, sock: _socket.socket, peer: tuple[Any, ...]) -> None:
         """Admit or refuse a socket the port just accepted."""
         now = self.clock.seconds()
         host, port = peer[0], peer[1]
@@ -186,7 +188,8 @@ class Forwarder(service.Service):
         self.connections[conn.number] = conn
         self.counters.accepted += 1
         self.counters.accessed_at = now
-        self.bus.publish(ConnectionOpened(self.sid, conn.number, ip, port))
+        if self.bus.wants(ConnectionOpened):
+            self.bus.publish(ConnectionOpened(self.sid, conn.number, ip, port))
         if self.config.log_connections:
             log.info("forward {name} #{conn}: open from {ip}:{port}", name=self.sid,
                      conn=conn.number, ip=ip, port=port)
@@ -210,17 +213,27 @@ class Forwarder(service.Service):
         self.bus.publish(ConnectionRejected(self.sid, ip, reason))
 
     def _resume_accepting(self) -> None:
-        room = self.limiter.room()
-        if self.port is not None and (room is None or room > 0):
-            self.port.startReading()
+        if self.port is not None and not self.port.reading:
+            room = self.limiter.room()
+            if room is None or room > 0:
+                self.port.startReading()
 
     # -- connection life, called by the connections
 
-    def configure_socket(self, sock: socket.socket) -> None:
-        if self.config.keepalive:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if self.config.nodelay:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def socket_options(self) -> list[tuple[int, int, int]]:
+        """Keepalive and nodelay; accepted sockets inherit them from the listening one."""
+        return [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(self.config.keepalive)),
+                (socket.IPPROTO_TCP, socket.TCP_NODELAY, int(self.config.nodelay))]
+
+    @property
+    def config(self) -> ServiceConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: ServiceConfig) -> None:
+        self._config = config
+        # what a new backend socket needs set: it starts with both off
+        self.dial_options = [o for o in self.socket_options() if o[2]]
 
     def proxy_header(self, conn: Connection) -> bytes:
         if self.config.send_proxy is None:
@@ -242,8 +255,9 @@ class Forwarder(service.Service):
         self.limiter.release(conn.ip)
         self.counters.connection_closed(conn.up, conn.down, conn.reason)
         duration = round(self.clock.seconds() - conn.started, 6)
-        self.bus.publish(ConnectionClosed(self.sid, conn.number, conn.ip, conn.port, conn.up,
-                                          conn.down, duration, conn.reason))
+        if self.bus.wants(ConnectionClosed):
+            self.bus.publish(ConnectionClosed(self.sid, conn.number, conn.ip, conn.port,
+                                              conn.up, conn.down, duration, conn.reason))
         if self.config.log_connections:
             log.info("forward {name} #{conn}: closed ({reason}) after {duration}s, "
                      "up {up} down {down}", name=self.sid, conn=conn.number,

@@ -11,9 +11,10 @@ keeps every reactor turn short during a flood.
 
 from __future__ import annotations
 
+import _socket  # the C type: accepted sockets skip socket.socket's Python layer
 import errno
 import socket
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from twisted.internet import address, error
 from twisted.internet.interfaces import IListeningPort, IReadDescriptor
@@ -33,20 +34,20 @@ class ListeningPort:
     room: Callable[[], int | None] = staticmethod(lambda: None)  # type: ignore[assignment]
 
     def __init__(self, host: str, port: int, backlog: int, reactor: Any,
-                 accepted: Callable[[socket.socket, Any], None], name: str) -> None:
+                 accepted: Callable[[_socket.socket, Any], None], name: str) -> None:
         self.host = host
         self.port = port
         self.backlog = backlog
         self.reactor = reactor
         self.accepted = accepted
         self.name = name
-        self.sock: socket.socket | None = None
+        self.sock: _socket.socket | None = None
         self.reading = False
         self._resume: Any = None
 
-    def startListening(self) -> None:
+    def startListening(self, options: Sequence[tuple[int, int, int]] = ()) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6 and self.host == "::":
@@ -57,7 +58,14 @@ class ListeningPort:
             sock.close()
             raise error.CannotListenError(self.host, self.port, e) from e
         self.sock = sock
+        self.set_options(options)
         self.startReading()
+
+    def set_options(self, options: Sequence[tuple[int, int, int]]) -> None:
+        """Socket options that every accepted socket inherits (keepalive, nodelay)."""
+        if self.sock is not None:
+            for level, option, value in options:
+                self.sock.setsockopt(level, option, value)
 
     def stopListening(self) -> None:
         self.stopReading()
@@ -99,10 +107,11 @@ class ListeningPort:
             self.stopReading()
             return
         assert self.sock is not None
-        accept = self.sock.accept
+        accept = self.sock._accept      # type: ignore[attr-defined]  # (fd, address), no wrapper
+        family = self.sock.family
         for _ in range(batch):
             try:
-                sock, peer = accept()
+                fd, peer = accept()
             except BlockingIOError:
                 return
             except OSError as e:
@@ -114,6 +123,7 @@ class ListeningPort:
                 log.warn("forward {name}: accept failed: {why}", name=self.name,
                          why=e.strerror)
                 return
+            sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             self.accepted(sock, peer)
             if self.sock is None:   # the forwarder stopped while admitting

@@ -18,6 +18,7 @@ already sent are delivered.
 
 from __future__ import annotations
 
+import _socket  # the C socket type, without socket.socket's Python layer
 import errno
 import os
 import socket
@@ -41,7 +42,7 @@ class Leg:
 
     __slots__ = ("conn", "sock", "fd", "name", "out", "into")
 
-    def __init__(self, conn: "Connection", sock: socket.socket, name: str) -> None:
+    def __init__(self, conn: "Connection", sock: _socket.socket, name: str) -> None:
         self.conn = conn
         self.sock = sock
         self.fd = sock.fileno()
@@ -53,7 +54,7 @@ class Leg:
         return self.fd
 
     def logPrefix(self) -> str:
-        return f"forward {self.conn.forwarder.sid} #{self.conn.number} {self.name}"
+        return "forward"        # asked on every event: kept constant, log lines name the rest
 
     def doRead(self) -> None:
         self.out.pump()
@@ -92,19 +93,18 @@ class Flow:
         self.done = False               # and everything before it is delivered
         self.stalled_since: float | None = None     # dst has not taken our bytes since
 
-    def start(self) -> None:
-        if self.buffer.pending:
-            self._wait_writable()
-        else:
-            self.pump()
-
     def pump(self) -> None:
-        """Move bytes until a socket would block, the data ends, or the round budget is spent."""
+        """Move bytes until a socket would block, the data ends, or the round budget is spent.
+
+        A read shorter than asked emptied the socket, so the next read would only
+        fail with EAGAIN: the flow waits for the reactor instead of trying.
+        """
         buffer = self.buffer
         conn = self.conn
         src = self.src.sock
         dst = self.dst.sock
         broken = self.dst
+        emptied = False
         try:
             for _ in range(ROUNDS):
                 if buffer.pending:
@@ -116,33 +116,34 @@ class Flow:
                 if self.eof:
                     self._finish()
                     return
+                if emptied:
+                    break
                 broken = self.src
                 count = buffer.fill(src, self._dump if conn.dump else None)
                 if not count:
                     self.eof = True
-                elif self.upstream:
+                    continue
+                if self.upstream:
                     conn.up += count
                 else:
                     conn.down += count
+                emptied = count < buffer.asked
         except BlockingIOError:
             pass
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EINTR):
-                pass
-            else:
-                conn.fail(broken)
-                return
+        except OSError:
+            conn.fail(broken)
+            return
         if self.eof and not buffer.pending:
             self._finish()
         elif buffer.pending:
             self._wait_writable()
         else:
-            self._wait_readable()
+            self.wait_readable()
 
     def _dump(self, data: bytes) -> None:
         self.conn.forwarder.dump(self.conn, "up" if self.upstream else "down", data)
 
-    def _wait_readable(self) -> None:
+    def wait_readable(self) -> None:
         if self.writing:
             self.writing = False
             self.stalled_since = None
@@ -198,7 +199,7 @@ class Connection:
                  "broken", "reason", "closed", "dump", "client", "backend", "to_backend",
                  "to_client")
 
-    def __init__(self, forwarder: "Forwarder", number: int, sock: socket.socket, ip: str,
+    def __init__(self, forwarder: "Forwarder", number: int, sock: _socket.socket, ip: str,
                  port: int, now: float) -> None:
         self.forwarder = forwarder
         self.number = number
@@ -228,20 +229,30 @@ class Connection:
         """Start a non-blocking connect; the reactor reports its end as writable."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+            for level, option, value in self.forwarder.dial_options:
+                sock.setsockopt(level, option, value)
         except OSError as e:
             self._dial_failed(e.errno or 0)
             return
         self.backend = Leg(self, sock, "backend")
-        self.dialing_since = now
         code = sock.connect_ex((host, port))
-        if code not in (0, errno.EINPROGRESS):
+        if code == errno.EINPROGRESS:
+            try:
+                # a loopback or LAN backend has often answered before connect returns:
+                # then there is no need to wait for the reactor to say so
+                sock.getpeername()
+            except OSError:
+                self.dialing_since = now
+                self.forwarder.reactor.addWriter(self.backend)
+                return
+        elif code:
             self._dial_failed(code)
             return
-        self.forwarder.reactor.addWriter(self.backend)
+        self._established()
 
     def dialed(self) -> None:
-        """The connect finished, one way or the other."""
+        """The reactor says the connect finished, one way or the other."""
         backend = self.backend
         assert backend is not None
         self.dialing_since = None
@@ -249,17 +260,21 @@ class Connection:
         code = backend.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             self._dial_failed(code)
-            return
-        self.forwarder.configure_socket(self.client.sock)
-        self.forwarder.configure_socket(backend.sock)
+        else:
+            self._established()
+
+    def _established(self) -> None:
+        """Both sockets are up: start moving bytes, the client's first."""
+        backend = self.backend
+        assert backend is not None
         self.to_backend = Flow(self, self.client, backend, True)
         self.to_client = Flow(self, backend, self.client, False)
         header = self.forwarder.proxy_header(self)
         if header:
             self.to_backend.buffer.put(header)
-        self.to_backend.start()
+        self.to_backend.pump()      # the client has usually sent already
         if not self.closed:
-            self.to_client.start()
+            self.to_client.wait_readable()  # a backend that speaks first wakes the reactor
 
     def _dial_failed(self, code: int) -> None:
         self.dialing_since = None
@@ -303,15 +318,15 @@ class Connection:
             return
         self.closed = True
         self.reason = reason
-        reactor = self.forwarder.reactor
         for flow in (self.to_backend, self.to_client):
             if flow is not None:
                 flow.stop()
                 flow.buffer.close()
+        if self.dialing_since is not None:
+            self.dialing_since = None
+            self.forwarder.reactor.removeWriter(self.backend)
         for leg in (self.client, self.backend):
             if leg is not None:
-                reactor.removeReader(leg)
-                reactor.removeWriter(leg)
                 leg.sock.close()
         self.forwarder.closed(self)
 

@@ -8,6 +8,7 @@ time is the Clock's while the bytes cross real sockets.
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any, Iterator
 
 import attrs
@@ -52,6 +53,18 @@ class Setup:
         conn.backend.doWrite()          # the reactor: the connect finished
         return conn, client, backend
 
+    def hang_backend(self) -> socket.socket:
+        """Fill the backend's accept queue: SYNs to it are dropped and connects hang.
+
+        Returns the socket holding the queue; accepting it lets the next SYN in.
+        """
+        self.backends.listen(0)
+        filler = self._own(socket.socket())
+        filler.setblocking(False)
+        filler.connect_ex(self.backends.getsockname())
+        poll(lambda: _connected(filler), "the filler connection")
+        return filler
+
     def advance(self, seconds: float, step: float = 0.25) -> None:
         for _ in range(int(seconds / step)):
             self.reactor.advance(step)
@@ -61,6 +74,21 @@ class Setup:
             conn.abort("test over")
         for sock in self.sockets:
             sock.close()
+
+
+def _connected(sock: Any) -> bool:
+    try:
+        sock.getpeername()
+        return True
+    except OSError:
+        return False
+
+
+def poll(predicate: Any, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -180,21 +208,34 @@ def test_both_fins_end_the_connection(make: Any) -> None:
 
 def test_client_is_not_read_before_the_backend_is_connected(make: Any) -> None:
     setup = make()
+    setup.hang_backend()
     conn, client = setup.accept()
     client.sendall(b"early")
+    assert conn.dialing_since is not None
     assert conn.client not in setup.reactor.getReaders()
     assert conn.backend in setup.reactor.getWriters()
+    setup.backends.accept()                 # room in the queue: the SYN's retry gets in
+    assert conn.backend is not None
+    poll(lambda: _connected(conn.backend.sock), "the retried connect")
+    conn.backend.doWrite()                  # the reactor: the connect finished
     backend = setup.backends.accept()[0]
     setup.sockets.append(backend)
-    assert conn.backend is not None
-    conn.backend.doWrite()
     assert backend.recv(10) == b"early"     # read as soon as the backend was there
     assert conn.client in setup.reactor.getReaders()
+    assert conn.backend not in setup.reactor.getWriters()
+
+
+def test_a_backend_that_answers_at_once_needs_no_wait_for_the_reactor(make: Any) -> None:
+    setup = make()
+    conn, client = setup.accept()           # loopback: the handshake is done in connect()
+    assert conn.dialing_since is None and conn.to_backend is not None
+    assert conn.backend not in setup.reactor.getWriters()
 
 
 def test_backend_connect_timeout_counts_a_failure(make: Any) -> None:
     setup = make(connect=2.5)
-    conn, _ = setup.accept()        # never reported writable: the connect hangs
+    setup.hang_backend()
+    conn, _ = setup.accept()
     setup.advance(2)
     assert not conn.closed
     setup.advance(1)
