@@ -53,7 +53,7 @@ def pss_kib(pid: int) -> int:
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     total += int(line.split()[1])
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):    # a socat child just exited
             pass
     return total
 

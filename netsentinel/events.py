@@ -85,6 +85,8 @@ class EventBus:
 
     def wants(self, kind: type[Event]) -> bool:
         """Whether anyone listens for ``kind``: hot paths skip building events nobody reads."""
+        if not self._subscribers:
+            return False
         return any(issubclass(kind, wanted) for wanted, _ in self._subscribers)
 
     def publish(self, event: Event) -> None:

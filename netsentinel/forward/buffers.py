@@ -78,29 +78,39 @@ class Buffer:
         self.asked = 0          # bytes the last fill asked for: fewer means the socket is empty
 
     def fill(self, source: _socket.socket, dump: Callable[[bytes], None] | None) -> int:
-        """Read what ``source`` has; 0 means end of data."""
-        if dump is not None:
-            self.asked = COPY_CHUNK
-            data = source.recv(COPY_CHUNK)
-            if data:
-                dump(data)
-                self.data = memoryview(data)
-                self.pending = len(data)
-            return len(data)
-        pipe = self.pipe or self.pool.acquire()
+        """Read what ``source`` has into the empty buffer; 0 means end of data."""
+        if dump is None:
+            try:
+                pipe = self.pool.acquire()
+            except OSError:     # out of descriptors: this chunk goes through Python
+                pass
+            else:
+                return self._splice_in(source, pipe)
+        return self._copy_in(source, dump)
+
+    def _splice_in(self, source: _socket.socket, pipe: tuple[int, int]) -> int:
         self.asked = self.pool.size
         try:
             count = os.splice(source.fileno(), pipe[1], self.pool.size, flags=_FLAGS)
         except OSError:
-            if self.pipe is None:
-                self.pool.release(pipe)
+            self.pool.release(pipe)
             raise
         if count:
             self.pipe = pipe
             self.pending = count
-        elif self.pipe is None:
+        else:
             self.pool.release(pipe)
         return count
+
+    def _copy_in(self, source: _socket.socket, dump: Callable[[bytes], None] | None) -> int:
+        self.asked = COPY_CHUNK
+        data = source.recv(COPY_CHUNK)
+        if data:
+            if dump is not None:
+                dump(data)
+            self.data = memoryview(data)
+            self.pending = len(data)
+        return len(data)
 
     def put(self, data: bytes) -> None:
         """Queue bytes of our own (a PROXY header) ahead of the stream; the buffer is empty."""

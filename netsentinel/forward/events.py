@@ -18,7 +18,8 @@ class ConnectionOpened(Event):
 
 @attrs.frozen
 class ConnectionClosed(Event):
-    """``reason`` is ``done``, ``client-reset``, a timeout name, ``rejected`` or ``stopped``."""
+    """``reason``: ``done``, ``client-reset``, ``backend-reset``, a timeout name,
+    ``backend-failed``, ``rejected`` or ``stopped``."""
 
     kind = "forward-close"
     service: str
