@@ -331,3 +331,30 @@ async def test_a_reset_on_one_side_closes_the_other_with_its_reason(rig: Rig,
     [closed] = [e for e in rig.events if isinstance(e, ConnectionClosed)]
     assert closed.reason == f"{side}-reset"
     assert (closed.up, closed.down) == (4, 4)
+
+
+@pytest_twisted.ensureDeferred
+async def test_many_clients_get_their_own_bytes_and_nothing_leaks(rig: Rig) -> None:
+    import os
+    backend_port, _ = rig.backend()
+    forwarder, port = rig.forward(backend_port)
+    before = len(os.listdir("/proc/self/fd"))
+    payloads = [os.urandom(1 + i * 7919 % 300_000) for i in range(60)]
+    clients = [await connect("127.0.0.1", port) for _ in payloads]
+    for client, payload in zip(clients, payloads):
+        client.transport.write(payload)
+    for i, (client, payload) in enumerate(zip(clients, payloads)):
+        await eventually(lambda c=client, p=payload: len(c.data) >= len(p),
+                         what=f"client {i} echoed")
+        assert client.data == payload
+        if i % 3 == 0:
+            client.transport.abortConnection()      # some reset
+        elif i % 3 == 1:
+            client.transport.loseWriteConnection()  # some half-close and read the bye
+        else:
+            client.transport.loseConnection()
+    await defer.gatherResults([c.done for c in clients])
+    await eventually(lambda: not forwarder.connections, what="every connection gone")
+    assert forwarder.counters.closed == len(payloads)
+    await eventually(lambda: len(os.listdir("/proc/self/fd")) <= before + len(
+        forwarder.pipes._free) * 2, what="descriptors back to where they were")
