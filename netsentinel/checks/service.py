@@ -47,11 +47,11 @@ class ChecksService(service.MultiService):
         c = self.config
         pings = [PingMonitor(p, tools) for p in c.ping]
         slots = tools.beat.rate
-        for n, monitor in enumerate(pings):
+        for n, ping in enumerate(pings):
             # spread the first checks over an interval on every beat, as fping spaces
             # its targets: a thousand echo requests in one burst would queue their own
             # replies, and one wake-up per target costs the reactor
-            monitor.offset = (n % slots) * min(monitor.config.interval, 1.0) / slots
+            ping.offset = (n % slots) * min(ping.config.interval, 1.0) / slots
         built: list[Monitor] = [
             *pings,
             *(UpdownMonitor(u, tools) for u in c.updown),

@@ -14,7 +14,8 @@ from typing import Any
 
 from twisted.internet import defer, endpoints, protocol, ssl
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import IHostResolution, IResolutionReceiver
+from twisted.internet.interfaces import (IHostResolution, IResolutionReceiver,
+                                         IStreamClientEndpoint)
 from twisted.web.client import Agent, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
@@ -61,7 +62,7 @@ class _Body(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.data += data
         if len(self.data) > BODY_LIMIT:
-            self.transport.stopProducing()    # type: ignore[attr-defined]
+            self.transport.stopProducing()    # type: ignore[union-attr]
             if not self.done.called:
                 self.done.errback(SourceError("reply is too long to be an address"))
 
@@ -107,7 +108,7 @@ class FamilyEndpoints:
     def _endpoint(self, host: str, port: int, tls: bool) -> Any:
         address = yield self._resolve(host)
         kind = endpoints.TCP4ClientEndpoint if self.family == 4 else endpoints.TCP6ClientEndpoint
-        endpoint = kind(self.reactor, address, port, timeout=10)
+        endpoint: IStreamClientEndpoint = kind(self.reactor, address, port, timeout=10)
         if tls:
             trust = ssl.platformTrust() if self.ca is None else _load_ca(self.ca)
             endpoint = endpoints.wrapClientTLS(ssl.optionsForClientTLS(host, trustRoot=trust),
