@@ -9,6 +9,7 @@ import attrs
 
 from netsentinel.addresses.config import NftConfig
 from netsentinel.netlink.table import AddressTable, IPInterface
+from netsentinel.nft.elements import network_element
 
 
 @attrs.frozen(order=True)
@@ -72,10 +73,7 @@ def _value(element: Any) -> Any:
 
 
 def _element_json(spec: SetSpec, text: str) -> Any:
-    if not spec.interval:
-        return text
-    network = ipaddress.ip_network(text)
-    return {"prefix": {"addr": str(network.network_address), "len": network.prefixlen}}
+    return network_element(ipaddress.ip_network(text)) if spec.interval else text
 
 
 def transaction(nft: NftConfig, changes: Mapping[SetSpec, frozenset[str]],

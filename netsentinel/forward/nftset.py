@@ -16,14 +16,9 @@ from twisted.logger import Logger
 from netsentinel.forward.blacklist import Blacklist
 from netsentinel.forward.config import Network, NftSetRef
 from netsentinel.nft.client import NftClient, NftError
+from netsentinel.nft.elements import network_element
 
 log = Logger()
-
-
-def _element(network: Network) -> Any:
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return {"prefix": {"addr": str(network.network_address), "len": network.prefixlen}}
 
 
 def transaction(ref: NftSetRef, networks: frozenset[Network]) -> list[dict[str, Any]]:
@@ -38,7 +33,7 @@ def transaction(ref: NftSetRef, networks: frozenset[Network]) -> list[dict[str, 
             n for n in networks if n.version == version))   # type: ignore[type-var]
         if merged:
             commands.append({"add": {"element": {**where,
-                                                 "elem": [_element(n) for n in merged]}}})
+                                                 "elem": [network_element(n) for n in merged]}}})
     return commands
 
 
