@@ -9,12 +9,12 @@ import resource
 import socket
 import struct
 import termios
-import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 from netsentinel.forward.buffers import Buffer, PipePool
+from tests.lab import wait_for
 
 
 class Pair:
@@ -65,7 +65,7 @@ def test_a_partial_write_keeps_the_rest_in_the_pipe(pairs: tuple[Pair, Pair]) ->
     buffer = Buffer(PipePool())
     payload = os.urandom(512 * 1024)
     source.far.sendall(payload)
-    poll(lambda: queued(source.near) >= 60_000, "60 kB queued at the relay")
+    wait_for(lambda: queued(source.near) >= 60_000, what="60 kB queued at the relay")
     filled = buffer.fill(source.near, None)
     with pytest.raises(BlockingIOError):    # the peer does not read: the write must block
         while buffer.pending:
@@ -87,13 +87,6 @@ def test_a_partial_write_keeps_the_rest_in_the_pipe(pairs: tuple[Pair, Pair]) ->
 def queued(sock: socket.socket) -> int:
     """Bytes waiting in a socket's receive queue (SIOCINQ)."""
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
-
-
-def poll(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_hex_dump_mode_reads_into_python_and_shows_the_bytes(pairs: tuple[Pair, Pair]) -> None:

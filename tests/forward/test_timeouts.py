@@ -8,7 +8,6 @@ time is the Clock's while the bytes cross real sockets.
 from __future__ import annotations
 
 import socket
-import time
 from typing import Any, Iterator
 
 import attrs
@@ -19,6 +18,7 @@ from netsentinel.events import EventBus
 from netsentinel.forward.config import Endpoint, ServiceConfig, Timeouts
 from netsentinel.forward.listener import Forwarder
 from netsentinel.forward.relay import Connection
+from tests.lab import wait_for
 
 
 class Setup:
@@ -62,7 +62,7 @@ class Setup:
         filler = self._own(socket.socket())
         filler.setblocking(False)
         filler.connect_ex(self.backends.getsockname())
-        poll(lambda: _connected(filler), "the filler connection")
+        wait_for(lambda: _connected(filler), what="the filler connection")
         return filler
 
     def advance(self, seconds: float, step: float = 0.25) -> None:
@@ -82,13 +82,6 @@ def _connected(sock: Any) -> bool:
         return True
     except OSError:
         return False
-
-
-def poll(predicate: Any, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -216,7 +209,7 @@ def test_client_is_not_read_before_the_backend_is_connected(make: Any) -> None:
     assert conn.backend in setup.reactor.getWriters()
     setup.backends.accept()                 # room in the queue: the SYN's retry gets in
     assert conn.backend is not None
-    poll(lambda: _connected(conn.backend.sock), "the retried connect")
+    wait_for(lambda: _connected(conn.backend.sock), what="the retried connect")
     conn.backend.doWrite()                  # the reactor: the connect finished
     backend = setup.backends.accept()[0]
     setup.sockets.append(backend)
