@@ -13,9 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer, endpoints, protocol, ssl
-from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.interfaces import (IHostResolution, IResolutionReceiver,
-                                         IStreamClientEndpoint)
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.web.client import Agent, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
@@ -29,6 +27,7 @@ from netsentinel.checks.config import (
     UrlSource,
 )
 from netsentinel.checks.dns import DnsQuerier
+from netsentinel.resolve import resolve
 
 BODY_LIMIT = 512
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
@@ -75,22 +74,6 @@ class _Body(protocol.Protocol):
             self.done.errback(SourceError(f"reply cut short: {reason.getErrorMessage()}"))
 
 
-@implementer(IResolutionReceiver)
-class _Collector:
-    def __init__(self) -> None:
-        self.done: defer.Deferred[list[str]] = defer.Deferred()
-        self.found: list[str] = []
-
-    def resolutionBegan(self, resolution: IHostResolution) -> None:
-        pass
-
-    def addressResolved(self, address: Any) -> None:
-        self.found.append(address.host)
-
-    def resolutionComplete(self) -> None:
-        self.done.callback(self.found)
-
-
 @implementer(IAgentEndpointFactory)
 class FamilyEndpoints:
     """Connects over one address family, so the echo service sees the address we ask about."""
@@ -117,14 +100,7 @@ class FamilyEndpoints:
 
     @defer.inlineCallbacks
     def _resolve(self, host: str) -> Any:
-        try:
-            return str(ipaddress.ip_address(host))
-        except ValueError:
-            pass
-        collector = _Collector()
-        kind = IPv4Address if self.family == 4 else IPv6Address
-        self.reactor.nameResolver.resolveHostName(collector, host, addressTypes=[kind])
-        found = yield collector.done
+        found = yield resolve(self.reactor, host, (self.family,))
         if not found:
             raise SourceError(f"{host} has no IPv{self.family} address")
         return found[0]

@@ -23,6 +23,7 @@ from twisted.logger import Logger
 
 from netsentinel.events import EventBus
 from netsentinel.forward import counters, proxyheader
+from netsentinel.forward.backend import Backend
 from netsentinel.forward.blacklist import Blacklist, client_address, normalize
 from netsentinel.forward.buffers import PipePool
 from netsentinel.forward.config import Network, ServiceConfig
@@ -56,6 +57,7 @@ class Forwarder(service.Service):
         self.connections: dict[int, Connection] = {}
         self.counters = counters.ServiceCounters(self.clock.seconds())
         self.pipes = PipePool()
+        self.backend = Backend(reactor, config.backend, self.sid)
         self.port: ListeningPort | None = None
         self.sweeper: LoopingCall | None = None
         self.state = "new"
@@ -74,6 +76,7 @@ class Forwarder(service.Service):
         self.state = "running"
         self.counters = counters.ServiceCounters(self.clock.seconds())
         self._last_summary = self.clock.seconds()
+        self.backend.start()
         self.port = self._listen()
         self._start_sweeper()
         if self.mirror is not None:
@@ -138,6 +141,7 @@ class Forwarder(service.Service):
         self.state = "stopped"
         self._stopping = None
         self.pipes.clear()
+        self.backend.stop()
         if self.sweeper is not None and self.sweeper.running:
             self.sweeper.stop()
 
@@ -158,6 +162,11 @@ class Forwarder(service.Service):
         assert self.config.same_listener(config)
         old, self.config = self.config, config
         self.limiter.limits = config.limits
+        if old.backend != config.backend:
+            self.backend.stop()
+            self.backend = Backend(self.reactor, config.backend, self.sid)
+            if self.running:
+                self.backend.start()
         if self.port is not None:
             self._limit_accepts(self.port)
             self.port.set_options(self.socket_options())
@@ -193,8 +202,11 @@ class Forwarder(service.Service):
         if self.config.log_connections:
             log.info("forward {name} #{conn}: open from {ip}:{port}", name=self.sid,
                      conn=conn.number, ip=ip, port=port)
-        backend = self.config.backend
-        conn.dial(backend.host, backend.port, now)
+        address = self.backend.address
+        if address is None:
+            conn.dial_failed(self.backend.error or "backend name not resolved yet")
+        else:
+            conn.dial(address[0], address[1], now)
 
     def admission(self, ip: str, now: float) -> str | None:
         """Count a new connection from ``ip``, or say why it is refused."""
@@ -284,7 +296,7 @@ class Forwarder(service.Service):
         for conn in list(self.connections.values()):
             reason = _expired(conn, now, timeouts)
             if reason == "connect-timeout":
-                conn.dial_timed_out()
+                conn.dial_failed("connect timed out")
             elif reason is not None:
                 conn.abort(reason)
         if now - self._last_summary >= SUMMARY_INTERVAL:
@@ -355,6 +367,7 @@ class Forwarder(service.Service):
                                   detail)
         if self.mirror is not None:
             document["blacklist_set"] = self.mirror.status()
+        document["backend_address"] = self.backend.status()
         return document
 
 

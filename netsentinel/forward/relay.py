@@ -230,12 +230,16 @@ class Connection:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        except OSError as e:
+            self.dial_failed(e.strerror or str(e))
+            return
+        self.backend = Leg(self, sock, "backend")       # closed with the connection
+        try:
             for level, option, value in self.forwarder.dial_options:
                 sock.setsockopt(level, option, value)
         except OSError as e:
-            self._dial_failed(e.errno or 0)
+            self.dial_failed(e.strerror or str(e))
             return
-        self.backend = Leg(self, sock, "backend")
         code = sock.connect_ex((host, port))
         if code == errno.EINPROGRESS:
             try:
@@ -247,7 +251,7 @@ class Connection:
                 self.forwarder.reactor.addWriter(self.backend)
                 return
         elif code:
-            self._dial_failed(code)
+            self.dial_failed(os.strerror(code))
             return
         self._established()
 
@@ -259,7 +263,7 @@ class Connection:
         self.forwarder.reactor.removeWriter(backend)
         code = backend.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
-            self._dial_failed(code)
+            self.dial_failed(os.strerror(code))
         else:
             self._established()
 
@@ -276,14 +280,8 @@ class Connection:
         if not self.closed:
             self.to_client.wait_readable()  # a backend that speaks first wakes the reactor
 
-    def _dial_failed(self, code: int) -> None:
-        self.dialing_since = None
-        self.forwarder.backend_failed(self, os.strerror(code) if code else "unknown error")
-        self.close("backend-failed")
-
-    def dial_timed_out(self) -> None:
-        self.dialing_since = None
-        self.forwarder.backend_failed(self, "connect timed out")
+    def dial_failed(self, why: str) -> None:
+        self.forwarder.backend_failed(self, why)
         self.close("backend-failed")
 
     # -- the end
