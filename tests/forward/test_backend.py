@@ -10,7 +10,13 @@ from twisted.internet.testing import MemoryReactorClock
 
 from netsentinel.forward.backend import REFRESH, RETRY, Backend
 from netsentinel.forward.config import Endpoint
-from tests.forward.peers import connect, eventually, listen_backend, port_of, start_forwarder
+from tests.forward.peers import (
+    connect,
+    eventually,
+    listen_backend,
+    port_of,
+    start_forwarder,
+)
 
 
 class ScriptedResolver:
