@@ -12,7 +12,13 @@ import os
 from typing import Any, Callable
 
 from netsentinel.checks.config import INSTANCE, _hostname, _interface
-from netsentinel.cli.importers import Reader, argv_problem, refuse_problems, split_args, unknown_keys
+from netsentinel.cli.importers import (
+    Reader,
+    argv_problem,
+    refuse_problems,
+    split_args,
+    unknown_keys,
+)
 from netsentinel.cli.importers.emit import Document
 from netsentinel.schema import Section, boolean, invalid, string
 
