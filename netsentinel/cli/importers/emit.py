@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 NOTE_COLUMN = 36
+MAX_WIDTH = 100
 
 
 def scalar(value: Any) -> str:
@@ -40,9 +41,12 @@ class Document:
     def item(self, value: Any, depth: int, note: str | None = None) -> None:
         self._add(f"{'  ' * depth}- {scalar(value)}", note)
 
-    def absent(self, key: str, value: Any, depth: int, note: str | None = None) -> None:
-        """A key left commented out: shown so the user sees what to add once it applies."""
-        self._add(f"{'  ' * depth}# {scalar(key)}: {scalar(value)}", note)
+    def absent(self, key: str, value: Any, depth: int, note: str | None = None,
+               hash_depth: int | None = None) -> None:
+        """A key left commented out, to uncomment once it applies; the ``#`` goes at
+        ``hash_depth`` when the key's parent is commented out too."""
+        at = depth if hash_depth is None else hash_depth
+        self._add(f"{'  ' * at}# {'  ' * (depth - at)}{scalar(key)}: {scalar(value)}", note)
 
     def blank(self) -> None:
         self.lines.append("")
@@ -52,5 +56,9 @@ class Document:
 
     def _add(self, line: str, note: str | None) -> None:
         if note:
-            line = f"{line.ljust(NOTE_COLUMN - 1)} # {note}"
+            beside = f"{line.ljust(NOTE_COLUMN - 1)} # {note}"
+            if len(beside) <= MAX_WIDTH:
+                line = beside
+            else:       # too long beside the value: the note goes on the line above
+                self.comment(note, (len(line) - len(line.lstrip())) // 2)
         self.lines.append(line)

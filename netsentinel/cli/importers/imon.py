@@ -121,7 +121,7 @@ def convert_text(text: str, file: str, instance: str | None = None, syslog: bool
     if not INSTANCE.match(name):
         root.problem(f"instance name {name!r} is not a netsentinel instance name (letters, "
                      "digits, '_', '.', '-')", glob.line_of("instance"), "global.instance")
-    monitors = []
+    monitors: list[tuple[str, Writer | None]] = []
     for kind, read_monitor in (("updown", _updown), ("ddns", _ddns), ("failover", _failover),
                                ("ping", _ping)):
         section = root.section(kind)

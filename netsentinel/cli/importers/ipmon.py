@@ -36,13 +36,14 @@ class Options(dict[str, tuple[str, int, str | None]]):
     """Option letter → (where it was read, position or line, its value)."""
 
 
-def parse_options(words: list[str], where: str, line: int | None) -> Options:
-    """IPMon's getopt_long: ``hn::fp::d:ms``; an optional value must be attached."""
+def parse_options(words: list[str], where: str, line: int | None, first: int = 1) -> Options:
+    """IPMon's getopt_long: ``hn::fp::d:ms``; an optional value must be attached.  A problem
+    names ``line`` (in a unit) or the word's position, ``first`` being that of ``words[0]``."""
     found = Options()
     i = 0
     while i < len(words):
         word = words[i]
-        at = line if line is not None else i + 1
+        at = line if line is not None else first + i
         i += 1
         if word.startswith("--") and len(word) > 2:
             name, eq, value = word[2:].partition("=")
@@ -116,7 +117,7 @@ def read_names(text: str, file: str) -> tuple[str, list[str]]:
 
 def convert(args: list[str], read: Reader) -> str:
     files, words = split_args(args, USAGE)
-    options = parse_options(words, ARGV, None) if words else Options()
+    options = parse_options(words, ARGV, None, len(files) + 2) if words else Options()
     written: dict[str, str] = {}
     interfaces: list[str] = []
     sources = []
@@ -132,7 +133,7 @@ def convert(args: list[str], read: Reader) -> str:
         sources.append(f"interfaces from {path}")
     if not options and not written:
         raise argv_problem(1, "FILE", f"give IPMon's unit, its files or its options; {USAGE}")
-    if not options:
+    if written and "n" not in options:
         options["n"] = ("", 0, None)      # the files exist: IPMon ran with -n
     return render(options, written, interfaces, sources)
 
@@ -202,9 +203,9 @@ def render(options: Options, written: dict[str, str], interfaces: list[str],
                     "proxy`; netsentinel\nfills a string.Template you write (${eth0_ipv4}, "
                     "${eth0_ipv4_all}, ${eth0_ipv6} ...):", 1)
         doc.comment("proxy:", 1)
-        doc.absent("template", "/etc/netsentinel/proxy.tmpl", 2, "write this first")
-        doc.absent("output", PROXY_FILE, 2, "where IPMon wrote it")
-        doc.absent("reload", PROXY_RELOAD, 2, "IPMon's reload command")
+        doc.absent("template", "/etc/netsentinel/proxy.tmpl", 2, "write this first", 1)
+        doc.absent("output", PROXY_FILE, 2, "where IPMon wrote it", 1)
+        doc.absent("reload", PROXY_RELOAD, 2, "IPMon's reload command", 1)
     if "m" in options:
         doc.comment("-m: `netsentinel-ctl watch` shows address changes and syncs", 1)
     if "s" in options:

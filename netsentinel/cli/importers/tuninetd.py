@@ -24,19 +24,21 @@ MAX_IDLE = 30 * 86400
 
 def convert(args: list[str], read: Reader) -> str:
     """``read`` is unused: tuninetd has no file, only its command line."""
-    return convert_argv(args[1:] if args[:1] == ["--"] else args)
+    skip = 1 if args[:1] == ["--"] else 0
+    return convert_argv(args[skip:], skip)
 
 
-def _parse(argv: list[str]) -> dict[str, tuple[int, str]]:
-    """Option letter → (position, value) as glibc getopt reads ``i:t:c:f:m:n:w:adhv``."""
+def _parse(argv: list[str], skip: int) -> dict[str, tuple[int, str]]:
+    """Option letter → (position, value) as glibc getopt reads ``i:t:c:f:m:n:w:adhv``;
+    positions count the words after the tool's name, ``skip`` of them not in ``argv``."""
     found: dict[str, tuple[int, str]] = {}
     i = 0
     while i < len(argv):
-        word, position = argv[i], i + 1
+        word, position = argv[i], skip + i + 1
         i += 1
         if word == "--":
             if i < len(argv):
-                raise argv_problem(i + 1, argv[i], "tuninetd takes no operands")
+                raise argv_problem(skip + i + 1, argv[i], "tuninetd takes no operands")
             break
         if not word.startswith("-") or word == "-":
             raise argv_problem(position, word, "tuninetd takes no operands")
@@ -76,8 +78,8 @@ def _trigger_name(command: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", os.path.splitext(program)[0]) or "trigger"
 
 
-def convert_argv(argv: list[str]) -> str:
-    found = _parse(argv)
+def convert_argv(argv: list[str], skip: int = 0) -> str:
+    found = _parse(argv, skip)
     if "c" not in found:
         raise argv_problem(0, "-c", "tuninetd needs -c <path>, the command to run")
     if "i" not in found and "n" not in found:
