@@ -96,6 +96,15 @@ def test_ipmon_options_after_dashes_and_sets_file(here: Path) -> None:
     assert [name for name, _ in config.interfaces] == ["enp0s3", "enp0s8", "lo", "wg0"]
 
 
+def test_ipmon_proxy_output_file_names_the_output(here: Path) -> None:
+    (here / "ifacesAddrs.json").write_text('{"!seq":[{"!if":{"a":{"!ref":"phase"},"!test":"eq",'
+                                           '"b":"tcp_session"},"+":{"!seq":[]}}]}\n')
+    text = run("ipmon", str(here / "ifacesAddrs.json"), str(here / "ifacesAddrs.vars"))
+    assert f"#   output: {here}/ifacesAddrs.json" in text
+    config = load(text).features["addresses"]
+    assert config.proxy is None and config.files.vars == f"{here}/ifacesAddrs.vars"
+
+
 def test_ipmon_delay_beyond_netsentinel_range_is_capped_with_a_note(here: Path) -> None:
     text = run("ipmon", str(here / "ifacesAddrs.vars"), "--", "-d", "90")
     assert load(text).features["addresses"].delay == 60.0
@@ -199,6 +208,8 @@ def test_tuninetd_unreadable_command_lines() -> None:
     assert refused("tuninetd", "--", "-i", "tun0", "-t", "soon", "-c", "/bin/true") == [
         "argv:4: -t: idle seconds are 1-2592000, got 'soon'"]
     assert refused("tuninetd", "-i", "tun0") == ["argv:0: -c: tuninetd needs -c <path>, the command to run"]
+    assert refused("tuninetd", "-i", "tun0", "-c", " ") == [
+        "argv:0: -c: tuninetd needs -c <path>, the command to run"]
     assert refused("tuninetd", "-c", "/bin/true") == [
         "argv:0: -i: tuninetd needs -i <ifname> or -n <nflog-group>"]
     assert refused("tuninetd", "-x", "-c", "/bin/true") == [

@@ -4,7 +4,7 @@ IPMon has no config file of its own: what it does comes from its options
 (``-n[FILE] -f -p -d DELAY -m -s``, usually on the ``ExecStart=`` line of its
 systemd unit), and the interfaces it covers are those named in the ``.vars`` /
 ``.sets`` files it wrote.  Both are read here: FILEs may be the unit and those
-files; options may also follow ``--``.
+files (and the JSON ``-p`` wrote for its proxy); options may also follow ``--``.
 """
 
 from __future__ import annotations
@@ -127,13 +127,18 @@ def convert(args: list[str], read: Reader) -> str:
             options.update({k: v for k, v in read_unit(text, path).items() if k not in options})
             sources.append(f"options from {path}")
             continue
+        if text.lstrip().startswith("{") and '"!seq"' in text:
+            written["proxy"] = path      # the JSON program -p wrote for IPMon's proxy
+            options.setdefault("p", (path, 0, None))
+            sources.append(f"proxy output {path}")
+            continue
         kind, names = read_names(text, path)
         written[kind] = path
         interfaces += [n for n in names if n not in interfaces]
         sources.append(f"interfaces from {path}")
     if not options and not written:
         raise argv_problem(1, "FILE", f"give IPMon's unit, its files or its options; {USAGE}")
-    if written and "n" not in options:
+    if {"vars", "sets"} & set(written) and "n" not in options:
         options["n"] = ("", 0, None)      # the files exist: IPMon ran with -n
     return render(options, written, interfaces, sources)
 
@@ -158,8 +163,8 @@ def _paths(options: Options, written: dict[str, str]) -> tuple[str, str, str]:
     base = options["n"][2]
     if base:
         return f"{base}.vars", f"{base}.sets", f"-n{base}"
-    if written:
-        known = next(iter(written.values()))
+    if "vars" in written or "sets" in written:
+        known = written.get("vars") or written["sets"]
         stem = re.sub(r"\.(vars|sets)$", "", known)
         return (written.get("vars", f"{stem}.vars"), written.get("sets", f"{stem}.sets"),
                 "where IPMon wrote it")
@@ -204,7 +209,7 @@ def render(options: Options, written: dict[str, str], interfaces: list[str],
                     "${eth0_ipv4_all}, ${eth0_ipv6} ...):", 1)
         doc.comment("proxy:", 1)
         doc.absent("template", "/etc/netsentinel/proxy.tmpl", 2, "write this first", 1)
-        doc.absent("output", PROXY_FILE, 2, "where IPMon wrote it", 1)
+        doc.absent("output", written.get("proxy", PROXY_FILE), 2, "where IPMon wrote it", 1)
         doc.absent("reload", PROXY_RELOAD, 2, "IPMon's reload command", 1)
     if "m" in options:
         doc.comment("-m: `netsentinel-ctl watch` shows address changes and syncs", 1)

@@ -80,7 +80,7 @@ def _trigger_name(command: str) -> str:
 
 def convert_argv(argv: list[str], skip: int = 0) -> str:
     found = _parse(argv, skip)
-    if "c" not in found:
+    if not found.get("c", (0, ""))[1].strip():
         raise argv_problem(0, "-c", "tuninetd needs -c <path>, the command to run")
     if "i" not in found and "n" not in found:
         raise argv_problem(0, "-i", "tuninetd needs -i <ifname> or -n <nflog-group>")
