@@ -322,3 +322,10 @@ def test_ctl_import_refuses_with_one_line_per_problem_and_status_2(
 def test_ctl_import_needs_a_known_tool(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = ctl(capsys, "import", "ipmonn")
     assert code == 2 and "import takes a TOOL: ipmon, imon, tuninetd, monconn, rust-network-mgr" in err
+
+
+def test_ctl_help_lists_every_importer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = ctl(capsys, "--help")
+    assert code == 0
+    for tool in ("ipmon", "imon", "tuninetd", "monconn", "rust-network-mgr"):
+        assert f"  import {tool} " in out
