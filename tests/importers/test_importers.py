@@ -258,9 +258,11 @@ def test_monconn_json_config_by_its_c_flag(here: Path) -> None:
 
 def test_monconn_unreadable_inputs(here: Path) -> None:
     (here / "bad.yaml").write_text("web:\n  listen_port: 70000\n  backend_port: 80\n"
-                                   "  ip_blacklist: [1.1.1.x]\n")
+                                   "  ip_blacklist: [1.1.1.x]\n  backend_ip: db.internal\n")
     assert refused("monconn", str(here / "bad.yaml")) == [
         f"{here}/bad.yaml:2: web.listen_port: expected a port 1-65535, got 70000",
+        f"{here}/bad.yaml:5: web.backend_ip: not an IP address: 'db.internal' "
+        "(write the address a name resolves to)",
         f"{here}/bad.yaml:4: web.ip_blacklist: item 0: not an IP address or CIDR network: '1.1.1.x'"]
     assert refused("monconn", "--", "-p", "22=127.0.0.1:2222") == [
         "argv:3: -p: expected host:port or [ipv6]:port, got '22'"]

@@ -194,7 +194,8 @@ def _updown(s: Section) -> Writer:
     def write(doc: Document, depth: int) -> None:
         doc.value("target", target, depth, "updown.monitorip")
         _write_probe(doc, depth, "updown", probe)
-        doc.value("fast_interval", 1.0, depth, "imon re-checked every second while down")
+        doc.value("fast_interval", min(1.0, probe[0]), depth,
+                  "imon re-checked every second while down")
         doc.value("down_after", 3, depth, "new: imon went offline on 1 failed check; 1 = as imon")
         doc.value("up_after", 2, depth, "new: imon came back on 1 good check; 1 = as imon")
         if addping:

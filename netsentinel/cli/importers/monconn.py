@@ -79,13 +79,14 @@ def _port(value: Any) -> int:
 
 
 def _host(value: Any) -> str:
+    """An address: a backend name would be resolved on the reactor thread at each connect."""
     text = "" if value is None else str(value).strip()
     if text == "":
         return ""
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:
-        raise invalid(f"not an IP address: {text!r}") from None
+        raise invalid(f"not an IP address: {text!r} (write the address a name resolves to)") from None
 
 
 def _join(host: str, port: int) -> str:
