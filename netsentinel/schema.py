@@ -151,11 +151,15 @@ class Section:
                 out.append(_constructor.construct_object(item, deep=True))
         return out
 
+    def unused(self) -> list[tuple[str, int]]:
+        """Keys nobody asked for, with their lines (an importer notes them instead)."""
+        return [(key, key_node.start_mark.line + 1)
+                for key, (key_node, _) in self._values.items() if key not in self._used]
+
     def done(self) -> None:
         """Report every key nobody asked for: typos never pass silently."""
-        for key, (key_node, _) in self._values.items():
-            if key not in self._used:
-                self.problem("unknown key", key_node.start_mark.line + 1, key)
+        for key, line in self.unused():
+            self.problem("unknown key", line, key)
 
 
 # -- converters: each takes the YAML value and returns it typed, or raises invalid()

@@ -1,8 +1,8 @@
 """``netsentinel-ctl``: talk to a running daemon over its control socket (AMP).
 
 Any command the daemon knows is passed through (``status``, ``reload``,
-``forward stats ssh``, ...); ``check-config FILE`` runs locally and starts
-nothing; ``watch`` streams events until interrupted.
+``forward stats ssh``, ...); ``check-config FILE`` and ``import TOOL ...`` run
+locally and start nothing; ``watch`` streams events until interrupted.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from twisted.internet import defer, endpoints, protocol, task
 from twisted.protocols import amp
 from twisted.python.failure import Failure
 
+from netsentinel.cli import importers
 from netsentinel.cli.render import render
 from netsentinel.config import DEFAULT_SOCKET, load_config
 from netsentinel.control.commands import Call, Notify, Watch
@@ -54,6 +55,30 @@ def check_config(path: str) -> int:
     return 0
 
 
+def import_config(tool: str, args: list[str]) -> int:
+    """Print the netsentinel section made from TOOL's config; 2 if it cannot be read."""
+    try:
+        text = importers.convert(tool, args, importers.read_file)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
+IMPORT_HELP = """\
+import TOOL [FILE...] [-- TOOL-OPTIONS...] prints a netsentinel section made from
+the config of a tool it replaces (comments say where each value came from):
+  import ipmon [UNIT|VARS|SETS...] [-- -n[FILE] -f -p -d DELAY -m -s]   -> addresses:
+  import imon [/etc/default/imon-NAME] [-- --instance NAME --nosyslog]  -> checks:
+  import tuninetd -- -i IFACE|-n GROUP -c CMD [-f FILTER -t TTL -a -w FILE]  -> traffic:
+  import monconn [CONFIG] [-- -c CONFIG -p LISTEN=BACKEND... -D]       -> forward:
+  import rust-network-mgr [CONFIG]                                     -> addresses:
+Unreadable input: one FILE:LINE: key: reason per problem, exit status 2.
+"""
+
+
 async def _run(reactor: Any, args: argparse.Namespace) -> int:
     endpoint = endpoints.UNIXClientEndpoint(reactor, args.socket, timeout=5)
     try:
@@ -81,11 +106,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="netsentinel-ctl",
         description="Control a running netsentinel: status, reload, ping, update, watch, "
-                    "check-config FILE, and every feature's commands (try 'help').")
+                    "check-config FILE, import TOOL, and every feature's commands (try 'help').",
+        epilog=IMPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--socket", default=DEFAULT_SOCKET, help="control socket path")
     parser.add_argument("--json", action="store_true", help="print the raw JSON reply")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="command and its arguments")
     args = parser.parse_args(argv)
+    if args.command[:1] == ["import"]:     # before --json handling: the words are the tool's
+        if len(args.command) < 2 or args.command[1] not in importers.TOOLS:
+            parser.error(f"import takes a TOOL: {', '.join(importers.TOOLS)}")
+        sys.exit(import_config(args.command[1], args.command[2:]))
     # --json may also follow the command (`forward stats --json`), as monconn users type it
     if "--json" in args.command:
         args.command = [w for w in args.command if w != "--json"]

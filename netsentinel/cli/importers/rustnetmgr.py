@@ -1,0 +1,107 @@
+"""rust-network-mgr's ``config.yaml`` → ``addresses:``.
+
+Its ``interfaces`` list maps each interface to an ``nftables_zone`` whose set
+``<zone>_ips`` lives in ``inet filter``: netsentinel's zones keep those names.
+``dhcp`` and ``address`` only described the interface; addresses come from the
+kernel in both tools.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from netsentinel.addresses.config import ZONE_NAME
+from netsentinel.cli.importers import Reader, refuse_problems, split_args, unknown_keys
+from netsentinel.cli.importers.emit import Document
+from netsentinel.schema import Section, boolean, invalid, string
+
+DEFAULT_CONFIG = "/etc/rust-network-mgr/config.yaml"
+DEFAULT_SOCKET = "/run/rust-network-mgr.sock"
+USAGE = "import rust-network-mgr [CONFIG]"
+
+
+def convert(args: list[str], read: Reader) -> str:
+    files, _ = split_args(args, USAGE)
+    path = files[0] if files else DEFAULT_CONFIG
+    return convert_text(read(path), path)
+
+
+def _interface_name(value: Any) -> str:
+    name = string(value)
+    if len(name) > 15 or "/" in name or any(c.isspace() for c in name):
+        raise invalid(f"not an interface name: {name!r}")
+    return name
+
+
+def _zone(value: Any) -> str:
+    zone = string(value)
+    if not ZONE_NAME.match(zone):
+        raise invalid(f"netsentinel zones are a letter then letters, digits or _ (the set is "
+                      f"<zone>_ips), got {zone!r}")
+    return zone
+
+
+def convert_text(text: str, file: str) -> str:
+    root = Section.from_text(text, file)
+    entries = []
+    for item in root.items("interfaces"):
+        if not isinstance(item, Section):
+            root.problem(f"an interface is a mapping with a name, got {item!r}",
+                         root.line_of("interfaces"), "interfaces")
+            continue
+        entries.append((item.get("name", _interface_name), item.get("nftables_zone", _zone, None),
+                        item.get("dhcp", boolean, None), item.get("address", string, None),
+                        unknown_keys(item)))
+    if not entries and not root.problems:
+        root.problem("no interfaces: rust-network-mgr needs at least one", root.line_of("interfaces"),
+                     "interfaces")
+    socket = root.get("socket_path", string, None)
+    http = root.get("http_bind_addr", _optional_string, None)
+    rules = root.get("nftables_rules_path", _optional_string, None)
+    leftovers = unknown_keys(root)
+    refuse_problems(root)
+
+    doc = Document()
+    doc.comment(f"netsentinel `addresses:` imported from rust-network-mgr {file}\n"
+                "by `netsentinel-ctl import rust-network-mgr`; check it with "
+                "`netsentinel-ctl check-config FILE`.")
+    doc.key("addresses", 0)
+    doc.key("interfaces", 1, "rust-network-mgr `interfaces:`, in its order")
+    for name, zone, dhcp, address, unknown in entries:
+        notes = []
+        if zone is not None:
+            notes.append(f"nftables_zone {zone} → sets {zone}_ips, {zone}_ipv6")
+        else:
+            notes.append("no nftables_zone: in no set (shown in status and watch)")
+        if dhcp is not None:
+            notes.append(f"dhcp: {str(dhcp).lower()} not needed")
+        if address is not None:
+            notes.append(f"address {address} not needed (read from the kernel)")
+        doc.value(name, {"zone": zone} if zone is not None else {}, 2, "; ".join(notes))
+        for note in unknown:
+            doc.comment(note, 2)
+    if any(zone is not None for _, zone, *_ in entries):
+        doc.key("nftables", 1)
+        doc.value("table", "inet filter", 2, "rust-network-mgr's fixed table")
+        doc.value("create", False, 2, "it expected the sets to exist, and so does this")
+        doc.comment("netsentinel also fills <zone>_ipv6 with the IPv6 addresses: declare it "
+                    "(`set wan_ipv6 { type ipv6_addr; }`)\nnext to each <zone>_ips, or the log and "
+                    "`status` report it missing at every sync.", 2)
+    doc.blank()
+    doc.comment(f"socket_path {socket or DEFAULT_SOCKET}: `reload`, `status`, `ping` now go to "
+                "control.socket\n(default /run/netsentinel.sock); to keep the old path set "
+                f"`control: {{socket: {socket or DEFAULT_SOCKET}}}`.")
+    if http is not None:
+        doc.comment(f"http_bind_addr {http}: no HTTP API; `netsentinel-ctl status --json` gives "
+                    "the state.")
+    if rules is not None:
+        doc.comment(f"nftables_rules_path {rules}: unused by rust-network-mgr; nothing to import.")
+    doc.comment("Docker: rust-network-mgr tracked container IPs over /var/run/docker.sock; "
+                "netsentinel's\n`docker:` section (not built yet) will take that job.")
+    for note in leftovers:
+        doc.comment(note)
+    return doc.text()
+
+
+def _optional_string(value: Any) -> str | None:
+    return None if value is None else string(value)

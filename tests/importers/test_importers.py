@@ -1,0 +1,333 @@
+"""``netsentinel-ctl import TOOL``: golden outputs that load, and refusals that name the line.
+
+Every sample is written from the tool's own documentation (``/work/shared/seeds``
+and the tools' READMEs).  ``@DIR@`` in a sample or golden file is the test's
+temporary directory, where the scripts the configs name really exist, so the
+imported YAML is loaded by ``parse_config`` exactly as the daemon would load it.
+Set ``NETSENTINEL_UPDATE_GOLDEN=1`` to rewrite the golden files after a change.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from netsentinel.cli.ctl import main
+from netsentinel.cli.importers import convert, read_file
+from netsentinel.cli.importers.monconn import USAGE as USAGE_MONCONN
+from netsentinel.config import Config, parse_config
+from netsentinel.schema import ConfigError
+
+SAMPLES = Path(__file__).parent / "samples"
+GOLDEN = Path(__file__).parent / "golden"
+SCRIPTS = ("imon-action", "runtunnel.sh")
+
+
+@pytest.fixture
+def here() -> Iterator[Path]:
+    """The samples with @DIR@ filled in, next to the executable scripts they name.  The
+    directory's name always has the same length, so notes that move above a long line
+    move the same way in every run."""
+    directory = Path(tempfile.mkdtemp(prefix="ns-import-", dir="/tmp"))
+    try:
+        for sample in SAMPLES.iterdir():
+            (directory / sample.name).write_text(sample.read_text().replace("@DIR@", str(directory)))
+        for script in SCRIPTS:
+            path = directory / script
+            path.write_text("#!/bin/sh\nexit 0\n")
+            path.chmod(0o755)
+        yield directory
+    finally:
+        shutil.rmtree(directory)
+
+
+def run(tool: str, *args: str) -> str:
+    return convert(tool, list(args), read_file)
+
+
+def golden(name: str, text: str, here: Path) -> None:
+    """``text`` with the temporary directory put back as @DIR@ equals the golden file."""
+    generic = text.replace(str(here), "@DIR@")
+    path = GOLDEN / name
+    if os.environ.get("NETSENTINEL_UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(generic)
+    assert generic == path.read_text()
+
+
+def load(text: str) -> Config:
+    return parse_config(text, "imported.yaml")
+
+
+def refused(tool: str, *args: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        run(tool, *args)
+    return [str(p) for p in caught.value.problems]
+
+
+# -- IPMon ---------------------------------------------------------------------------------
+
+def test_ipmon_unit_and_files_become_addresses(here: Path) -> None:
+    text = run("ipmon", str(here / "ipmon.service"), str(here / "ifacesAddrs.vars"))
+    golden("ipmon.yaml", text, here)
+    config = load(text).features["addresses"]
+    assert config.delay == 0.5                                   # -d 500000 µs
+    assert config.interfaces == (("enp0s3", None), ("enp0s8", None), ("lo", None), ("wg0", None))
+    assert (config.files.vars, config.files.sets) == (f"{here}/ifacesAddrs.vars",
+                                                      f"{here}/ifacesAddrs.sets")
+    assert config.files.reload_ruleset is None                   # -f is left for the user to name
+    assert config.nftables is None and config.proxy is None
+    assert "# reload_ruleset: /etc/impon/nftablesNoSuricata.conf" in text
+    assert "#   reload: [systemctl, reload, proxy]" in text
+
+
+def test_ipmon_options_after_dashes_and_sets_file(here: Path) -> None:
+    text = run("ipmon", str(here / "ifacesAddrs.sets"), "--", "--delay", "5", "-ms")
+    config = load(text).features["addresses"]
+    assert config.delay == 5.0                                   # 1-99: seconds
+    assert config.files.sets == f"{here}/ifacesAddrs.sets"      # -n implied by the files
+    assert config.files.vars == f"{here}/ifacesAddrs.vars"
+    assert [name for name, _ in config.interfaces] == ["enp0s3", "enp0s8", "lo", "wg0"]
+
+
+def test_ipmon_proxy_output_file_names_the_output(here: Path) -> None:
+    (here / "ifacesAddrs.json").write_text('{"!seq":[{"!if":{"a":{"!ref":"phase"},"!test":"eq",'
+                                           '"b":"tcp_session"},"+":{"!seq":[]}}]}\n')
+    text = run("ipmon", str(here / "ifacesAddrs.json"), str(here / "ifacesAddrs.vars"))
+    assert f"#   output: {here}/ifacesAddrs.json" in text
+    config = load(text).features["addresses"]
+    assert config.proxy is None and config.files.vars == f"{here}/ifacesAddrs.vars"
+
+
+def test_ipmon_delay_beyond_netsentinel_range_is_capped_with_a_note(here: Path) -> None:
+    text = run("ipmon", str(here / "ifacesAddrs.vars"), "--", "-d", "90")
+    assert load(text).features["addresses"].delay == 60.0
+    assert "netsentinel's longest delay is 60 s" in text
+
+
+def test_ipmon_unreadable_inputs_name_file_and_line(here: Path) -> None:
+    (here / "bad.vars").write_text("#!/usr/sbin/nft -f\ndefine lo = { 127.0.0.1 }\nflush ruleset\n")
+    assert refused("ipmon", str(here / "bad.vars")) == [
+        f"{here}/bad.vars:3: <top>: not a line IPMon writes: 'flush ruleset'"]
+    assert refused("ipmon", str(here / "ifacesAddrs.vars"), "--", "-n", "-d", "0") == [
+        "argv:4: -d: 1-99 seconds or 100-999999 µs, got '0'"]
+    (here / "other.service").write_text("[Service]\nExecStart=/usr/sbin/dhcpcd -q\n")
+    assert refused("ipmon", str(here / "other.service")) == [
+        f"{here}/other.service:2: ExecStart: does not run ipmon"]
+    assert refused("ipmon", "--", "-x") == ["argv:2: -x: not an IPMon option (-n -f -p -d -m -s)"]
+
+
+# -- imon ----------------------------------------------------------------------------------
+
+def test_imon_instance_file_becomes_checks(here: Path) -> None:
+    text = run("imon", str(here / "imon-demo"))
+    golden("imon.yaml", text, here)
+    checks = load(text).features["checks"]
+    assert checks.action == (f"{here}/imon-action",)
+    [updown] = checks.updown
+    assert (updown.name, updown.targets, updown.interval) == ("demo", ("1.1.1.1",), 10.0)
+    assert (updown.probe.count, updown.probe.wait) == (2, 1.0)
+    assert updown.addping == ("192.168.92.1", "192.168.1.1")
+    assert (updown.dns_server, updown.dns_lookup) == ("8.8.8.8", "microsoft.com")
+    [ddns] = checks.ddns
+    assert ddns.interval == 300.0 and len(ddns.sources) == 6
+    assert all(s.url.startswith("https://") for s in ddns.sources)
+    [failover] = checks.failover
+    assert (failover.interval, failover.probe.count, failover.metric) == (1.0, 2, 201)
+    assert failover.prefer_primary is True
+    assert (failover.primary.interface, failover.primary.name, failover.primary.gateway,
+            failover.primary.ping) == ("enxa0cec8003294", "net42", "192.168.42.1", None)
+    assert (failover.standby.ping, failover.standby.postping) == ("9.9.9.9", "1.1.1.1")
+    assert checks.ping == ()                                     # enable: false
+    assert "ping: disabled in imon" in text
+
+
+def test_imon_instance_option_and_nosyslog(here: Path) -> None:
+    shutil.copy(here / "imon-demo", here / "config.json")
+    text = run("imon", str(here / "config.json"), "--", "--instance", "wan", "--nosyslog")
+    checks = load(text).features["checks"]
+    assert [m.name for m in (*checks.updown, *checks.ddns, *checks.failover)] == ["wan"] * 3
+    assert "imon passed 1 (--nosyslog)" in text
+
+
+def test_imon_numbers_as_imon_reads_them(here: Path) -> None:
+    """imon used int()/float(): "2" and 2.0 are fine, a name as a target is not."""
+    text = ('{"global": {"action": ""}, "ping": {"enable": true, "interval": "30",'
+            ' "pingcount": "3", "pingwait": 0.5, "monitorip": "192.168.1.1"}}')
+    (here / "imon-lan").write_text(text)
+    [ping] = load(run("imon", str(here / "imon-lan"))).features["checks"].ping
+    assert (ping.name, ping.target, ping.interval, ping.probe.count, ping.probe.wait) == (
+        "lan", "192.168.1.1", 30.0, 3, 0.5)
+
+
+def test_imon_unreadable_inputs_name_file_and_line(here: Path) -> None:
+    (here / "imon-bad").write_text('{\n  "updown": {\n    "enable": true,\n'
+                                   '    "monitorip": "one.one.one.one",\n'
+                                   '    "pingcount": "two"\n  }\n}\n')
+    assert refused("imon", str(here / "imon-bad")) == [
+        f"{here}/imon-bad:5: updown.pingcount: expected a number, got 'two'",
+        f"{here}/imon-bad:4: updown.monitorip: 'one.one.one.one' is not an IP address: "
+        "netsentinel probes addresses only (no resolver in a check); write the address"]
+    (here / "imon-broken").write_text('{\n  "global": {\n    "action": "/x",\n  }\n')
+    [problem] = refused("imon", str(here / "imon-broken"))
+    assert problem.startswith(f"{here}/imon-broken:") and "YAML syntax" in problem
+    assert refused("imon", str(here / "imon-missing")) == [f"{here}/imon-missing:0: <top>: file not found"]
+
+
+# -- tuninetd ------------------------------------------------------------------------------
+
+def test_tuninetd_command_line_becomes_a_trigger(here: Path) -> None:
+    text = run("tuninetd", "--", "-i", "tun0", "-c", f"{here}/runtunnel.sh", "-f",
+               "! host 1.2.3.4", "-t", "3600", "-aw", f"{here}/vpn.pcap", "-d")
+    golden("tuninetd.yaml", text, here)
+    [trigger] = load(text).features["traffic"].triggers
+    assert trigger.name == "runtunnel"
+    assert [(s.device, s.filter) for s in trigger.sources] == [("tun0", "! host 1.2.3.4")]
+    assert trigger.command == (f"{here}/runtunnel.sh",)
+    assert (trigger.idle, trigger.ack_only, trigger.capture) == (3600.0, True, f"{here}/vpn.pcap")
+
+
+def test_tuninetd_nflog_with_interface_and_a_shell_command(here: Path) -> None:
+    text = run("tuninetd", "-n2", "-i", "tap0", "-m", "tap", "-c",
+               f"{here}/runtunnel.sh office >> /tmp/vpn.log")
+    [trigger] = load(text).features["traffic"].triggers
+    assert [s.device for s in trigger.sources] == ["nflog:2", "tap0"]
+    assert trigger.command == ("/bin/sh", "-c", f'{here}/runtunnel.sh office >> /tmp/vpn.log "$@"',
+                               "sh")
+    assert trigger.idle == 600.0                                 # tuninetd's default
+    assert "-m tap: not needed" in text
+
+
+def test_tuninetd_unreadable_command_lines() -> None:
+    assert refused("tuninetd", "--", "-i", "tun0", "-t", "soon", "-c", "/bin/true") == [
+        "argv:4: -t: idle seconds are 1-2592000, got 'soon'"]
+    assert refused("tuninetd", "-i", "tun0") == ["argv:0: -c: tuninetd needs -c <path>, the command to run"]
+    assert refused("tuninetd", "-i", "tun0", "-c", " ") == [
+        "argv:0: -c: tuninetd needs -c <path>, the command to run"]
+    assert refused("tuninetd", "-c", "/bin/true") == [
+        "argv:0: -i: tuninetd needs -i <ifname> or -n <nflog-group>"]
+    assert refused("tuninetd", "-x", "-c", "/bin/true") == [
+        "argv:1: -x: not a tuninetd option (-i -n -c -f -t -a -w -m -d)"]
+    assert refused("tuninetd", "-n", "70000", "-c", "/bin/true") == [
+        "argv:1: -n: an NFLOG group is 0-65535, got '70000'"]
+
+
+# -- monconn -------------------------------------------------------------------------------
+
+def service(config: Config, name: str) -> Any:
+    found = config.features["forward"].service(name)
+    assert found is not None
+    return found
+
+
+def test_monconn_config_and_flags_become_forward(here: Path) -> None:
+    text = run("monconn", str(here / "monconn.yaml"), "--", "-p", ":22=127.0.0.1:2222", "-D")
+    golden("monconn.yaml", text, here)
+    config = load(text)
+    web = service(config, "service_1")
+    assert (str(web.listen), str(web.backend)) == ("127.0.0.1:80", "127.0.0.1:8080")
+    assert (web.timeouts.read, web.timeouts.write, web.timeouts.wait, web.timeouts.max_idle) == (
+        600, 600, 60, 900)
+    assert (web.limits.conn_limit, web.limits.ip_limit, web.keepalive, web.print_bytes) == (
+        0, 0, True, True)
+    assert web.blacklist == (ipaddress.ip_network("1.1.1.1/32"), ipaddress.ip_network("2.2.2.2/32"))
+    ssh = service(config, "ssh")
+    assert (str(ssh.listen), str(ssh.backend)) == ("[::]:2222", "[::1]:22")   # no listen_ip: all
+    assert ssh.timeouts.read == 600                              # monconn's 0 is its default
+    assert (ssh.timeouts.max_idle, ssh.limits.conn_limit, ssh.limits.ip_limit) == (3600, 20, 5)
+    assert ssh.keepalive is False
+    cli = service(config, "cli-22")
+    assert (str(cli.listen), str(cli.backend)) == ("[::]:22", "127.0.0.1:2222")
+
+
+def test_monconn_json_config_by_its_c_flag(here: Path) -> None:
+    (here / "monconn.json").write_text(
+        '{"api": {"listen_ip": "0.0.0.0", "listen_port": 9000, "backend_ip": "10.0.0.5",'
+        ' "backend_port": 9001, "ip_blacklist": ["192.0.2.7"]}}')
+    config = load(run("monconn", "--", "-c", str(here / "monconn.json")))
+    api = service(config, "api")
+    assert (str(api.listen), str(api.backend), api.blacklist) == (
+        "0.0.0.0:9000", "10.0.0.5:9001", (ipaddress.ip_network("192.0.2.7/32"),))
+
+
+def test_monconn_unreadable_inputs(here: Path) -> None:
+    (here / "bad.yaml").write_text("web:\n  listen_port: 70000\n  backend_port: 80\n"
+                                   "  ip_blacklist: [1.1.1.x]\n  backend_ip: db.internal\n")
+    assert refused("monconn", str(here / "bad.yaml")) == [
+        f"{here}/bad.yaml:2: web.listen_port: expected a port 1-65535, got 70000",
+        f"{here}/bad.yaml:5: web.backend_ip: not an IP address: 'db.internal' "
+        "(write the address a name resolves to)",
+        f"{here}/bad.yaml:4: web.ip_blacklist: item 0: not an IP address or CIDR network: '1.1.1.x'"]
+    assert refused("monconn", "--", "-p", "22=127.0.0.1:2222") == [
+        "argv:3: -p: expected host:port or [ipv6]:port, got '22'"]
+    assert refused("monconn", "--", "-x") == [
+        f"argv:2: -x: not a monconn flag; {USAGE_MONCONN}"]
+
+
+# -- rust-network-mgr ----------------------------------------------------------------------
+
+def test_rust_network_mgr_config_becomes_addresses(here: Path) -> None:
+    text = run("rust-network-mgr", str(here / "rust-network-mgr.yaml"))
+    golden("rust-network-mgr.yaml", text, here)
+    config = load(text).features["addresses"]
+    assert config.interfaces == (("eth0", "wan"), ("eth1", "lan"), ("eth2", "lan"), ("wg0", None))
+    assert config.zones == {"wan": ("eth0",), "lan": ("eth1", "eth2")}
+    assert (config.nftables.family, config.nftables.table, config.nftables.create) == (
+        "inet", "filter", False)
+    assert "`docker:` section (not built yet)" in text
+
+
+def test_rust_network_mgr_unreadable_inputs(here: Path) -> None:
+    (here / "bad.yaml").write_text("interfaces:\n  - name: eth0\n    nftables_zone: dmz-1\n"
+                                   "  - dhcp: true\n")
+    assert refused("rust-network-mgr", str(here / "bad.yaml")) == [
+        f"{here}/bad.yaml:3: interfaces[0].nftables_zone: netsentinel zones are a letter then "
+        "letters, digits or _ (the set is <zone>_ips), got 'dmz-1'",
+        f"{here}/bad.yaml:4: interfaces[1].name: required key is missing"]
+    (here / "tabs.yaml").write_text("interfaces:\n\t- name: eth0\n")
+    [problem] = refused("rust-network-mgr", str(here / "tabs.yaml"))
+    assert problem.startswith(f"{here}/tabs.yaml:2: <top>: YAML syntax")
+
+
+# -- the command ---------------------------------------------------------------------------
+
+def ctl(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return int(done.value.code or 0), out, err
+
+
+def test_ctl_import_prints_yaml_that_loads(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = ctl(capsys, "import", "rust-network-mgr", str(here / "rust-network-mgr.yaml"))
+    assert (code, err) == (0, "")
+    assert load(out).features["addresses"].zones == {"wan": ("eth0",), "lan": ("eth1", "eth2")}
+
+
+def test_ctl_import_refuses_with_one_line_per_problem_and_status_2(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (here / "imon-x").write_text('{"updown": {"enable": true, "monitorip": "",\n'
+                                 '  "interval": 0}}\n')
+    code, out, err = ctl(capsys, "import", "imon", str(here / "imon-x"))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"{here}/imon-x:2: updown.interval: 0 is out of range (minimum 0.1)",
+        f"{here}/imon-x:1: updown.monitorip: expected a non-empty string, got ''"]
+
+
+def test_ctl_import_needs_a_known_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = ctl(capsys, "import", "ipmonn")
+    assert code == 2 and "import takes a TOOL: ipmon, imon, tuninetd, monconn, rust-network-mgr" in err
+
+
+def test_ctl_help_lists_every_importer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = ctl(capsys, "--help")
+    assert code == 0
+    for tool in ("ipmon", "imon", "tuninetd", "monconn", "rust-network-mgr"):
+        assert f"  import {tool} " in out
