@@ -16,7 +16,6 @@ from twisted.conch import manhole
 from twisted.internet import protocol
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.logger import Logger
-from twisted.protocols import basic
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -102,26 +101,37 @@ def run_source(names: Namespace, source: bytes) -> tuple[bytes, bool]:
 
 
 @implementer(IHalfCloseableProtocol)
-class LineManhole(basic.LineOnlyReceiver):
+class LineManhole(protocol.Protocol):
     """A prompt for ``socat READLINE UNIX-CONNECT:...``, ``nc -U`` or ``ssh`` without a pty.
 
     Input is lines; output is the interpreter's, then the next prompt.  When the
-    client closes its side (``echo CODE | socat ...``) the session ends.
+    client closes its side (``echo CODE | socat ...``) the session ends.  Lines
+    are split here rather than by LineReceiver, which needs a full ITransport
+    and the SSH session channel is not one.
     """
 
-    delimiter = b"\n"
     MAX_LENGTH = 1 << 20
-    transport: Any
     prompts = (b">>> ", b"... ")
+    transport: Any
 
     def __init__(self, names: Namespace) -> None:
         self.names = names
         self.more = False
         self._line_open = False     # output written that has not ended its line
+        self._buffer = b""
 
     def connectionMade(self) -> None:
         self.interpreter = Interpreter(self, self.names, filename="<manhole>")
         self.transport.write(b"netsentinel manhole; type help\n" + self.prompts[0])
+
+    def dataReceived(self, data: bytes) -> None:
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        for line in lines:
+            self.lineReceived(line)
+        if len(self._buffer) > self.MAX_LENGTH:
+            self._buffer = b""
+            self.transport.write(b"line too long; closing\n")
+            self.transport.loseConnection()
 
     def lineReceived(self, line: bytes) -> None:
         self.more = bool(self.interpreter.push(line.rstrip(b"\r")))
@@ -142,10 +152,6 @@ class LineManhole(basic.LineOnlyReceiver):
         if self._line_open:
             self.transport.write(b"\n")
             self._line_open = False
-
-    def lineLengthExceeded(self, line: bytes) -> None:
-        self.transport.write(b"line too long; closing\n")
-        self.transport.loseConnection()
 
     def readConnectionLost(self) -> None:
         self.transport.loseConnection()

@@ -92,8 +92,9 @@ class ManholeSession(manhole_ssh.TerminalSession):
         self.height, self.width = newWindowSize[:2]
 
     def eofReceived(self) -> None:
+        """The client's input ended (``echo CODE | ssh ...``): the session ends, status 0."""
         if self.client is not None:
-            self.client.loseConnection()
+            self.client.processEnded(Failure(ProcessDone(0)))
 
 
 @implementer(IRealm)

@@ -73,3 +73,13 @@ def test_authorized_keys_without_a_key_is_refused(tmp_path: Path) -> None:
 def test_socket_in_a_missing_directory_is_refused() -> None:
     [problem] = problems("manhole:\n  socket: /nonexistent/m.sock\n")
     assert problem == "test.yaml:2: manhole.socket: directory does not exist: /nonexistent"
+
+
+def test_example_parses(keys: Path, tmp_path: Path) -> None:
+    """etc/examples/manhole.yaml, with its key file and state path made real."""
+    path = Path(__file__).resolve().parents[2] / "etc" / "examples" / "manhole.yaml"
+    text = (path.read_text().replace("/etc/netsentinel/manhole_keys", str(keys))
+            .replace("/run/", f"{tmp_path}/"))
+    config = parse_config(text, str(path)).features["manhole"]
+    assert config.listen == Endpoint("127.0.0.1", 2222)
+    assert config.socket == f"{tmp_path}/netsentinel-manhole.sock"

@@ -103,7 +103,14 @@ def test_ssh_command_that_raises_exits_non_zero(manhole: Manhole) -> None:
 
 def test_interactive_prompt_over_a_pty(manhole: Manhole) -> None:
     result = manhole.ssh(manhole.admin, tty=True, input="len(daemon.services) * 1000 + 7\r")
-    assert "3007" in result.stdout, result.stdout + result.stderr
+    assert "\n3007\n" in result.stdout, result.stdout + result.stderr   # text mode: \r\n → \n
+    assert result.returncode == 0
+
+
+def test_piped_input_without_a_pty_gets_the_plain_prompt(manhole: Manhole) -> None:
+    result = manhole.ssh(manhole.admin, input="x = len(daemon.services)\nx * 1000 + 7\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["3007", ">>>"]
 
 
 def test_key_not_in_authorized_keys_is_refused(manhole: Manhole) -> None:
@@ -143,7 +150,7 @@ def test_unix_socket_refuses_other_users_even_if_opened(manhole: Manhole) -> Non
         assert manhole.daemon.ctl("reload") == "OK: reloaded (changed: manhole)"
         sock.chmod(0o666)
         probe = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect(%r); "
-                 "s.sendall(b'1 + 1\\n'); s.shutdown(1); print(s.recv(100))" % str(sock))
+                 "print(s.makefile('rb').read())" % str(sock))
         result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                  "/usr/bin/python3", "-c", probe], capture_output=True, text=True,
                                 timeout=30)
