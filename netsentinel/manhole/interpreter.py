@@ -27,7 +27,7 @@ NamespaceFactory = Callable[[], Namespace]
 _FIXED = (
     ("daemon", "the root service: daemon.services, daemon.status(), daemon.reload()"),
     ("reactor", "the reactor (code here runs in it: do not block or loop)"),
-    ("bus", "the event bus: bus.subscribe(Event, print) shows events as they happen"),
+    ("bus", "the event bus: stop = bus.subscribe(Event, seen.append) collects events"),
     ("config", "the running configuration (frozen; a reload replaces it)"),
     ("features", "every feature service by its key; each key is also a name:"),
 )
