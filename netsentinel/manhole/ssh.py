@@ -67,6 +67,8 @@ class ManholeSession(manhole_ssh.TerminalSession):
         super().__init__(original)
         self.pty = False
         self.client: Any = None
+        self.terminal: insults.ServerProtocol | None = None
+        self.ended = False
 
     def getPty(self, term: bytes, windowSize: Any, attrs: Any) -> None:
         super().getPty(term, windowSize, attrs)
@@ -75,26 +77,39 @@ class ManholeSession(manhole_ssh.TerminalSession):
     def openShell(self, proto: Any) -> None:
         self.client = proto
         if self.pty:
-            terminal = insults.ServerProtocol(manhole.ColoredManhole, self.names())
-            self.transportFactory(proto, terminal, IConchUser(self.original),
+            self.terminal = insults.ServerProtocol(manhole.ColoredManhole, self.names())
+            self.transportFactory(proto, self.terminal, IConchUser(self.original),
                                   self.width, self.height)
+            # Ctrl-D: conch would close the channel without an exit status (ssh exits 255)
+            setattr(self.terminal.transport, "loseConnection", self.end)
             return
         line = LineManhole(self.names())
         line.makeConnection(proto)
         proto.makeConnection(session.wrapProtocol(line))
 
     def execCommand(self, proto: Any, command: bytes) -> None:
+        self.client = proto
         output, failed = run_source(self.names(), command)
         proto.write(output)
-        proto.processEnded(Failure(ProcessTerminated(exitCode=1) if failed else ProcessDone(0)))
+        self.end(1 if failed else 0)
+
+    def end(self, status: int = 0) -> None:
+        """Send the exit status, then close the channel (once, whoever asks first)."""
+        if self.ended or self.client is None:
+            return
+        self.ended = True
+        self.client.processEnded(Failure(ProcessTerminated(exitCode=status) if status
+                                         else ProcessDone(0)))
 
     def windowChanged(self, newWindowSize: Any) -> None:
         self.height, self.width = newWindowSize[:2]
+        if self.terminal is not None:
+            prompt: Any = self.terminal.terminalProtocol    # conch annotates it as None
+            prompt.terminalSize(self.width, self.height)
 
     def eofReceived(self) -> None:
         """The client's input ended (``echo CODE | ssh ...``): the session ends, status 0."""
-        if self.client is not None:
-            self.client.processEnded(Failure(ProcessDone(0)))
+        self.end()
 
 
 @implementer(IRealm)

@@ -102,7 +102,8 @@ def test_ssh_command_that_raises_exits_non_zero(manhole: Manhole) -> None:
 
 
 def test_interactive_prompt_over_a_pty(manhole: Manhole) -> None:
-    result = manhole.ssh(manhole.admin, tty=True, input="len(daemon.services) * 1000 + 7\r")
+    result = manhole.ssh(manhole.admin, tty=True,
+                         input="len(daemon.services) * 1000 + 7\r\x04")   # Ctrl-D leaves
     assert "\n3007\n" in result.stdout, result.stdout + result.stderr   # text mode: \r\n → \n
     assert result.returncode == 0
 
