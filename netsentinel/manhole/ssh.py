@@ -16,6 +16,7 @@ from twisted.conch.interfaces import IConchUser, ISession
 from twisted.conch.ssh import session, transport
 from twisted.conch.ssh.keys import Key
 from twisted.cred import portal
+from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm
 from twisted.internet import defer
 from twisted.internet.error import ProcessDone, ProcessTerminated
@@ -46,17 +47,28 @@ class AuthorizedKeys:
 
 
 class KeyChecker(SSHPublicKeyChecker):
-    """Logs each login with the key's fingerprint: who opened a prompt as root, and when."""
+    """Logs each login and each refused key with its fingerprint: who tried a root prompt."""
 
     def requestAvatarId(self, credentials: Any) -> defer.Deferred[bytes]:
         d: defer.Deferred[bytes] = super().requestAvatarId(credentials)
+        user = credentials.username.decode("utf-8", "replace")
 
         def logged_in(username: bytes) -> bytes:
-            log.info("manhole: SSH login as {user} with key {fingerprint}",
-                     user=username.decode("utf-8", "replace"),
-                     fingerprint=fingerprint(Key.fromString(credentials.blob)))
+            log.info("manhole: SSH login as {user} with key {fingerprint}", user=user,
+                     fingerprint=_fingerprint(credentials.blob))
             return username
-        return d.addCallback(logged_in)
+
+        def refused(failure: Failure) -> Failure:
+            # a key offered without a signature is only a question (ValidPublicKey), not a try
+            if failure.check(UnauthorizedLogin):
+                log.warn("manhole: SSH key {fingerprint} refused for {user}", user=user,
+                         fingerprint=_fingerprint(credentials.blob))
+            return failure
+        return d.addCallbacks(logged_in, refused)
+
+
+def _fingerprint(blob: bytes) -> str:
+    return fingerprint(Key.fromString(blob))   # parsed once already by the sanity check
 
 
 class ManholeSession(manhole_ssh.TerminalSession):
@@ -138,6 +150,14 @@ class TrackedTransport(transport.SSHServerTransport):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.factory.sessions.discard(self)
         super().connectionLost(reason)
+
+    def receiveError(self, reasonCode: int, description: bytes) -> None:
+        # conch logs every disconnect as an error, even ssh's own at logout
+        if reasonCode == transport.DISCONNECT_BY_APPLICATION:
+            log.debug("manhole: SSH client disconnected: {reason}",
+                      reason=description.decode("utf-8", "replace"))
+            return
+        super().receiveError(reasonCode, description)
 
 
 class ManholeFactory(manhole_ssh.ConchFactory):

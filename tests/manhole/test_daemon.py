@@ -120,6 +120,9 @@ def test_key_not_in_authorized_keys_is_refused(manhole: Manhole) -> None:
     assert result.returncode == 255
     assert "Permission denied (publickey)" in result.stderr
     assert "2" not in result.stdout
+    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", str(stranger)], check=True,
+                                 capture_output=True, text=True).stdout.split()[1]
+    assert f"manhole: SSH key {fingerprint} refused for root" in manhole.daemon.output()
 
 
 def test_host_key_is_made_once_private_and_kept(manhole: Manhole) -> None:
