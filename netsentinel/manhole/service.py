@@ -2,7 +2,8 @@
 
 Each session gets a fresh namespace built from the daemon (found as this
 service's parent when it starts), so ``config`` is the running configuration
-even after reloads.  A reload moves a listener whose address changed, swaps the
+even after reloads.  A reload moves a listener whose address changed (the new
+one opens first, so one that cannot open leaves the old in place), swaps the
 authorized keys and host key in place, and closes what was removed, with its
 sessions: nobody keeps a root prompt through a door that was shut.
 """
@@ -67,8 +68,9 @@ class ManholeService(service.Service):
 
     def stopService(self) -> defer.Deferred[Any]:
         super().stopService()
-        return defer.gatherResults([defer.ensureDeferred(self._close_ssh()),
-                                    defer.ensureDeferred(self._close_unix())], consumeErrors=True)
+        return defer.gatherResults([defer.ensureDeferred(self._replace_ssh(None)),
+                                    defer.ensureDeferred(self._replace_unix(None))],
+                                   consumeErrors=True)
 
     def when_ready(self) -> defer.Deferred[None]:
         return observe(self._changing)
@@ -82,22 +84,17 @@ class ManholeService(service.Service):
         self.error = None
         try:
             self._set_keys(new)
-            if new.listen is not None and self.ssh_factory is not None \
-                    and new.host_key != old.host_key:
-                self.ssh_factory.set_host_key(hostkey.load_or_create(new.host_key))
             if new.listen != old.listen:
-                await self._close_ssh()
-                if new.listen is not None:
-                    self._open_ssh(new)
+                await self._replace_ssh(new if new.listen is not None else None)
+            elif self.ssh_factory is not None and new.host_key != old.host_key:
+                self.ssh_factory.set_host_key(hostkey.load_or_create(new.host_key))
             if new.socket != old.socket:
-                await self._close_unix()
-                if new.socket is not None:
-                    self._open_unix(new.socket)
-        except Exception as e:   # a port in use, an unusable host key: keep running, say so
+                await self._replace_unix(new.socket)
+        except Exception as e:   # a port in use, an unusable host key: the old one stays
             self.error = str(e)
             log.error("manhole: reconfiguration failed: {error}", error=self.error)
 
-    # -- listeners
+    # -- listeners: a new one opens before the old one closes, so a failure leaves the old
 
     def _set_keys(self, config: ManholeConfig) -> None:
         blobs = config.authorized_keys.blobs if config.authorized_keys is not None else ()
@@ -105,39 +102,40 @@ class ManholeService(service.Service):
 
     def _open_ssh(self, config: ManholeConfig) -> None:
         assert config.listen is not None
-        self.ssh_factory = ssh.ManholeFactory(self.names, self.keys,
-                                              hostkey.load_or_create(config.host_key))
+        factory = ssh.ManholeFactory(self.names, self.keys, hostkey.load_or_create(config.host_key))
         self.ssh_port = self.context.reactor.listenTCP(
-            config.listen.port, self.ssh_factory, interface=config.listen.host)
+            config.listen.port, factory, interface=config.listen.host)
+        self.ssh_factory = factory
         log.info("manhole: SSH on {listen}, keys from {keys}", listen=str(config.listen),
                  keys=config.authorized_keys.path if config.authorized_keys else None)
 
     def _open_unix(self, path: str) -> None:
-        self.unix_factory = UnixFactory(self)
-        self.unix_port = listen_unix(self.context.reactor, path, self.unix_factory, 0o600)
-        self.unix_path = path
+        factory = UnixFactory(self)
+        self.unix_port = listen_unix(self.context.reactor, path, factory, 0o600)
+        self.unix_factory, self.unix_path = factory, path
         log.info("manhole: unix socket {path}", path=path)
 
-    async def _close_ssh(self) -> None:
-        port, factory, self.ssh_port, self.ssh_factory = self.ssh_port, self.ssh_factory, None, None
-        if port is None:
-            return
-        where = _address(port)
-        await defer.maybeDeferred(port.stopListening)
-        assert factory is not None
-        _close_sessions(factory.sessions)
-        log.info("manhole: SSH closed on {listen}", listen=where)
+    async def _replace_ssh(self, config: ManholeConfig | None) -> None:
+        port, factory = self.ssh_port, self.ssh_factory
+        if config is not None:
+            self._open_ssh(config)
+        else:
+            self.ssh_port = self.ssh_factory = None
+        if port is not None and factory is not None:
+            where = _address(port)
+            await _close(port, factory.sessions)
+            log.info("manhole: SSH on {listen} closed", listen=where)
 
-    async def _close_unix(self) -> None:
-        port, factory, path = self.unix_port, self.unix_factory, self.unix_path
-        self.unix_port = self.unix_factory = self.unix_path = None
-        if port is None or path is None:
-            return
-        await defer.maybeDeferred(port.stopListening)
-        assert factory is not None
-        _close_sessions(factory.sessions)
-        remove_stale_socket(path)
-        log.info("manhole: unix socket {path} closed", path=path)
+    async def _replace_unix(self, path: str | None) -> None:
+        port, factory, old_path = self.unix_port, self.unix_factory, self.unix_path
+        if path is not None:
+            self._open_unix(path)
+        else:
+            self.unix_port = self.unix_factory = self.unix_path = None
+        if port is not None and factory is not None and old_path is not None:
+            await _close(port, factory.sessions)
+            remove_stale_socket(old_path)
+            log.info("manhole: unix socket {path} closed", path=old_path)
 
     # -- status
 
@@ -158,7 +156,9 @@ class ManholeService(service.Service):
         return {}
 
 
-def _close_sessions(sessions: set[Any]) -> None:
+async def _close(port: Any, sessions: set[Any]) -> None:
+    """Stop listening, then end the sessions that came in through ``port``."""
+    await defer.maybeDeferred(port.stopListening)
     for session in list(sessions):
         session.transport.loseConnection()
 

@@ -175,6 +175,14 @@ def test_reload_moves_the_port_and_swaps_the_keys(manhole: Manhole) -> None:
     assert old_port.returncode == 255 and "Connection refused" in old_port.stderr
 
 
+def test_reload_to_a_busy_port_keeps_the_running_one(manhole: Manhole) -> None:
+    manhole.daemon.write_config(manhole.config(listen="127.0.0.1:7001"))   # forward alpha's
+    assert manhole.daemon.ctl("reload") == "OK: reloaded (changed: manhole)"
+    status = manhole.daemon.status()["manhole"]
+    assert status["ssh"] == "127.0.0.1:2222" and "7001" in status["error"]
+    assert manhole.evaluate("6 * 7") == "42"
+
+
 def test_reload_with_a_public_address_keeps_the_running_manhole(manhole: Manhole) -> None:
     manhole.daemon.write_config(manhole.config(listen="0.0.0.0:2222"))
     reply = manhole.daemon.ctl("reload")
