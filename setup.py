@@ -10,7 +10,7 @@ setup(
     packages=find_packages(include=["netsentinel", "netsentinel.*"]) + ["twisted.plugins"],
     package_data={"twisted": ["plugins/netsentinel_plugin.py"]},
     install_requires=[
-        "twisted>=23.10",
+        "twisted[conch]>=23.10",   # conch: the manhole (SSH server, bcrypt for keys)
         "attrs",
         "pyroute2>=0.7",
         "icmplib>=3.0",

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import attrs
 import yaml
 
 T = TypeVar("T")
+_ENDPOINT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})$")
 _MISSING: Any = object()
 REQUIRED: Any = object()
 
@@ -221,6 +223,42 @@ def ip_network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         return ipaddress.ip_network(str(value), strict=False)
     except ValueError:
         raise invalid(f"not an IP address or CIDR network: {value!r}") from None
+
+
+@attrs.frozen
+class Endpoint:
+    """``host:port``; an empty listen host means every address, IPv4 and IPv6."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def endpoint(value: Any, listen: bool = False) -> Endpoint:
+    text = value if isinstance(value, str) else str(value)
+    match = _ENDPOINT.match(text.strip())
+    if match is None:
+        raise invalid(f"expected host:port or [ipv6]:port, got {value!r}")
+    host = match["v6"] if match["v6"] is not None else match["host"]
+    port = int(match["port"])
+    if not 0 < port < 65536:
+        raise invalid(f"port {port} is out of range (1-65535)")
+    if host == "" or host == "*":
+        if not listen:
+            raise invalid(f"a backend needs a host, got {value!r}")
+        return Endpoint("::", port)     # like Go's ":22": dual stack
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        if listen or match["v6"] is not None:
+            raise invalid(f"not an IP address: {host!r}") from None
+    return Endpoint(host, port)
+
+
+def listen_endpoint(value: Any) -> Endpoint:
+    return endpoint(value, listen=True)
 
 
 def list_of(convert: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:

@@ -168,13 +168,7 @@ class ControlService(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        _remove_stale_socket(self.path)
-        old_umask = os.umask(0o177)   # no window in which the socket is world-accessible
-        try:
-            self.port = self.reactor.listenUNIX(self.path, ControlFactory(self.daemon),
-                                                mode=self.mode, wantPID=False)
-        finally:
-            os.umask(old_umask)
+        self.port = listen_unix(self.reactor, self.path, ControlFactory(self.daemon), self.mode)
         log.info("control socket listening on {path}", path=self.path)
 
     def stopService(self) -> Any:
@@ -182,11 +176,22 @@ class ControlService(service.Service):
         if self.port is not None:
             d = defer.maybeDeferred(self.port.stopListening)
             self.port = None
-            return d.addCallback(lambda _: _remove_stale_socket(self.path))
+            return d.addCallback(lambda _: remove_stale_socket(self.path))
         return None
 
 
-def _remove_stale_socket(path: str) -> None:
+def listen_unix(reactor: Any, path: str, factory: protocol.Factory, mode: int) -> Any:
+    """Listen on a root-only unix socket; a stale file from a crash is replaced."""
+    remove_stale_socket(path)
+    old_umask = os.umask(0o177)   # no window in which the socket is world-accessible
+    try:
+        return reactor.listenUNIX(path, factory, mode=mode, wantPID=False)
+    finally:
+        os.umask(old_umask)
+
+
+def remove_stale_socket(path: str) -> None:
+    """Unlink ``path`` unless a live process still listens on it (then refuse)."""
     if not os.path.exists(path):
         return
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -1,0 +1,4 @@
+from netsentinel.features import Feature
+from netsentinel.manhole.config import parse
+
+FEATURE = Feature("manhole", parse, "netsentinel.manhole.service:ManholeService")
