@@ -74,6 +74,7 @@ FEATURE_MODULES = (
     "netsentinel.forward.feature",
     "netsentinel.traffic.feature",
     "netsentinel.checks.feature",
+    "netsentinel.docker.feature",
 )
 
 

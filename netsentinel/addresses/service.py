@@ -18,10 +18,11 @@ from twisted.logger import Logger
 
 from netsentinel.addresses import files, proxy, zones
 from netsentinel.addresses.config import AddressesConfig
-from netsentinel.addresses.events import AddressesChanged, SetsSynced, SyncFailed
+from netsentinel.addresses.events import AddressesChanged
 from netsentinel.atomic import write_if_changed
 from netsentinel.debounce import Debouncer
 from netsentinel.deferreds import observe
+from netsentinel.events import SetsSynced, SyncFailed
 from netsentinel.features import CommandHandler, Context
 from netsentinel.netlink.reader import RouteDumper, RouteMonitor
 from netsentinel.netlink.table import AddressTable, InterfaceChange, changes
