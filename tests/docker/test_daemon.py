@@ -97,10 +97,11 @@ def test_containers_are_chosen_by_name_label_and_compose_project(host: Host) -> 
     host.dockerd.run("db", "back", "--label", "fw.zone=lan")
     host.dockerd.run("cart", "back", "--label", "com.docker.compose.project=shop")
     host.dockerd.run("webby", "back")     # no match: the glob is web-*
-    host.wait_set("dmz_ips", {host.dockerd.ip("api", "back")})
-    host.wait_set("shop_ips", {host.dockerd.ip("cart", "back")})
+    wait_for(lambda: set(host.docker()["containers"]) == {"api", "db", "cart", "webby"},
+             what="all four listed")
+    assert host.set("dmz_ips") == {host.dockerd.ip("api", "back")}
+    assert host.set("shop_ips") == {host.dockerd.ip("cart", "back")}
     assert host.set("web_ips") == set()
-    assert set(host.docker()["containers"]) == {"api", "db", "cart", "webby"}
 
 
 def test_network_connect_and_disconnect_follow_the_network(host: Host) -> None:
