@@ -206,6 +206,8 @@ class DockerMonitor(service.Service):
                 if self.stream is not None:
                     self.stream.close()   # the reconnect lists again
                 return
+            if not self.running:
+                return   # stopped (or removed by a reload) while the listing was on its way
             self.containers = {c.id: c for c in map(from_api, items)}
             self.listed_at = time.time()
         if self.listed_at is None:
