@@ -50,10 +50,11 @@ class Dockerd:
 
     def start(self) -> "Dockerd":
         with open(self.root / "dockerd.log", "ab") as log:
-            # nsenter joins only the network namespace: `ip netns exec` would also give it
-            # a fresh /sys without the cgroup mounts dockerd needs
+            # nsenter joins only the network namespace (`ip netns exec` would also give it
+            # a fresh /sys without the cgroup mounts dockerd needs); unshare gives it a
+            # private mount namespace, so its mounts vanish with it and its shims
             self.process = subprocess.Popen([
-                "nsenter", f"--net=/run/netns/{self.ns}", "dockerd", "--data-root", str(self.root / "data"),
+                "nsenter", f"--net=/run/netns/{self.ns}", "unshare", "--mount", "dockerd", "--data-root", str(self.root / "data"),
                 "--exec-root", str(self.root / "exec"), "--host", f"unix://{self.socket}",
                 "--pidfile", str(self.root / "dockerd.pid"), "--storage-driver", "vfs",
                 "--iptables=false", "--ip6tables=false", "--bridge=none", *self.options],
@@ -101,14 +102,38 @@ class Dockerd:
             self.process.wait(timeout=60)
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        """Remove every container, stop dockerd, kill what outlived it (live-restore)."""
+        try:
+            if self.process is not None and self.process.poll() is None:
+                try:
+                    running = self.docker("ps", "-aq").split()
+                    if running:
+                        self.docker("rm", "-f", *running)
+                finally:
+                    self.stop()
+        finally:
+            self._kill_shims()
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def _kill_shims(self) -> None:
+        """Shims (and the containers under them) name our exec root on their command line."""
+        table: dict[int, tuple[int, bytes]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                    cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                table[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+        shims = {pid for pid, (_, cmdline) in table.items()
+                 if str(self.root).encode() in cmdline}
+        children = {pid for pid, (ppid, _) in table.items() if ppid in shims}
+        for pid in [*children, *shims]:
             try:
-                running = self.docker("ps", "-aq").split()
-                if running:
-                    self.docker("rm", "-f", *running)
-            finally:
-                self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def output(self) -> str:
         return (self.root / "dockerd.log").read_text(errors="replace")
