@@ -62,6 +62,24 @@ class ActionFinished(Event):
     duration: float
 
 
+@attrs.frozen
+class SetsSynced(Event):
+    """A feature rewrote these nft sets in one transaction."""
+
+    kind = "sets-synced"
+    sets: tuple[str, ...]
+    transactions: int
+
+
+@attrs.frozen
+class SyncFailed(Event):
+    """A sink could not be brought in line; the next sync tries again."""
+
+    kind = "sync-failed"
+    sink: str
+    error: str
+
+
 Subscriber = Callable[[Any], None]
 
 

@@ -75,6 +75,7 @@ FEATURE_MODULES = (
     "netsentinel.traffic.feature",
     "netsentinel.checks.feature",
     "netsentinel.manhole.feature",
+    "netsentinel.docker.feature",
 )
 
 

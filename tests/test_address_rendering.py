@@ -7,6 +7,7 @@ import ipaddress
 from netsentinel.addresses import files, proxy, zones
 from netsentinel.addresses.config import NftConfig
 from netsentinel.netlink.table import AddressTable, Interface, changes
+from netsentinel.nft import sets
 
 
 def table(**interfaces: list[str]) -> AddressTable:
@@ -24,8 +25,8 @@ def test_a_zone_collects_all_its_interfaces() -> None:
 
 
 def test_transaction_flushes_and_refills_in_one_command_list() -> None:
-    spec = zones.SetSpec("wan_ips", "ipv4_addr", False)
-    commands = zones.transaction(NftConfig(), {spec: frozenset({"10.0.0.2", "10.0.0.1"})})
+    spec = sets.SetSpec("wan_ips", "ipv4_addr", False)
+    commands = sets.transaction("inet", "filter", {spec: frozenset({"10.0.0.2", "10.0.0.1"})})
     assert commands == [
         {"flush": {"set": {"family": "inet", "table": "filter", "name": "wan_ips"}}},
         {"add": {"element": {"family": "inet", "table": "filter", "name": "wan_ips",
@@ -33,9 +34,9 @@ def test_transaction_flushes_and_refills_in_one_command_list() -> None:
 
 
 def test_kernel_ranges_and_prefixes_normalize_like_desired_state() -> None:
-    spec = zones.SetSpec("lan_nets", "ipv4_addr", True)
+    spec = sets.SetSpec("lan_nets", "ipv4_addr", True)
     raw = [{"prefix": {"addr": "10.0.0.0", "len": 24}}, {"range": ["10.0.1.0", "10.0.1.255"]}]
-    assert zones.normalize(spec, raw) == {"10.0.0.0/23"}
+    assert sets.normalize(spec, raw) == {"10.0.0.0/23"}
 
 
 def test_vars_file_golden() -> None:

@@ -68,3 +68,4 @@ def test_missing_config_file() -> None:
 def test_annotated_example_is_valid() -> None:
     config = load_config(str(Path(__file__).parent.parent / "etc" / "netsentinel.yaml"))
     assert config.features["addresses"].zones == {"wan": ("eth0",), "lan": ("eth1",)}
+    assert "docker" not in config.features      # commented out: a host may have no Docker

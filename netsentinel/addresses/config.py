@@ -99,7 +99,7 @@ def parse(section: Section, options: Mapping[str, Any]) -> AddressesConfig | Non
         entry.done()
     config = AddressesConfig(
         delay=delay, max_delay=max_delay, interfaces=tuple(interfaces),
-        nftables=_parse_nft(section.section("nftables")) if section.has("nftables") else None,
+        nftables=parse_nft(section.section("nftables")) if section.has("nftables") else None,
         files=_parse_files(section.section("files")) if section.has("files") else None,
         proxy=_parse_proxy(section.section("proxy")) if section.has("proxy") else None,
         action=section.get("action", command, None),
@@ -112,10 +112,12 @@ def parse(section: Section, options: Mapping[str, Any]) -> AddressesConfig | Non
     return config
 
 
-def _parse_nft(section: Section) -> NftConfig:
+def parse_nft(section: Section, networks: bool = True) -> NftConfig:
+    """``table`` and ``create``, shared with every feature that owns sets; ``networks``
+    only where prefixes make sense."""
     family, table = section.get("table", _table, ("inet", "filter"))
     config = NftConfig(family, table, section.get("create", boolean, False),
-                       section.get("networks", boolean, False))
+                       section.get("networks", boolean, False) if networks else False)
     section.done()
     return config
 

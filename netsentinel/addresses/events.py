@@ -15,17 +15,3 @@ class AddressesChanged(Event):
     interface: str
     added: tuple[str, ...]
     removed: tuple[str, ...]
-
-
-@attrs.frozen
-class SetsSynced(Event):
-    kind = "sets-synced"
-    sets: tuple[str, ...]
-    transactions: int
-
-
-@attrs.frozen
-class SyncFailed(Event):
-    kind = "sync-failed"
-    sink: str
-    error: str

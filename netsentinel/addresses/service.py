@@ -18,27 +18,18 @@ from twisted.logger import Logger
 
 from netsentinel.addresses import files, proxy, zones
 from netsentinel.addresses.config import AddressesConfig
-from netsentinel.addresses.events import AddressesChanged, SetsSynced, SyncFailed
+from netsentinel.addresses.events import AddressesChanged
 from netsentinel.atomic import write_if_changed
 from netsentinel.debounce import Debouncer
 from netsentinel.deferreds import observe
+from netsentinel.events import SetsSynced, SyncFailed
 from netsentinel.features import CommandHandler, Context
 from netsentinel.netlink.reader import RouteDumper, RouteMonitor
 from netsentinel.netlink.table import AddressTable, InterfaceChange, changes
 from netsentinel.nft.client import NftClient, NftError
+from netsentinel.nft.sets import SetSpec, SetSync
 
 log = Logger()
-
-
-@attrs.define
-class SetState:
-    elements: frozenset[str] = frozenset()
-    synced_at: float | None = None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"elements": sorted(self.elements), "synced_at": self.synced_at,
-                "error": self.error}
 
 
 @attrs.define
@@ -55,9 +46,9 @@ class AddressMonitor(service.Service):
         self.nft = nft or NftClient()
         self.table = AddressTable()          # what the last dump found
         self.announced = AddressTable()      # what the last effective change reported
-        self.sets: dict[str, SetState] = {}
+        self.sets = SetSync(self.nft)
         self.sinks: dict[str, SinkState] = {}
-        self.retired: set[zones.SetSpec] = set()
+        self.retired: set[SetSpec] = set()
         self._proxy_reload_failed = False
         self.syncs = 0
         self.last_sync: float | None = None
@@ -159,7 +150,7 @@ class AddressMonitor(service.Service):
         return {n for n in self.table.interfaces if self.config.watches(n)} | {
             n for n, _ in self.config.interfaces}
 
-    def _desired_specs(self, config: AddressesConfig) -> list[zones.SetSpec]:
+    def _desired_specs(self, config: AddressesConfig) -> list[SetSpec]:
         if config.nftables is None:
             return []
         return [spec for zone in config.zones for spec in zones.zone_sets(zone, config.nftables.networks)]
@@ -169,46 +160,16 @@ class AddressMonitor(service.Service):
         assert nft is not None
         desired = zones.desired_sets(self.table, self.config.zones, nft)
         desired.update({spec: frozenset() for spec in self.retired if spec not in desired})
-        now = time.time()
-        changed: dict[zones.SetSpec, frozenset[str]] = {}
-        create: list[zones.SetSpec] = []
-        for spec, want in desired.items():
-            state = self.sets.setdefault(spec.name, SetState())
-            try:
-                raw = self.nft.list_set(nft.family, nft.table, spec.name)
-            except NftError as e:
-                state.error = str(e)
-                continue
-            if raw is None and not nft.create:
-                state.error = (f"set {nft.family} {nft.table} {spec.name} does not exist "
-                               "(create: false)")
-                log.error("nft: {error}", error=state.error)
-                continue
-            if raw is None:
-                create.append(spec)
-                changed[spec] = want
-            elif zones.normalize(spec, raw) != want:
-                changed[spec] = want
-            else:
-                state.elements, state.synced_at, state.error = want, now, None
-        if not changed:
-            self.retired.clear()
-            return
         try:
-            self.nft.transaction(zones.transaction(nft, changed, create))
+            changed = self.sets.apply(nft.family, nft.table, nft.create, desired)
         except NftError as e:
-            for spec in changed:
-                self.sets[spec.name].error = str(e)
             log.error("nft transaction failed, retried at next sync: {error}", error=e)
             self.context.bus.publish(SyncFailed("nftables", str(e)))
             return
         self.retired.clear()
-        for spec, want in changed.items():
-            self.sets[spec.name] = SetState(want, now, None)
-            log.info("set {family} {table} {set} synced: {elements}", family=nft.family,
-                     table=nft.table, set=spec.name, elements=", ".join(sorted(want)) or "(empty)")
-        self.context.bus.publish(SetsSynced(tuple(sorted(s.name for s in changed)),
-                                            self.nft.transactions))
+        if changed:
+            self.context.bus.publish(SetsSynced(tuple(s.name for s in changed),
+                                                self.nft.transactions))
 
     def _sync_files(self) -> None:
         config = self.config.files
@@ -291,7 +252,7 @@ class AddressMonitor(service.Service):
     def status(self) -> dict[str, Any]:
         return {
             "interfaces": self._watched(self.table).to_dict(),
-            "sets": {name: state.to_dict() for name, state in sorted(self.sets.items())},
+            "sets": self.sets.to_dict(),
             "files": {key: attrs.asdict(state) for key, state in sorted(self.sinks.items())},
             "syncs": self.syncs,
             "transactions": self.nft.transactions,

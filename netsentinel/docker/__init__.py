@@ -1,0 +1,1 @@
+"""Docker containers' addresses into nft sets (rust-network-mgr's Docker monitor)."""
