@@ -280,7 +280,7 @@ def test_rust_network_mgr_config_becomes_addresses(here: Path) -> None:
     assert config.zones == {"wan": ("eth0",), "lan": ("eth1", "eth2")}
     assert (config.nftables.family, config.nftables.table, config.nftables.create) == (
         "inet", "filter", False)
-    assert "`docker:` section (not built yet)" in text
+    assert "`docker:` section does that job" in text
 
 
 def test_rust_network_mgr_unreadable_inputs(here: Path) -> None:

@@ -97,7 +97,8 @@ def convert_text(text: str, file: str) -> str:
     if rules is not None:
         doc.comment(f"nftables_rules_path {rules}: unused by rust-network-mgr; nothing to import.")
     doc.comment("Docker: rust-network-mgr tracked container IPs over /var/run/docker.sock; "
-                "netsentinel's\n`docker:` section (not built yet) will take that job.")
+                "netsentinel's\n`docker:` section does that job and fills nft sets: add zones "
+                "selecting containers\nby name, label or compose project (docs/docker.md).")
     for note in leftovers:
         doc.comment(note)
     return doc.text()
