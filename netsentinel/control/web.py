@@ -36,15 +36,20 @@ class MetricsPage(resource.Resource):
 
     def render(self, request: server.Request) -> bytes:
         if request.path != PATH:
-            request.setResponseCode(404)
-            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-            return b"not found: try /metrics\n"
-        return super().render(request)   # type: ignore[no-any-return]
-
-    def render_GET(self, request: server.Request) -> bytes:
+            return _plain(request, 404, b"not found: try /metrics\n")
+        if request.method not in (b"GET", b"HEAD"):
+            # answered here: Twisted would say 501 for methods it does not know (PUT, DELETE)
+            request.setHeader(b"allow", b"GET, HEAD")
+            return _plain(request, 405, b"method not allowed: read-only\n")
         body: str = self.daemon.metrics_text()
         request.setHeader(b"content-type", CONTENT_TYPE.encode())
         return body.encode()
+
+
+def _plain(request: server.Request, code: int, text: bytes) -> bytes:
+    request.setResponseCode(code)
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    return text
 
 
 class _QuietSite(server.Site):
