@@ -33,6 +33,9 @@ forward:
   echo:
     listen: "127.0.0.1:{front}"
     backend: "127.0.0.1:{backend}"
+checks:
+  ping:
+    self: {{target: 10.1.0.2, interval: 1, count: 1, wait: 1, log: false}}
 """
 
 
@@ -132,6 +135,16 @@ def test_address_change_shows_in_the_next_scrape(router: Router) -> None:
     wait_for(lambda: router.scrape().get('netsentinel_addresses_set_elements{set="wan_ips"}') == 3,
              what="third address counted")
     assert router.scrape()["netsentinel_addresses_netlink_messages_total"] >= 1
+
+
+def test_ping_monitor_reports_real_round_trips(router: Router) -> None:
+    labels = 'name="self",target="10.1.0.2"'
+    m = wait_for(lambda: (s := router.scrape()).get(f"netsentinel_ping_rtt_seconds{{{labels}}}")
+                 and s, what="a ping round trip")
+    assert 0 < m[f"netsentinel_ping_rtt_seconds{{{labels}}}"] < 1
+    assert m[f"netsentinel_ping_loss_ratio{{{labels}}}"] == 0
+    assert m["netsentinel_icmp_replies_total"] >= 1
+    assert m["netsentinel_checks_events_total"] >= 1
 
 
 def test_only_get_on_metrics_is_served(router: Router) -> None:
