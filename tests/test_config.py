@@ -83,3 +83,8 @@ def test_bad_metrics_address() -> None:
         "test.yaml:2: control.metrics: expected host:port or [ipv6]:port, got 'localhost'"]
     assert problems("control:\n  metrics: 'example.org:9380'\n") == [
         "test.yaml:2: control.metrics: not an IP address: 'example.org'"]
+
+
+def test_metrics_example_is_valid() -> None:
+    config = load_config(str(Path(__file__).parent.parent / "etc" / "examples" / "metrics.yaml"))
+    assert str(config.control.metrics) == "127.0.0.1:9380"
