@@ -220,3 +220,23 @@ def test_prometheus_scrapes_the_daemon(router: Router, tmp_path: Path) -> None:
                       timeout=30, what="bytes in Prometheus")
     assert result[0]["value"][1] == "4321"  # type: ignore[index]
     kept.close()
+
+
+def test_port_in_use_is_reported_and_a_reload_to_a_free_port_serves(lab: Lab,
+                                                                     tmp_path: Path) -> None:
+    r = Router(lab, tmp_path)
+    with inside(r.ns):
+        squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 9380))
+    squatter.listen()
+    try:
+        r.daemon.start()      # still starts: metrics are not worth refusing to route
+        state = r.daemon.status()["metrics"]
+        assert state["listening"] is False and "in use" in state["error"], state
+        r.daemon.write_config(r.config("127.0.0.1:9382"))
+        assert r.daemon.ctl("reload") == "OK: reloaded (changed: control.metrics)"
+        assert r.daemon.status()["metrics"] == {"listen": "127.0.0.1:9382", "listening": True,
+                                                "error": None}
+        assert r.scrape(port=9382)["netsentinel_ready"] == 1
+    finally:
+        squatter.close()
