@@ -16,7 +16,7 @@ import pytest
 
 from netsentinel import __version__
 from tests.forward.test_daemon import dial, echo, echo_backend, inside
-from tests.lab import Daemon, Lab, require, wait_for
+from tests.lab import Daemon, Lab, require, samples, wait_for
 
 CTL = str(Path(sys.executable).with_name("netsentinel-ctl"))
 BACKEND, FRONT = 19000, 19001
@@ -74,16 +74,6 @@ class Router:
         status, _, body = self.http(port=port)
         assert status == 200, body
         return samples(body)
-
-
-def samples(text: str) -> dict[str, float]:
-    """``name{labels}`` → value, for every sample line of an exposition."""
-    found = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            found[key] = float(value)
-    return found
 
 
 @pytest.fixture
@@ -151,6 +141,7 @@ def test_only_get_on_metrics_is_served(router: Router) -> None:
     status, content_type, body = router.http()
     assert status == 200 and content_type == "text/plain; version=0.0.4; charset=utf-8"
     assert "# TYPE netsentinel_forward_bytes_total counter" in body
+    assert router.http(method="HEAD")[:2] == (200, content_type)
     assert router.http("/")[0] == 404
     assert router.http("/metrics/x")[0] == 404
     assert router.http(method="POST")[0] == 405

@@ -7,7 +7,7 @@ change anything.  Scrapes are not logged: one every 15 s would drown the log.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.application import service
 from twisted.internet import defer, endpoints
@@ -25,12 +25,16 @@ log = Logger()
 PATH = b"/metrics"
 
 
+class MetricsSource(Protocol):
+    def metrics_text(self) -> str: ...
+
+
 class MetricsPage(resource.Resource):
     """/metrics answers GET (and HEAD); any other path is 404, any other method 405."""
 
     isLeaf = True
 
-    def __init__(self, daemon: Any) -> None:
+    def __init__(self, daemon: MetricsSource) -> None:
         super().__init__()
         self.daemon = daemon
 
@@ -41,9 +45,10 @@ class MetricsPage(resource.Resource):
             # answered here: Twisted would say 501 for methods it does not know (PUT, DELETE)
             request.setHeader(b"allow", b"GET, HEAD")
             return _plain(request, 405, b"method not allowed: read-only\n")
-        body: str = self.daemon.metrics_text()
+        body = self.daemon.metrics_text().encode()
         request.setHeader(b"content-type", CONTENT_TYPE.encode())
-        return body.encode()
+        request.setHeader(b"content-length", b"%d" % len(body))
+        return b"" if request.method == b"HEAD" else body   # Twisted warns of a HEAD body
 
 
 def _plain(request: server.Request, code: int, text: bytes) -> bytes:
@@ -60,7 +65,7 @@ class _QuietSite(server.Site):
 class MetricsServer(service.Service):
     """Listens on ``listen`` while running; a failed bind is logged and kept in ``error``."""
 
-    def __init__(self, daemon: Any, listen: Endpoint, reactor: Any) -> None:
+    def __init__(self, daemon: MetricsSource, listen: Endpoint, reactor: Any) -> None:
         self.daemon = daemon
         self.listen = listen
         self.reactor = reactor

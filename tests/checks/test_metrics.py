@@ -11,7 +11,7 @@ from netsentinel.metrics import Family, render
 from tests.checks.fakes import FakeEngine
 from tests.checks.test_failover import Lab as FailoverLab
 from tests.checks.test_monitors import ddns, ping, updown
-from tests.test_metrics_daemon import samples
+from tests.lab import samples
 
 
 def scrape(families: list[Family]) -> dict[str, float]:

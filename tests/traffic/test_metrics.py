@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from netsentinel.metrics import render
-from tests.test_metrics_daemon import samples
+from tests.lab import samples
 from tests.traffic.test_service import VPN, WEB, make
 
 
