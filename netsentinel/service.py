@@ -154,8 +154,9 @@ class Daemon(MultiService):
         if (new.control.socket, new.control.mode) != (old_control.socket, old_control.mode):
             log.warn("control socket settings change only at restart")
         if new.control.metrics != old_control.metrics:
-            changed.append("control.metrics")
             await self._rebind_metrics(new)
+            error = self.metrics_server.error if self.metrics_server is not None else None
+            changed.append("control.metrics" + (f" (not listening: {error})" if error else ""))
         self.runner.timeout = new.actions.timeout
         self.runner.concurrency = new.actions.concurrency
         self.runner.queue_limit = new.actions.queue

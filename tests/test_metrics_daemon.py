@@ -224,6 +224,9 @@ def test_port_in_use_is_reported_and_a_reload_to_a_free_port_serves(lab: Lab,
         r.daemon.start()      # still starts: metrics are not worth refusing to route
         state = r.daemon.status()["metrics"]
         assert state["listening"] is False and "in use" in state["error"], state
+        r.daemon.write_config(r.config("0.0.0.0:9380"))
+        reply = r.daemon.ctl("reload")
+        assert reply.startswith("OK: reloaded (changed: control.metrics (not listening: ")
         r.daemon.write_config(r.config("127.0.0.1:9382"))
         assert r.daemon.ctl("reload") == "OK: reloaded (changed: control.metrics)"
         assert r.daemon.status()["metrics"] == {"listen": "127.0.0.1:9382", "listening": True,
