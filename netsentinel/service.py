@@ -153,7 +153,8 @@ class Daemon(MultiService):
         old_control = self.config.control
         if (new.control.socket, new.control.mode) != (old_control.socket, old_control.mode):
             log.warn("control socket settings change only at restart")
-        if new.control.metrics != old_control.metrics:
+        unbound = self.metrics_server is not None and self.metrics_server.error is not None
+        if new.control.metrics != old_control.metrics or unbound:   # a failed bind is retried
             await self._rebind_metrics(new)
             error = self.metrics_server.error if self.metrics_server is not None else None
             changed.append("control.metrics" + (f" (not listening: {error})" if error else ""))
