@@ -36,13 +36,20 @@ class Family:
 
     def of(self, value: Value, *label_values: str) -> "Family":
         """This family with one sample (none when ``value`` is None: not known yet)."""
-        return self.with_samples([(label_values, value)])
+        if value is None:
+            return self
+        return Family(self.name, self.kind, self.help, self.labels,
+                      self.samples + ((label_values, _number(value)),))
 
     def with_samples(self, samples: Iterable[tuple[Sequence[str], Value]]) -> "Family":
         """This family holding ``samples``; a None value is left out (not known yet)."""
         kept = tuple((tuple(str(v) for v in labels), _number(value))
                      for labels, value in samples if value is not None)
-        return attrs.evolve(self, samples=self.samples + kept)
+        return Family(self.name, self.kind, self.help, self.labels, self.samples + kept)
+
+    @property
+    def declaration(self) -> tuple[str, str, str, tuple[str, ...]]:
+        return self.name, self.kind, self.help, self.labels
 
 
 def _number(value: float | int | bool) -> float:
@@ -71,23 +78,28 @@ def render(families: Iterable[Family]) -> str:
     not ending in ``_total``, one name declared two ways, a repeated label set):
     such output is a bug of ours, not something to serve.
     """
-    merged: dict[str, Family] = {}
+    declared: dict[str, Family] = {}
+    samples: dict[str, list[tuple[tuple[str, ...], float]]] = {}
     for family in families:
-        _check(family)
-        known = merged.get(family.name)
+        known = declared.get(family.name)
         if known is None:
-            merged[family.name] = family
-        elif attrs.evolve(known, samples=()) != attrs.evolve(family, samples=()):
+            _check(family)
+            declared[family.name] = family
+            samples[family.name] = []
+        elif known.declaration != family.declaration:
             raise ValueError(f"metric {family.name} is declared twice, differently")
-        else:
-            merged[family.name] = attrs.evolve(known, samples=known.samples + family.samples)
+        for values, _ in family.samples:
+            if len(values) != len(family.labels):
+                raise ValueError(f"metric {family.name}: {len(values)} label values for "
+                                 f"labels {family.labels}")
+        samples[family.name].extend(family.samples)
     lines: list[str] = []
-    for name in sorted(merged):
-        family = merged[name]
+    for name in sorted(declared):
+        family = declared[name]
         lines.append(f"# HELP {name} {_escape_help(family.help)}")
         lines.append(f"# TYPE {name} {family.kind}")
         seen: set[tuple[str, ...]] = set()
-        for values, value in sorted(family.samples, key=lambda s: s[0]):
+        for values, value in sorted(samples[name], key=lambda s: s[0]):
             if values in seen:
                 raise ValueError(f"metric {name} has two samples labelled {values}")
             seen.add(values)
@@ -105,10 +117,6 @@ def _check(family: Family) -> None:
     for label in family.labels:
         if not _LABEL_NAME.match(label) or label.startswith("__"):
             raise ValueError(f"metric {family.name}: invalid label name {label!r}")
-    for values, _ in family.samples:
-        if len(values) != len(family.labels):
-            raise ValueError(f"metric {family.name}: {len(values)} label values for "
-                             f"labels {family.labels}")
 
 
 def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
