@@ -82,6 +82,7 @@ class ActionRunner:
         self.running = 0
         self.dropped = 0
         self.finished = 0
+        self.failed = 0           # finished with a non-zero exit, killed, dropped or unstarted
         self._queue: collections.deque[_Job] = collections.deque()
 
     def run(self, argv: Sequence[str], env: dict[str, str] | None = None,
@@ -100,7 +101,7 @@ class ActionRunner:
 
     def status(self) -> dict[str, int]:
         return {"running": self.running, "queued": len(self._queue),
-                "finished": self.finished, "dropped": self.dropped}
+                "finished": self.finished, "failed": self.failed, "dropped": self.dropped}
 
     def _next(self) -> None:
         while self._queue and self.running < self.concurrency:
@@ -150,6 +151,8 @@ class ActionRunner:
                 duration: float) -> ActionResult:
         result = ActionResult(job.argv, code, reason, output.strip(), duration)
         self.finished += 1
+        if not result.ok:
+            self.failed += 1
         shown = " ".join(job.argv)
         if code == 0:
             log.info("action {argv} exited 0 in {duration:.2f}s{out}", argv=shown,

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import attrs
 
 from netsentinel.features import Feature, load_features
+from netsentinel.forward.config import Endpoint, listen_endpoint
 from netsentinel.schema import ConfigError, Problem, Section, integer, number, string
 
 DEFAULT_CONFIG = "/etc/netsentinel/netsentinel.yaml"
@@ -22,6 +23,7 @@ DEFAULT_SOCKET = "/run/netsentinel.sock"
 class ControlConfig:
     socket: str = DEFAULT_SOCKET
     mode: int = 0o600
+    metrics: Endpoint | None = None     # HTTP /metrics for Prometheus; off by default
 
 
 @attrs.frozen
@@ -43,6 +45,7 @@ def parse_control(section: Section) -> ControlConfig:
     config = ControlConfig(
         socket=section.get("socket", string, DEFAULT_SOCKET),
         mode=section.get("mode", integer(0, 0o777), 0o600),
+        metrics=section.get("metrics", listen_endpoint, None),
     )
     section.done()
     return config

@@ -9,6 +9,7 @@ other is stopped and rebuilt.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Callable, Mapping
 
 from twisted.application.service import MultiService
@@ -18,12 +19,40 @@ from twisted.logger import Logger
 from netsentinel import __version__
 from netsentinel.actions import ActionRunner
 from netsentinel.config import Config, load_config
+from netsentinel.control.web import MetricsServer
 from netsentinel.deferreds import observe
 from netsentinel.events import ConfigReloaded, DaemonReady, EventBus
-from netsentinel.features import CommandError, CommandHandler, Context, Feature, FeatureService, load_features
+from netsentinel.features import (
+    CommandError,
+    CommandHandler,
+    Context,
+    Feature,
+    FeatureService,
+    load_features,
+)
+from netsentinel.metrics import Family, counter, gauge, render
 from netsentinel.schema import ConfigError
 
 log = Logger()
+
+BUILD_INFO = gauge("netsentinel_build_info", "Always 1; the running version is the label.",
+                   "version")
+START_TIME = gauge("netsentinel_start_time_seconds", "When the daemon started (Unix time).")
+UPTIME = gauge("netsentinel_uptime_seconds", "Seconds since the daemon started.")
+READY = gauge("netsentinel_ready", "1 once the first sync of every feature is applied.")
+RELOADS = counter("netsentinel_reloads_total",
+                  "Configuration reloads: ok (applied) or refused (file failed validation).",
+                  "result")
+BUS_EVENTS = counter("netsentinel_bus_events_total", "Events published on the internal bus.")
+ACTIONS_RUN = counter("netsentinel_actions_run_total",
+                      "User scripts finished, whatever the outcome (dropped ones included).")
+ACTIONS_FAILED = counter("netsentinel_actions_failed_total",
+                         "User scripts that exited non-zero, were killed, dropped or "
+                         "could not start.")
+ACTIONS_DROPPED = counter("netsentinel_actions_dropped_total",
+                          "User scripts dropped because the queue was full.")
+ACTIONS_RUNNING = gauge("netsentinel_actions_running", "User scripts running now.")
+ACTIONS_QUEUED = gauge("netsentinel_actions_queued", "User scripts waiting to run.")
 
 
 class Daemon(MultiService):
@@ -42,6 +71,9 @@ class Daemon(MultiService):
         self.features: dict[str, FeatureService] = {}
         self.ready = False
         self.started_at = time.time()
+        self.reloads: Counter[str] = Counter(ok=0, refused=0)
+        self.metrics_server: MetricsServer | None = None
+        self._serve_metrics(config)
         self._known: dict[str, Feature] = {f.key: f for f in load_features()}
         self._reloading: defer.Deferred[str] | None = None
         for key, section in config.features.items():
@@ -53,6 +85,20 @@ class Daemon(MultiService):
         child.setServiceParent(self)
         self.features[key] = child
         return child
+
+    def _serve_metrics(self, config: Config) -> None:
+        if config.control.metrics is not None:
+            self.metrics_server = MetricsServer(self, config.control.metrics, self.reactor)
+            self.metrics_server.setServiceParent(self)
+
+    async def _rebind_metrics(self, new: Config) -> None:
+        """A new ``control.metrics`` address: the old port is closed before the new bind."""
+        if self.metrics_server is not None:
+            await defer.maybeDeferred(self.removeService, self.metrics_server)
+            self.metrics_server = None
+        self._serve_metrics(new)
+        if self.metrics_server is not None:
+            await self.metrics_server.when_listening()
 
     def startService(self) -> None:
         self.started_at = time.time()
@@ -89,11 +135,13 @@ class Daemon(MultiService):
         except ConfigError as e:
             for problem in e.problems:
                 log.error("reload refused: {problem}", problem=str(problem))
+            self.reloads["refused"] += 1
             self.bus.publish(ConfigReloaded(False, str(e)))
             return "ERROR: reload refused, running configuration kept: " + "; ".join(
                 str(p) for p in e.problems)
         changed = await self._apply(new)
         self.config = new
+        self.reloads["ok"] += 1
         detail = f"changed: {', '.join(changed)}" if changed else "no changes"
         log.info("configuration reloaded from {file} ({detail})", file=new.file, detail=detail)
         self.bus.publish(ConfigReloaded(True, detail))
@@ -102,8 +150,14 @@ class Daemon(MultiService):
     async def _apply(self, new: Config) -> list[str]:
         changed: list[str] = []
         touched: list[FeatureService] = []
-        if new.control != self.config.control:
+        old_control = self.config.control
+        if (new.control.socket, new.control.mode) != (old_control.socket, old_control.mode):
             log.warn("control socket settings change only at restart")
+        unbound = self.metrics_server is not None and self.metrics_server.error is not None
+        if new.control.metrics != old_control.metrics or unbound:   # a failed bind is retried
+            await self._rebind_metrics(new)
+            error = self.metrics_server.error if self.metrics_server is not None else None
+            changed.append("control.metrics" + (f" (not listening: {error})" if error else ""))
         self.runner.timeout = new.actions.timeout
         self.runner.concurrency = new.actions.concurrency
         self.runner.queue_limit = new.actions.queue
@@ -134,6 +188,7 @@ class Daemon(MultiService):
             "reload": lambda args: self.reload(),
             "update": lambda args: self.update(),
             "version": lambda args: __version__,
+            "metrics": lambda args: self.metrics_text().rstrip("\n"),
         }
         for child in self.features.values():
             table.update(child.commands())
@@ -158,13 +213,49 @@ class Daemon(MultiService):
             lambda _: "OK: synced")
 
     def status(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "version": __version__,
-            "ready": self.ready,
-            "uptime": round(time.time() - self.started_at, 3),
-            "config": self.config.file,
-            "actions": self.runner.status(),
-        }
+        state = self._spine_status()
         for key, child in self.features.items():
             state[key] = child.status()
         return state
+
+    def _spine_status(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "version": __version__,
+            "ready": self.ready,
+            "started_at": self.started_at,
+            "uptime": round(time.time() - self.started_at, 3),
+            "config": self.config.file,
+            "reloads": dict(self.reloads),
+            "events": self.bus.published,
+            "actions": self.runner.status(),
+        }
+        if self.metrics_server is not None:
+            state["metrics"] = self.metrics_server.status()
+        return state
+
+    # -- metrics
+
+    def metrics(self) -> list[Family]:
+        """The spine's families, then every feature's."""
+        spine = self._spine_status()
+        actions = spine["actions"]
+        families = [
+            BUILD_INFO.of(1, __version__),
+            START_TIME.of(spine["started_at"]),
+            UPTIME.of(spine["uptime"]),
+            READY.of(spine["ready"]),
+            RELOADS.with_samples(((result,), n) for result, n in spine["reloads"].items()),
+            BUS_EVENTS.of(spine["events"]),
+            ACTIONS_RUN.of(actions["finished"]),
+            ACTIONS_FAILED.of(actions["failed"]),
+            ACTIONS_DROPPED.of(actions["dropped"]),
+            ACTIONS_RUNNING.of(actions["running"]),
+            ACTIONS_QUEUED.of(actions["queued"]),
+        ]
+        for child in self.features.values():
+            families += child.metrics()
+        return families
+
+    def metrics_text(self) -> str:
+        """The Prometheus text exposition, as served on /metrics."""
+        return render(self.metrics())

@@ -130,6 +130,16 @@ def control(path: str, line: str, timeout: float = 10.0) -> str:
     return b"".join(chunks).decode().strip()
 
 
+def samples(exposition: str) -> dict[str, float]:
+    """A Prometheus text page as ``name{labels}`` → value, for asserting on scrapes."""
+    found = {}
+    for line in exposition.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            found[key] = float(value)
+    return found
+
+
 class Daemon:
     """``twistd -n netsentinel`` run in a namespace with its own config and socket."""
 

@@ -69,3 +69,23 @@ def test_annotated_example_is_valid() -> None:
     config = load_config(str(Path(__file__).parent.parent / "etc" / "netsentinel.yaml"))
     assert config.features["addresses"].zones == {"wan": ("eth0",), "lan": ("eth1",)}
     assert "docker" not in config.features      # commented out: a host may have no Docker
+
+
+def test_metrics_address_forms() -> None:
+    for text, shown in (("127.0.0.1:9380", "127.0.0.1:9380"), ("'[::1]:9380'", "[::1]:9380"),
+                        ("0.0.0.0:9380", "0.0.0.0:9380")):
+        config = parse_config(f"control:\n  metrics: {text}\n", "test.yaml")
+        assert str(config.control.metrics) == shown
+    assert parse_config("", "test.yaml").control.metrics is None   # off by default
+
+
+def test_bad_metrics_address() -> None:
+    assert problems("control:\n  metrics: localhost\n") == [
+        "test.yaml:2: control.metrics: expected host:port or [ipv6]:port, got 'localhost'"]
+    assert problems("control:\n  metrics: 'example.org:9380'\n") == [
+        "test.yaml:2: control.metrics: not an IP address: 'example.org'"]
+
+
+def test_metrics_example_is_valid() -> None:
+    config = load_config(str(Path(__file__).parent.parent / "etc" / "examples" / "metrics.yaml"))
+    assert str(config.control.metrics) == "127.0.0.1:9380"

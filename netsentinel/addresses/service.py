@@ -24,12 +24,35 @@ from netsentinel.debounce import Debouncer
 from netsentinel.deferreds import observe
 from netsentinel.events import SetsSynced, SyncFailed
 from netsentinel.features import CommandHandler, Context
+from netsentinel.metrics import Family, counter, gauge
 from netsentinel.netlink.reader import RouteDumper, RouteMonitor
 from netsentinel.netlink.table import AddressTable, InterfaceChange, changes
 from netsentinel.nft.client import NftClient, NftError
 from netsentinel.nft.sets import SetSpec, SetSync
 
 log = Logger()
+
+SET_ELEMENTS = gauge("netsentinel_addresses_set_elements",
+                     "Elements in the nft set as last synced.", "set")
+SET_SYNCED = gauge("netsentinel_addresses_set_last_sync_timestamp_seconds",
+                   "When the set was last found or made right (Unix time).", "set")
+SET_ERROR = gauge("netsentinel_addresses_set_error",
+                  "1 while the set's last sync failed (the reason is in status).", "set")
+FILE_WRITTEN = gauge("netsentinel_addresses_file_last_write_timestamp_seconds",
+                     "When the file (vars, sets, proxy, ruleset) was last written or loaded.",
+                     "file")
+FILE_ERROR = gauge("netsentinel_addresses_file_error",
+                   "1 while writing the file (or loading the ruleset) fails.", "file")
+SYNCS = counter("netsentinel_addresses_syncs_total", "Syncs: a dump compared with every sink.")
+LAST_SYNC = gauge("netsentinel_addresses_last_sync_timestamp_seconds",
+                  "When the last sync ran (Unix time).")
+TRANSACTIONS = counter("netsentinel_addresses_nft_transactions_total",
+                       "nft transactions applied (one per sync that changed a set).")
+NETLINK_MESSAGES = counter("netsentinel_addresses_netlink_messages_total",
+                           "Netlink link and address notifications received.")
+NETLINK_RESYNCS = counter("netsentinel_addresses_netlink_resyncs_total",
+                          "Netlink receive-buffer overflows (ENOBUFS), each answered by a "
+                          "full resync.")
 
 
 @attrs.define
@@ -261,6 +284,22 @@ class AddressMonitor(service.Service):
             "netlink": {"messages": self.monitor.messages if self.monitor else 0,
                         "overflows": self.monitor.overflows if self.monitor else 0},
         }
+
+    def metrics(self) -> list[Family]:
+        state = self.status()
+        sets, sinks = state["sets"], state["files"]
+        return [
+            SET_ELEMENTS.with_samples(((n,), len(s["elements"])) for n, s in sets.items()),
+            SET_SYNCED.with_samples(((n,), s["synced_at"]) for n, s in sets.items()),
+            SET_ERROR.with_samples(((n,), s["error"] is not None) for n, s in sets.items()),
+            FILE_WRITTEN.with_samples(((k,), s["written_at"]) for k, s in sinks.items()),
+            FILE_ERROR.with_samples(((k,), s["error"] is not None) for k, s in sinks.items()),
+            SYNCS.of(state["syncs"]),
+            LAST_SYNC.of(state["last_sync"]),
+            TRANSACTIONS.of(state["transactions"]),
+            NETLINK_MESSAGES.of(state["netlink"]["messages"]),
+            NETLINK_RESYNCS.of(state["netlink"]["overflows"]),
+        ]
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {"addresses sync": lambda args: self.sync().addCallback(lambda _: "OK: synced")}

@@ -18,10 +18,21 @@ from netsentinel.atomic import write_if_changed
 from netsentinel.checks.config import DdnsConfig
 from netsentinel.checks.monitor import Monitor, Tools
 from netsentinel.checks.sources import AddressSources, SourceError, validate
+from netsentinel.metrics import Family, gauge
 
 log = Logger()
 
 UNKNOWN = "unknown"
+
+ADDRESS = gauge("netsentinel_ddns_address_info",
+                "Always 1; the external address now known is the label.", "name", "address")
+CHANGED = gauge("netsentinel_ddns_last_change_timestamp_seconds",
+                "When the external address last changed (Unix time); absent before a change.",
+                "name")
+CHECKED = gauge("netsentinel_ddns_last_check_timestamp_seconds",
+                "When the sources were last asked (Unix time).", "name")
+FAILURES = gauge("netsentinel_ddns_source_failures",
+                 "Sources that failed at the last check.", "name")
 
 
 def read_state(path: str | None, family: int) -> str:
@@ -47,6 +58,7 @@ class DdnsMonitor(Monitor):
         self.address = read_state(config.state_file, config.family)
         self.failures: list[tuple[str, str]] = []
         self.checked_at: float | None = None
+        self.changed_at: float | None = None
 
     @defer.inlineCallbacks
     def check(self) -> Any:
@@ -62,6 +74,7 @@ class DdnsMonitor(Monitor):
         if found == self.address:
             return
         old, self.address = self.address, found
+        self.changed_at = self.checked_at
         self._remember(found)
         self.event("ddns-ip-update", found, old)
 
@@ -76,5 +89,11 @@ class DdnsMonitor(Monitor):
 
     def status(self) -> dict[str, Any]:
         return {"address": self.address, "family": f"ipv{self.config.family}",
-                "checked_at": self.checked_at,
+                "checked_at": self.checked_at, "changed_at": self.changed_at,
                 "failures": [{"source": s, "reason": r} for s, r in self.failures]}
+
+    def metrics(self) -> list[Family]:
+        state = self.status()
+        name = self.config.name
+        return [ADDRESS.of(1, name, state["address"]), CHANGED.of(state["changed_at"], name),
+                CHECKED.of(state["checked_at"], name), FAILURES.of(len(state["failures"]), name)]

@@ -20,10 +20,23 @@ from netsentinel.checks.hysteresis import Hysteresis, LinkState
 from netsentinel.checks.monitor import Monitor, Tools
 from netsentinel.checks.routes import Netlink, Route
 from netsentinel.checks.stats import ProbeResult
+from netsentinel.metrics import Family, counter, gauge, one_hot
 
 log = Logger()
 
 PRIMARY, STANDBY = "primary", "standby"
+
+ACTIVE = gauge("netsentinel_failover_active",
+               "1 for the uplink carrying the default route; 0 for both when both are down.",
+               "name", "uplink")
+UPLINK_UP = gauge("netsentinel_failover_uplink_up",
+                  "1 while the uplink is judged online.", "name", "uplink")
+SWITCHES = counter("netsentinel_failover_switches_total",
+                   "Moves of the default route to an uplink.", "name")
+REPAIRS = counter("netsentinel_failover_repairs_total",
+                  "Default routes found wrong (changed behind our back) and put right.", "name")
+SWITCHED = gauge("netsentinel_failover_last_switch_timestamp_seconds",
+                 "When the default route last moved (Unix time).", "name")
 
 
 def choose(active: str | None, primary: LinkState, standby: LinkState, prefer_primary: bool,
@@ -167,3 +180,15 @@ class FailoverMonitor(Monitor):
                               "last": self.last[key].to_dict() if key in self.last else None}
                         for key, u in self.uplinks.items()},
         }
+
+    def metrics(self) -> list[Family]:
+        state = self.status()
+        name = self.config.name
+        return [
+            one_hot(ACTIVE, list(self.uplinks), state["active"], name),
+            UPLINK_UP.with_samples(((name, key), u["state"] == LinkState.UP.value)
+                                   for key, u in state["uplinks"].items()),
+            SWITCHES.of(state["switches"], name),
+            REPAIRS.of(state["repairs"], name),
+            SWITCHED.of(state["switched_at"], name),
+        ]

@@ -12,6 +12,7 @@ from twisted.internet import defer
 from netsentinel.checks.events import CheckEvent
 from netsentinel.checks.icmp import IcmpEngine
 from netsentinel.checks.periodic import Beat, Periodic
+from netsentinel.metrics import Family
 
 Publish = Callable[[CheckEvent], None]
 
@@ -58,4 +59,8 @@ class Monitor(service.Service):
         self.tools.publish(CheckEvent(self.monitor, self.config.name, name, args, notes, logged))
 
     def status(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def metrics(self) -> list[Family]:
+        """This instance's samples, taken from ``status()``; families are shared by type."""
         raise NotImplementedError

@@ -19,8 +19,14 @@ from netsentinel.checks.ping import PingMonitor
 from netsentinel.checks.routes import Netlink
 from netsentinel.checks.updown import UpdownMonitor
 from netsentinel.features import CommandHandler, Context
+from netsentinel.metrics import Family, counter
 
 log = Logger()
+
+EVENTS = counter("netsentinel_checks_events_total", "Events reported by the monitors.")
+ICMP_SENT = counter("netsentinel_icmp_requests_total", "ICMP echo requests sent.")
+ICMP_RECEIVED = counter("netsentinel_icmp_replies_total", "ICMP echo replies matched.")
+ICMP_ERRORS = counter("netsentinel_icmp_send_errors_total", "Echo requests the kernel refused.")
 
 
 def script_argv(script: tuple[str, ...], event: CheckEvent, syslog: bool) -> list[str]:
@@ -100,6 +106,17 @@ class ChecksService(service.MultiService):
         state["engine"] = self.engine.status() if self.engine is not None else None
         state["events"] = self.events
         return state
+
+    def metrics(self) -> list[Family]:
+        engine = self.engine.status() if self.engine is not None else None
+        families = [EVENTS.of(self.events)]
+        if engine is not None:
+            families += [ICMP_SENT.of(engine["sent"]), ICMP_RECEIVED.of(engine["received"]),
+                         ICMP_ERRORS.of(engine["send_errors"])]
+        for group in self.monitors.values():
+            for monitor in group.values():
+                families += monitor.metrics()
+        return families
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {"checks": lambda args: self.status()}

@@ -56,6 +56,13 @@ class ProbeResult:
                 "max_rtt": high, "jitter": jitter}
 
 
+def rtt_seconds(figures: dict[str, Any] | None) -> float | None:
+    """The average RTT of a ``to_dict()`` in seconds; None when nothing answered."""
+    if figures is None or not figures["received"]:
+        return None
+    return float(figures["avg_rtt"]) / 1000.0
+
+
 def merged(address: str, results: Iterable[ProbeResult]) -> ProbeResult:
     """One result covering several checks (their packets and RTTs in order)."""
     sent = 0

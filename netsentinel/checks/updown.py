@@ -12,8 +12,15 @@ from netsentinel.checks.dns import DnsQuerier
 from netsentinel.checks.hysteresis import Change, Hysteresis, LinkState
 from netsentinel.checks.monitor import Monitor, Tools
 from netsentinel.checks.stats import ProbeResult
+from netsentinel.metrics import Family, gauge, one_hot
 
 log = Logger()
+
+STATE = gauge("netsentinel_updown_state",
+              "1 for the link's current state (unknown until the first check, online, "
+              "offline), 0 for the others.", "name", "state")
+ALIVE = gauge("netsentinel_updown_targets_alive",
+              "Targets that answered the last check (online needs quorum of them).", "name")
 
 
 def duration(seconds: float) -> str:
@@ -103,3 +110,8 @@ class UpdownMonitor(Monitor):
                 "refuted_by_dns": self.refuted,
                 "last": [r.to_dict() for r in self.last],
                 "addping": [r.to_dict() for r in self.addping]}
+
+    def metrics(self) -> list[Family]:
+        state = self.status()
+        return [one_hot(STATE, [s.value for s in LinkState], state["state"], self.config.name),
+                ALIVE.of(sum(r["alive"] for r in state["last"]), self.config.name)]

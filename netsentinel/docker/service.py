@@ -34,10 +34,26 @@ from netsentinel.docker.engine import EngineClient, EventStream
 from netsentinel.docker.events import ContainerEvent, DockerConnection
 from netsentinel.events import SetsSynced, SyncFailed
 from netsentinel.features import CommandHandler, Context
+from netsentinel.metrics import Family, counter, gauge
 from netsentinel.nft.client import NftClient, NftError
 from netsentinel.nft.sets import SetSpec, SetSync
 
 log = Logger()
+
+CONNECTED = gauge("netsentinel_docker_connected",
+                  "1 while the Docker event stream is open.")
+CONNECTS = counter("netsentinel_docker_connects_total",
+                   "Connections made to the Docker Engine API (each followed by a resync).")
+EVENTS = counter("netsentinel_docker_events_total", "Container events received from Docker.")
+CONTAINERS = gauge("netsentinel_docker_containers", "Running containers in the last listing.")
+SET_ELEMENTS = gauge("netsentinel_docker_set_elements",
+                     "Elements in the nft set as last synced.", "set")
+SET_ERROR = gauge("netsentinel_docker_set_error",
+                  "1 while the set's last sync failed (the reason is in status).", "set")
+SYNCS = counter("netsentinel_docker_syncs_total",
+                "Syncs: a container listing compared with the sets.")
+TRANSACTIONS = counter("netsentinel_docker_nft_transactions_total",
+                       "nft transactions applied (one per sync that changed a set).")
 
 FIRST_RETRY = 1.0
 
@@ -265,6 +281,20 @@ class DockerMonitor(service.Service):
             "transactions": self.nft.transactions,
             "pending": self.debouncer.pending or self._running is not None,
         }
+
+    def metrics(self) -> list[Family]:
+        state = self.status()
+        sets = state["sets"]
+        return [
+            CONNECTED.of(state["connected"]),
+            CONNECTS.of(state["connects"]),
+            EVENTS.of(state["events"]),
+            CONTAINERS.of(len(state["containers"])),
+            SET_ELEMENTS.with_samples(((n,), len(s["elements"])) for n, s in sets.items()),
+            SET_ERROR.with_samples(((n,), s["error"] is not None) for n, s in sets.items()),
+            SYNCS.of(state["syncs"]),
+            TRANSACTIONS.of(state["transactions"]),
+        ]
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {"docker sync": lambda args: self.sync().addCallback(self._sync_reply)}

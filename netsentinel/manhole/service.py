@@ -22,8 +22,13 @@ from netsentinel.features import CommandHandler, Context
 from netsentinel.manhole import hostkey, ssh
 from netsentinel.manhole.config import ManholeConfig
 from netsentinel.manhole.interpreter import Namespace, UnixLineManhole, namespace
+from netsentinel.metrics import Family, gauge
 
 log = Logger()
+
+SESSIONS = gauge("netsentinel_manhole_sessions", "Open manhole sessions (SSH and unix socket).")
+ERROR = gauge("netsentinel_manhole_error",
+              "1 while a configured listener could not be opened (the reason is in status).")
 
 
 class UnixFactory(protocol.Factory):
@@ -151,6 +156,10 @@ class ManholeService(service.Service):
             "sessions": ssh_sessions + unix_sessions,
             "error": self.error,
         }
+
+    def metrics(self) -> list[Family]:
+        state = self.status()
+        return [SESSIONS.of(state["sessions"]), ERROR.of(state["error"] is not None)]
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {}

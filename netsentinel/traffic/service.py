@@ -9,10 +9,23 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 
 from netsentinel.features import CommandError, CommandHandler, Context
+from netsentinel.metrics import Family, counter, gauge, one_hot
 from netsentinel.traffic.capture import Opener, open_capture
 from netsentinel.traffic.config import TrafficConfig, TriggerConfig
+from netsentinel.traffic.machine import State
 from netsentinel.traffic.source import Source
 from netsentinel.traffic.trigger import Trigger
+
+STATE = gauge("netsentinel_traffic_trigger_state",
+              "1 for the trigger's current state (standby, starting, active, cancelling, "
+              "stopping), 0 for the others.", "trigger", "state")
+ACTIVATIONS = counter("netsentinel_traffic_activations_total",
+                      "Times traffic started the trigger's command.", "trigger")
+FAILURES = counter("netsentinel_traffic_command_failures_total",
+                   "Start or stop commands that failed (non-zero, killed, dropped).", "trigger")
+PACKETS = counter("netsentinel_traffic_packets_total",
+                  "Packets read by the trigger's sources (a busy trigger's sources rest, "
+                  "so this counts what was read, not all traffic).", "trigger")
 
 
 class TriggerService(Service):
@@ -54,6 +67,14 @@ class TriggerService(Service):
     def status(self) -> dict[str, Any]:
         return {**self.trigger.status(), "sources": [s.status() for s in self.sources]}
 
+    def metrics(self) -> list[Family]:
+        state = self.status()
+        name = self.trigger.config.name
+        return [one_hot(STATE, [s.value for s in State], state["state"], name),
+                ACTIVATIONS.of(state["activations"], name),
+                FAILURES.of(state["failures"], name),
+                PACKETS.of(sum(s["packets"] for s in state["sources"]), name)]
+
 
 class TrafficService(MultiService):
     def __init__(self, config: TrafficConfig, context: Context,
@@ -88,6 +109,9 @@ class TrafficService(MultiService):
 
     def status(self) -> dict[str, Any]:
         return {"triggers": self._list([])}
+
+    def metrics(self) -> list[Family]:
+        return [family for t in self.triggers.values() for family in t.metrics()]
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {"trigger list": self._list, "trigger standby": self._standby}
