@@ -76,6 +76,9 @@ def test_started_container_enters_its_set_and_leaves_when_stopped(host: Host) ->
     ip = host.dockerd.ip("web-1", "back")
     host.wait_set("web_ips", {ip})
     assert host.docker()["containers"]["web-1"]["networks"] == {"back": [ip]}
+    metrics = host.daemon.ctl("metrics").splitlines()
+    assert 'netsentinel_docker_set_elements{set="web_ips"} 1' in metrics
+    assert "netsentinel_docker_connected 1" in metrics
     host.dockerd.docker("stop", "-t", "0", "web-1")
     host.wait_set("web_ips", set())
     host.dockerd.docker("start", "web-1")
