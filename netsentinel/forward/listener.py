@@ -27,8 +27,12 @@ from netsentinel.forward.backend import Backend
 from netsentinel.forward.blacklist import Blacklist, client_address, normalize
 from netsentinel.forward.buffers import PipePool
 from netsentinel.forward.config import Network, ServiceConfig
-from netsentinel.forward.events import (BackendFailed, ConnectionClosed, ConnectionOpened,
-                                        ConnectionRejected)
+from netsentinel.forward.events import (
+    BackendFailed,
+    ConnectionClosed,
+    ConnectionOpened,
+    ConnectionRejected,
+)
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.limiter import Limiter
 from netsentinel.forward.port import ListeningPort

@@ -12,10 +12,20 @@ from twisted.internet import defer, reactor
 from netsentinel.events import EventBus
 from netsentinel.forward import proxyheader
 from netsentinel.forward.config import Limits, Timeouts
-from netsentinel.forward.events import BackendFailed, ConnectionClosed, ConnectionRejected
+from netsentinel.forward.events import (
+    BackendFailed,
+    ConnectionClosed,
+    ConnectionRejected,
+)
 from netsentinel.forward.listener import Forwarder, network_of
-from tests.forward.peers import (BackendFactory, connect, eventually, listen_backend,
-                                 port_of, start_forwarder)
+from tests.forward.peers import (
+    BackendFactory,
+    connect,
+    eventually,
+    listen_backend,
+    port_of,
+    start_forwarder,
+)
 
 
 @attrs.define

@@ -8,7 +8,13 @@ from twisted.internet import defer, reactor
 
 from netsentinel.events import EventBus
 from netsentinel.features import Context
-from netsentinel.forward.config import Endpoint, ForwardConfig, Limits, ServiceConfig, Timeouts
+from netsentinel.forward.config import (
+    Endpoint,
+    ForwardConfig,
+    Limits,
+    ServiceConfig,
+    Timeouts,
+)
 from netsentinel.forward.service import Forwarding
 from tests.forward.peers import connect, eventually, listen_backend, port_of
 
