@@ -86,15 +86,7 @@ def main() -> None:
     addresses = [f"10.77.{i // 250}.{i % 250 + 1}" for i in range(args.targets)]
     lab = Lab()
     try:
-        router, peer = lab.netns("r"), lab.netns("p")
-        here, there = lab.ifname("b"), lab.ifname("bp")
-        lab.veth(router, here, peer, there)
-        lab.run(router, "ip", "addr", "add", "10.76.0.1/24", "dev", here)
-        lab.run(peer, "ip", "addr", "add", "10.76.0.2/24", "dev", there)
-        lab.run(router, "ip", "route", "add", "10.77.0.0/16", "via", "10.76.0.2")
-        batch = "".join(f"addr add {a}/32 dev {there}\n" for a in addresses)
-        if batch:
-            lab.run(peer, "ip", "-batch", "-", input=batch.encode())
+        router = lab.routed_targets(addresses)
         echo_backend(lab, router, BACKEND)
         with tempfile.TemporaryDirectory() as directory:
             Daemon(lab, router, Path(directory), daemon_config(args.services, addresses)).start()

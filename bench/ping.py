@@ -88,14 +88,7 @@ def main() -> None:
     addresses = targets(args.targets)
     lab = Lab()
     try:
-        router, peer = lab.netns("r"), lab.netns("p")
-        here, there = lab.ifname("b"), lab.ifname("bp")
-        lab.veth(router, here, peer, there)
-        lab.run(router, "ip", "addr", "add", "10.76.0.1/24", "dev", here)
-        lab.run(peer, "ip", "addr", "add", "10.76.0.2/24", "dev", there)
-        lab.run(router, "ip", "route", "add", "10.77.0.0/16", "via", "10.76.0.2")
-        batch = "".join(f"addr add {a}/32 dev {there}\n" for a in addresses)
-        lab.run(peer, "ip", "-batch", "-", input=batch.encode())
+        router = lab.routed_targets(addresses)
         with tempfile.TemporaryDirectory() as directory:
             daemon = Daemon(lab, router, Path(directory), config(addresses, args.seconds, args.log))
             daemon.start()

@@ -6,6 +6,18 @@ from typing import Any, Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from netsentinel.schema import Section, number
+
+
+def parse_delays(section: Section) -> tuple[float, float]:
+    """``delay`` and ``max_delay`` as every debounced feature reads them from its section."""
+    delay = section.get("delay", number(0.001, 60), 0.2)
+    max_delay = section.get("max_delay", number(0.001, 600), 5 * delay)
+    if max_delay < delay:
+        section.problem(f"max_delay ({max_delay}) must not be shorter than delay ({delay})",
+                        section.line_of("max_delay"), "max_delay")
+    return delay, max_delay
+
 
 class Debouncer:
     """``poke()`` on every change; ``action`` runs after quiet, bounded by ``max_delay``.

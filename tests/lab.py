@@ -82,6 +82,20 @@ class Lab:
         self.processes.append(process)
         return process
 
+    def routed_targets(self, addresses: Sequence[str]) -> str:
+        """A router namespace whose route to 10.77.0.0/16 leads to a peer holding
+        ``addresses`` (benchmarks probe thousands of targets this way); returns the router."""
+        router, peer = self.netns("r"), self.netns("p")
+        here, there = self.ifname("b"), self.ifname("bp")
+        self.veth(router, here, peer, there)
+        self.run(router, "ip", "addr", "add", "10.76.0.1/24", "dev", here)
+        self.run(peer, "ip", "addr", "add", "10.76.0.2/24", "dev", there)
+        self.run(router, "ip", "route", "add", "10.77.0.0/16", "via", "10.76.0.2")
+        batch = "".join(f"addr add {a}/32 dev {there}\n" for a in addresses)
+        if batch:
+            self.run(peer, "ip", "-batch", "-", input=batch.encode())
+        return router
+
     def nft(self, ns: str, script: str) -> None:
         self.run(ns, "nft", "-f", "-", input=script.encode())
 

@@ -7,13 +7,13 @@ from typing import Any, Mapping
 
 import attrs
 
+from netsentinel.debounce import parse_delays
 from netsentinel.schema import (
     Section,
     boolean,
     command,
     existing_file,
     invalid,
-    number,
     string,
     writable_path,
 )
@@ -85,11 +85,7 @@ def _zone(value: Any) -> str:
 def parse(section: Section, options: Mapping[str, Any]) -> AddressesConfig | None:
     if not section.keys():
         return None
-    delay = section.get("delay", number(0.001, 60), 0.2)
-    max_delay = section.get("max_delay", number(0.001, 600), 5 * delay)
-    if max_delay < delay:
-        section.problem(f"max_delay ({max_delay}) must not be shorter than delay ({delay})",
-                        section.line_of("max_delay"), "max_delay")
+    delay, max_delay = parse_delays(section)
     interfaces = []
     ifaces = section.section("interfaces")
     for name, entry in ifaces.sections():

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 import attrs
 
 from netsentinel.addresses.config import ZONE_NAME, NftConfig, parse_nft
+from netsentinel.debounce import parse_delays
 from netsentinel.schema import Section, command, invalid, list_of, number, string
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -50,11 +51,7 @@ def _label(value: Any) -> str:
 def parse(section: Section, options: Mapping[str, Any]) -> DockerConfig | None:
     if not section.keys():
         return None
-    delay = section.get("delay", number(0.001, 60), 0.2)
-    max_delay = section.get("max_delay", number(0.001, 600), 5 * delay)
-    if max_delay < delay:
-        section.problem(f"max_delay ({max_delay}) must not be shorter than delay ({delay})",
-                        section.line_of("max_delay"), "max_delay")
+    delay, max_delay = parse_delays(section)
     rules = []
     for zone, entry in section.section("zones").sections():
         if not ZONE_NAME.match(zone):
