@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from twisted.application.service import MultiService
 from twisted.internet import defer
 from twisted.logger import Logger
 
+if TYPE_CHECKING:
+    from netsentinel.control.web import MetricsServer
+
 from netsentinel import __version__
 from netsentinel.actions import ActionRunner
 from netsentinel.config import Config, load_config
-from netsentinel.control.web import MetricsServer
 from netsentinel.deferreds import observe
 from netsentinel.events import ConfigReloaded, DaemonReady, EventBus
 from netsentinel.features import (
@@ -88,6 +90,8 @@ class Daemon(MultiService):
 
     def _serve_metrics(self, config: Config) -> None:
         if config.control.metrics is not None:
+            # imported only when asked for: twisted.web costs every daemon 4 MB otherwise
+            from netsentinel.control.web import MetricsServer
             self.metrics_server = MetricsServer(self, config.control.metrics, self.reactor)
             self.metrics_server.setServiceParent(self)
 

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import pcapy
 
 from netsentinel.schema import (
     Section,
@@ -115,6 +114,7 @@ def interface_name(value: Any) -> str:
 
 def check_filter(interface: str, expression: str) -> None:
     """Compile ``expression`` for the interface's link type (both kinds if it is absent)."""
+    import pcapy  # only a config with a filter pays for libpcap
     errors = []
     for linktype in link_types(interface):
         try:
