@@ -13,7 +13,15 @@ import attrs
 
 from netsentinel.features import Feature, load_features
 from netsentinel.forward.config import Endpoint, listen_endpoint
-from netsentinel.schema import ConfigError, Problem, Section, boolean, integer, number, string
+from netsentinel.schema import (
+    ConfigError,
+    Problem,
+    Section,
+    boolean,
+    integer,
+    number,
+    string,
+)
 
 DEFAULT_CONFIG = "/etc/netsentinel/netsentinel.yaml"
 DEFAULT_SOCKET = "/run/netsentinel.sock"

@@ -41,15 +41,17 @@ def refresh_seconds(value: bytes | None) -> int:
 # -- figures as people read them
 
 def size(n: int | None) -> str:
+    """Bytes exactly up to 10 KiB (a test or a handshake), then in binary units."""
     if n is None:
         return "—"
     if n < 10240:
         return f"{n} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        n = n / 1024    # type: ignore[assignment]
-        if n < 10240 or unit == "TiB":
-            return f"{n:.1f} {unit}"
-    raise AssertionError("unreachable")
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} TiB"
 
 
 def duration(seconds: float | None) -> str:

@@ -20,6 +20,7 @@ from twisted.web import resource, server
 from twisted.web.template import flattenString
 
 from netsentinel.config import Config
+from netsentinel.control.statuspage import StatusPage, refresh_seconds
 from netsentinel.deferreds import observe
 from netsentinel.forward.config import Endpoint
 from netsentinel.metrics import CONTENT_TYPE
@@ -68,9 +69,9 @@ class MetricsPage(resource.Resource):
         return _body(request, CONTENT_TYPE.encode(), self.daemon.metrics_text().encode())
 
     def _status_page(self, request: server.Request) -> bytes | int:
-        from netsentinel.control.statuspage import StatusPage, refresh_seconds
         try:
-            refresh = refresh_seconds(request.args.get(b"refresh", [None])[-1])
+            asked: list[bytes] = request.args.get(b"refresh", []) if request.args else []
+            refresh = refresh_seconds(asked[-1] if asked else None)
         except ValueError:
             return _plain(request, 400, b"refresh: expected whole seconds (0 = off)\n")
         status = self.daemon.status()
@@ -87,6 +88,9 @@ class MetricsPage(resource.Resource):
 
         def write(page: bytes) -> None:
             if not gone:
+                # no script is needed, so none may run, even if escaping ever failed
+                request.setHeader(b"content-security-policy",
+                                  b"default-src 'none'; style-src 'unsafe-inline'")
                 request.write(_body(request, HTML, b"<!DOCTYPE html>\n" + page))
                 request.finish()
 
