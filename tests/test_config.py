@@ -97,6 +97,12 @@ def test_status_page_is_opt_in_and_needs_the_metrics_address() -> None:
         "test.yaml:3: control.status_page: expected true or false, got 'yes please'"]
 
 
+def test_status_page_example_is_valid() -> None:
+    path = Path(__file__).parent.parent / "etc" / "examples" / "status-page.yaml"
+    config = load_config(str(path))
+    assert config.control.status_page is True and str(config.control.metrics) == "127.0.0.1:9380"
+
+
 def test_metrics_example_is_valid() -> None:
     config = load_config(str(Path(__file__).parent.parent / "etc" / "examples" / "metrics.yaml"))
     assert str(config.control.metrics) == "127.0.0.1:9380"
