@@ -16,6 +16,8 @@ from twisted.web.template import Element, Tag, TagLoader, renderer, tags
 DEFAULT_REFRESH = 5
 MAX_REFRESH = 3600      # an hour: a larger value is as good as off, and says so
 Row = tuple[str, Any]
+WRAP = {"elements", "addresses", "targets", "uplinks", "sources", "networks", "failures",
+        "error"}    # grid columns holding lists or messages, which may take several lines
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0 auto;padding:8px;max-width:1100px;color:#222}
@@ -23,7 +25,8 @@ h1{font-size:20px;margin:4px 0}h2{font-size:17px;border-bottom:2px solid #468;ma
 h3{font-size:15px;margin:12px 0 4px}nav,.muted{color:#666;font-size:12px}
 .scroll{overflow-x:auto}table{border-collapse:collapse;margin:4px 0;min-width:50%}
 th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
-th{background:#eef2f7;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#eef2f7;font-weight:600}.grid td{white-space:nowrap}
+.grid td.wrap{white-space:normal;min-width:10em}td.n{text-align:right}
 .ok{background:#dfd}.bad{background:#fcc;font-weight:600}
 .problems{border:2px solid #c00;background:#fee;padding:6px 12px;margin:8px 0}
 .problems h2{color:#c00;border:0;margin:0}
@@ -144,17 +147,16 @@ def problems(status: Mapping[str, Any]) -> list[str]:
 
 # -- building blocks
 
-def cell(value: Any, bad: bool = False) -> Tag:
-    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+def cell(value: Any, *classes: str) -> Tag:
     text = "—" if value is None else ("yes" if value is True else
                                       "no" if value is False else str(value))
-    classes = " ".join(c for c in ("n" if numeric else "", "bad" if bad else "") if c)
-    return tags.td(text, class_=classes) if classes else tags.td(text)
+    names = " ".join(c for c in classes if c)
+    return tags.td(text, class_=names) if names else tags.td(text)
 
 
 def pairs(rows: Iterable[Row], bad: Sequence[str] = (), id: str | None = None) -> Tag:
     """A two-column table, the shape that stays readable on a phone."""
-    table = tags.table([tags.tr(tags.th(label), cell(value, label in bad))
+    table = tags.table([tags.tr(tags.th(label), cell(value, "bad" if label in bad else ""))
                         for label, value in rows])
     if id is not None:
         table(id=id)
@@ -163,14 +165,18 @@ def pairs(rows: Iterable[Row], bad: Sequence[str] = (), id: str | None = None) -
 
 def grid(headers: Sequence[str], rows: Iterable[Sequence[Any]],
          bad_rows: Iterable[bool] = (), id: str | None = None) -> Tag:
+    """A table with a row per item; figures stay on one line, lists (WRAP) may wrap."""
+    kinds = ["wrap" if h in WRAP else "" for h in headers]
     flags = list(bad_rows)
     body = []
     for i, row in enumerate(rows):
-        tr = tags.tr([cell(v) for v in row])
+        tr = tags.tr([cell(v, kind, "n" if isinstance(v, (int, float))
+                           and not isinstance(v, bool) else "") for v, kind in zip(row, kinds)])
         if i < len(flags) and flags[i]:
             tr(class_="bad")
         body.append(tr)
-    table = tags.table(tags.thead(tags.tr([tags.th(h) for h in headers])), tags.tbody(body))
+    table = tags.table(tags.thead(tags.tr([tags.th(h) for h in headers])), tags.tbody(body),
+                       class_="grid")
     if id is not None:
         table(id=id)
     return tags.div(table, class_="scroll")
@@ -347,7 +353,8 @@ class StatusPage(Element):
             parts += [tags.h3("failover"), grid(
                 ("name", "active uplink", "uplinks", "switches", "repairs", "last switch"),
                 [(n, f["active"], ", ".join(
-                    f"{key} {u['name']} via {u['gateway']} ({u['interface']}): {u['state']}"
+                    f"{key}{'' if u['name'] == key else ' ' + u['name']}: {u['state']} "
+                    f"via {u['gateway']} ({u['interface']})"
                     for key, u in f["uplinks"].items()), f["switches"], f["repairs"],
                   ago(f["switched_at"], self.now)) for n, f in failover.items()],
                 [f["active"] is None for f in failover.values()], id="failover")]
