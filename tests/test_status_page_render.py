@@ -14,6 +14,7 @@ from twisted.web.template import flattenString
 
 from netsentinel.control.statuspage import (
     MAX_REFRESH,
+    OPEN_ROWS,
     StatusPage,
     duration,
     problems,
@@ -63,9 +64,11 @@ HEALTHY: dict[str, Any] = {
 }
 
 
-def render(status: dict[str, Any], refresh: int = 5) -> ET.Element:
+def render(status: dict[str, Any], refresh: int = 5,
+           connections: dict[str, list[dict[str, Any]]] | None = None) -> ET.Element:
     done: list[bytes] = []
-    flattenString(None, StatusPage(status, {}, refresh, now=NOW)).addCallback(done.append)
+    flattenString(None, StatusPage(status, connections or {}, refresh, now=NOW)).addCallback(
+        done.append)
     return ET.fromstring(done[0])
 
 
@@ -121,6 +124,22 @@ def test_problems_are_listed_first_and_rows_marked() -> None:
         body.find("section"))     # type: ignore[arg-type]
     ping_row = root.find(".//table[@id='ping']/tbody/tr")
     assert ping_row is not None and ping_row.get("class") == "bad"
+
+
+def test_open_connections_are_listed_up_to_a_bound() -> None:
+    service = {"sid": "web", "uptime": 5, "ips": 1, "connections": OPEN_ROWS + 3,
+               "accessed": None, "accessed_at": NOW, "up": 1, "down": 2, "state": "running",
+               "listen": "0.0.0.0:80", "backend": "10.0.0.1:80", "boot_at": None,
+               "total_connections": OPEN_ROWS + 3, "closed_connections": 0,
+               "rejected": {"blacklist": 0}, "backend_failures": 0, "closes": {},
+               "blacklist": [], "backend_address": {"address": "10.0.0.1", "error": None}}
+    conn = {"id": 1, "client": "192.0.2.9", "port": 4000, "started": NOW - 2, "duration": 2.0,
+            "up": 1, "down": 2, "last_activity": NOW, "idle": 0.0, "half_closed": False}
+    root = render(dict(HEALTHY, forward={"web": service}),
+                  connections={"web": [conn] * (OPEN_ROWS + 3)})
+    assert len(text(root, "forward-web-open")) == 1 + OPEN_ROWS
+    assert any(p.text == "… and 3 more: netsentinel-ctl forward stats web"
+               for p in root.iter("p"))
 
 
 def test_refresh_bounds() -> None:

@@ -15,6 +15,7 @@ from twisted.web.template import Element, Tag, TagLoader, renderer, tags
 
 DEFAULT_REFRESH = 5
 MAX_REFRESH = 3600      # an hour: a larger value is as good as off, and says so
+OPEN_ROWS = 50          # open connections listed per service; rendering runs on the reactor
 Row = tuple[str, Any]
 WRAP = {"elements", "addresses", "targets", "uplinks", "sources", "networks", "failures",
         "error"}    # grid columns holding lists or messages, which may take several lines
@@ -313,8 +314,12 @@ class StatusPage(Element):
             parts.append(grid(
                 ("#", "client", "duration", "up", "down", "idle", "half-closed"),
                 [(c["id"], f"{c['client']}:{c['port']}", duration(c["duration"]), size(c["up"]),
-                  size(c["down"]), duration(c["idle"]), c["half_closed"]) for c in open_],
+                  size(c["down"]), duration(c["idle"]), c["half_closed"])
+                 for c in open_[:OPEN_ROWS]],
                 id=f"forward-{name}-open"))
+        if len(open_) > OPEN_ROWS:
+            parts.append(tags.p(f"… and {len(open_) - OPEN_ROWS} more: "
+                                f"netsentinel-ctl forward stats {name}", class_="muted"))
         return tags.div(parts)
 
     @renderer
