@@ -33,7 +33,10 @@ STATUS_JSON = b"/status.json"
 HTML = b"text/html; charset=utf-8"
 
 
-class MetricsSource(Protocol):
+class DaemonView(Protocol):
+    """What the listener reads from the daemon; the only command it dispatches is the
+    read-only ``forward stats``."""
+
     config: Config
 
     def metrics_text(self) -> str: ...
@@ -47,7 +50,7 @@ class MetricsPage(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, daemon: MetricsSource) -> None:
+    def __init__(self, daemon: DaemonView) -> None:
         super().__init__()
         self.daemon = daemon
 
@@ -123,7 +126,7 @@ class _QuietSite(server.Site):
 class MetricsServer(service.Service):
     """Listens on ``listen`` while running; a failed bind is logged and kept in ``error``."""
 
-    def __init__(self, daemon: MetricsSource, listen: Endpoint, reactor: Any) -> None:
+    def __init__(self, daemon: DaemonView, listen: Endpoint, reactor: Any) -> None:
         self.daemon = daemon
         self.listen = listen
         self.reactor = reactor
