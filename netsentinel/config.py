@@ -13,7 +13,15 @@ import attrs
 
 from netsentinel.features import Feature, load_features
 from netsentinel.forward.config import Endpoint, listen_endpoint
-from netsentinel.schema import ConfigError, Problem, Section, integer, number, string
+from netsentinel.schema import (
+    ConfigError,
+    Problem,
+    Section,
+    boolean,
+    integer,
+    number,
+    string,
+)
 
 DEFAULT_CONFIG = "/etc/netsentinel/netsentinel.yaml"
 DEFAULT_SOCKET = "/run/netsentinel.sock"
@@ -24,6 +32,7 @@ class ControlConfig:
     socket: str = DEFAULT_SOCKET
     mode: int = 0o600
     metrics: Endpoint | None = None     # HTTP /metrics for Prometheus; off by default
+    status_page: bool = False           # also / and /status.json on that listener; opt-in
 
 
 @attrs.frozen
@@ -46,7 +55,11 @@ def parse_control(section: Section) -> ControlConfig:
         socket=section.get("socket", string, DEFAULT_SOCKET),
         mode=section.get("mode", integer(0, 0o777), 0o600),
         metrics=section.get("metrics", listen_endpoint, None),
+        status_page=section.get("status_page", boolean, False),
     )
+    if config.status_page and not section.has("metrics"):
+        section.problem("needs control.metrics: the address the page is served on",
+                        section.line_of("status_page"), "status_page")
     section.done()
     return config
 

@@ -162,6 +162,8 @@ class Daemon(MultiService):
             await self._rebind_metrics(new)
             error = self.metrics_server.error if self.metrics_server is not None else None
             changed.append("control.metrics" + (f" (not listening: {error})" if error else ""))
+        if new.control.status_page != old_control.status_page:   # read per request: no rebind
+            changed.append("control.status_page")
         self.runner.timeout = new.actions.timeout
         self.runner.concurrency = new.actions.concurrency
         self.runner.queue_limit = new.actions.queue

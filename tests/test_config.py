@@ -86,6 +86,23 @@ def test_bad_metrics_address() -> None:
         "test.yaml:2: control.metrics: not an IP address: 'example.org'"]
 
 
+def test_status_page_is_opt_in_and_needs_the_metrics_address() -> None:
+    assert parse_config("", "test.yaml").control.status_page is False
+    on = parse_config("control:\n  metrics: 127.0.0.1:9380\n  status_page: true\n", "test.yaml")
+    assert on.control.status_page is True
+    assert problems("control:\n  status_page: true\n") == [
+        "test.yaml:2: control.status_page: needs control.metrics: "
+        "the address the page is served on"]
+    assert problems("control:\n  metrics: 127.0.0.1:9380\n  status_page: yes please\n") == [
+        "test.yaml:3: control.status_page: expected true or false, got 'yes please'"]
+
+
+def test_status_page_example_is_valid() -> None:
+    path = Path(__file__).parent.parent / "etc" / "examples" / "status-page.yaml"
+    config = load_config(str(path))
+    assert config.control.status_page is True and str(config.control.metrics) == "127.0.0.1:9380"
+
+
 def test_metrics_example_is_valid() -> None:
     config = load_config(str(Path(__file__).parent.parent / "etc" / "examples" / "metrics.yaml"))
     assert str(config.control.metrics) == "127.0.0.1:9380"

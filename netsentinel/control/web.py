@@ -1,12 +1,14 @@
-"""``control.metrics``: GET /metrics over HTTP for Prometheus, read-only.
+"""``control.metrics``: GET /metrics over HTTP for Prometheus, read-only; and with
+``control.status_page``, the status page (/) and its JSON (/status.json).
 
-The page is rendered from the daemon at each scrape (the same text as the
-``metrics`` control command); nothing else is served, and no request can
-change anything.  Scrapes are not logged: one every 15 s would drown the log.
+Every answer is rendered from the daemon at each request (the same data as the
+``metrics`` and ``status`` control commands); no request can change anything.
+Requests are not logged: a scrape every 15 s would drown the log.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 from twisted.application import service
@@ -15,7 +17,10 @@ from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web import resource, server
+from twisted.web.template import flattenString
 
+from netsentinel.config import Config
+from netsentinel.control.statuspage import StatusPage, refresh_seconds
 from netsentinel.deferreds import observe
 from netsentinel.forward.config import Endpoint
 from netsentinel.metrics import CONTENT_TYPE
@@ -23,32 +28,88 @@ from netsentinel.metrics import CONTENT_TYPE
 log = Logger()
 
 PATH = b"/metrics"
+STATUS_PAGE = b"/"
+STATUS_JSON = b"/status.json"
+HTML = b"text/html; charset=utf-8"
 
 
-class MetricsSource(Protocol):
+class DaemonView(Protocol):
+    """What the listener reads from the daemon; the only command it dispatches is the
+    read-only ``forward stats``."""
+
+    config: Config
+
     def metrics_text(self) -> str: ...
+    def status(self) -> dict[str, Any]: ...
+    def dispatch(self, words: list[str]) -> defer.Deferred[Any]: ...
 
 
 class MetricsPage(resource.Resource):
-    """/metrics answers GET (and HEAD); any other path is 404, any other method 405."""
+    """GET (and HEAD) of /metrics, and of / and /status.json while ``control.status_page``
+    is on (read at each request, so a reload toggles it); anything else is 404 or 405."""
 
     isLeaf = True
 
-    def __init__(self, daemon: MetricsSource) -> None:
+    def __init__(self, daemon: DaemonView) -> None:
         super().__init__()
         self.daemon = daemon
 
-    def render(self, request: server.Request) -> bytes:
-        if request.path != PATH:
+    def render(self, request: server.Request) -> bytes | int:
+        pages = (PATH, STATUS_PAGE, STATUS_JSON) if self.daemon.config.control.status_page \
+            else (PATH,)
+        if request.path not in pages:
             return _plain(request, 404, b"not found: try /metrics\n")
         if request.method not in (b"GET", b"HEAD"):
             # answered here: Twisted would say 501 for methods it does not know (PUT, DELETE)
             request.setHeader(b"allow", b"GET, HEAD")
             return _plain(request, 405, b"method not allowed: read-only\n")
-        body = self.daemon.metrics_text().encode()
-        request.setHeader(b"content-type", CONTENT_TYPE.encode())
-        request.setHeader(b"content-length", b"%d" % len(body))
-        return b"" if request.method == b"HEAD" else body   # Twisted warns of a HEAD body
+        if request.path == STATUS_JSON:
+            # the bytes `netsentinel-ctl status --json` prints
+            text = json.dumps(self.daemon.status(), indent=2, sort_keys=True) + "\n"
+            return _body(request, b"application/json", text.encode())
+        if request.path == STATUS_PAGE:
+            return self._status_page(request)
+        return _body(request, CONTENT_TYPE.encode(), self.daemon.metrics_text().encode())
+
+    def _status_page(self, request: server.Request) -> bytes | int:
+        try:
+            asked: list[bytes] = request.args.get(b"refresh", []) if request.args else []
+            refresh = refresh_seconds(asked[-1] if asked else None)
+        except ValueError:
+            return _plain(request, 400, b"refresh: expected whole seconds (0 = off)\n")
+        status = self.daemon.status()
+        # the open connections are in `forward stats`, not in `status`
+        detail = self.daemon.dispatch(["forward", "stats"]) if "forward" in status \
+            else defer.succeed({})
+
+        def render(stats: dict[str, Any]) -> defer.Deferred[bytes]:
+            connections = {name: s.get("open", []) for name, s in stats.items()}
+            return flattenString(None, StatusPage(status, connections, refresh))
+
+        gone: list[Failure] = []        # the client left while the page was built
+        request.notifyFinish().addErrback(gone.append)
+
+        def write(page: bytes) -> None:
+            if not gone:
+                # no script is needed, so none may run, even if escaping ever failed
+                request.setHeader(b"content-security-policy",
+                                  b"default-src 'none'; style-src 'unsafe-inline'")
+                request.write(_body(request, HTML, b"<!DOCTYPE html>\n" + page))
+                request.finish()
+
+        def failed(failure: Failure) -> None:
+            log.failure("status page failed", failure)
+            if not gone:
+                request.write(_plain(request, 500, b"internal error: see the daemon's log\n"))
+                request.finish()
+        detail.addCallback(render).addCallbacks(write, failed)
+        return server.NOT_DONE_YET
+
+
+def _body(request: server.Request, content_type: bytes, body: bytes) -> bytes:
+    request.setHeader(b"content-type", content_type)
+    request.setHeader(b"content-length", b"%d" % len(body))
+    return b"" if request.method == b"HEAD" else body   # Twisted warns of a HEAD body
 
 
 def _plain(request: server.Request, code: int, text: bytes) -> bytes:
@@ -65,7 +126,7 @@ class _QuietSite(server.Site):
 class MetricsServer(service.Service):
     """Listens on ``listen`` while running; a failed bind is logged and kept in ``error``."""
 
-    def __init__(self, daemon: MetricsSource, listen: Endpoint, reactor: Any) -> None:
+    def __init__(self, daemon: DaemonView, listen: Endpoint, reactor: Any) -> None:
         self.daemon = daemon
         self.listen = listen
         self.reactor = reactor
