@@ -58,7 +58,7 @@ class MetricsPage(resource.Resource):
         pages = (PATH, STATUS_PAGE, STATUS_JSON) if self.daemon.config.control.status_page \
             else (PATH,)
         if request.path not in pages:
-            return _plain(request, 404, b"not found: try /metrics\n")
+            return _plain(request, 404, b"not found: try " + b", ".join(pages) + b"\n")
         if request.method not in (b"GET", b"HEAD"):
             # answered here: Twisted would say 501 for methods it does not know (PUT, DELETE)
             request.setHeader(b"allow", b"GET, HEAD")
