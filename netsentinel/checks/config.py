@@ -119,14 +119,31 @@ class Uplink:
     role: str                        # Primary or Standby, as imon writes it
     interface: str
     name: str
-    gateway: str
+    gateway: str | None              # IPv4 gateway; None: the uplink has no IPv4
     ping: str | None = None          # probe target instead of the gateway
     postping: str | None = None
-    table: int = 0                   # routing table for probes to a remote ``ping``
+    table: int = 0                   # routing table for probes to a remote ``ping``/``ping6``
+    gateway6: str | None = None      # IPv6 gateway (link-local is fine: the route names the device)
+    ping6: str | None = None         # IPv6 probe target instead of ``gateway6``
 
     @property
-    def target(self) -> str:
+    def target(self) -> str | None:
         return self.ping or self.gateway
+
+    @property
+    def target6(self) -> str | None:
+        return self.ping6 or self.gateway6
+
+    def gateways(self) -> dict[int, str]:
+        """The uplink's gateway per address family it carries (4, 6 or both)."""
+        found = {4: self.gateway, 6: self.gateway6}
+        return {family: gateway for family, gateway in found.items() if gateway is not None}
+
+    def targets(self) -> dict[int, str]:
+        """What is probed per family; the uplink is healthy only while all of them answer."""
+        found = {4: self.target if self.gateway is not None else None,
+                 6: self.target6 if self.gateway6 is not None else None}
+        return {family: target for family, target in found.items() if target is not None}
 
 
 @attrs.frozen
@@ -292,16 +309,30 @@ def _optional_path(value: Any) -> str | None:
 
 
 def _uplink(s: Section, role: str, default_table: int) -> Uplink:
-    gateway = s.get("gateway", _address, "0.0.0.0")
-    if ipaddress.ip_address(gateway).version != 4:
-        s.problem("failover manages IPv4 default routes: the gateway must be IPv4",
-                  s.line_of("gateway"), "gateway")
+    gateway6 = _family_address(s, "gateway6", 6)
+    ping6 = _family_address(s, "ping6", 6)
+    # without gateway6 a missing gateway is an on-link IPv4 route, as before IPv6 came in
+    gateway = _family_address(s, "gateway", 4) if s.has("gateway") or gateway6 is None else None
+    if gateway is None and gateway6 is None:
+        s.problem("an uplink needs gateway, gateway6 or both")
+    ping = s.get("ping", _optional_address, None)
+    if ping is not None and gateway is None:
+        s.problem("ping probes the IPv4 side: it needs gateway", s.line_of("ping"), "ping")
+    if ping6 is not None and gateway6 is None:
+        s.problem("ping6 probes the IPv6 side: it needs gateway6", s.line_of("ping6"), "ping6")
     uplink = Uplink(role, s.get("interface", _interface, "?"), s.get("name", string, role.lower()),
-                    gateway, s.get("ping", _optional_address, None),
-                    s.get("postping", _optional_address, None),
-                    s.get("table", integer(1, 0xFFFFFFF0), default_table))
+                    gateway, ping, s.get("postping", _optional_address, None),
+                    s.get("table", integer(1, 0xFFFFFFF0), default_table), gateway6, ping6)
     s.done()
     return uplink
+
+
+def _family_address(s: Section, key: str, family: int) -> str | None:
+    """An optional address of one family (``gateway`` defaults to on-link 0.0.0.0)."""
+    address = s.get(key, _optional_address, "0.0.0.0" if key == "gateway" else None)
+    if address is not None and ipaddress.ip_address(address).version != family:
+        s.problem(f"{key} must be an IPv{family} address", s.line_of(key), key)
+    return address
 
 
 def _optional_address(value: Any) -> str | None:

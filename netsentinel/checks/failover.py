@@ -5,10 +5,17 @@ Each uplink is probed through its own interface and judged with hysteresis;
 changed with one atomic replace, so there are never two and never none while
 an uplink is up, and it is checked at every round so a route added or removed
 behind our back is put right.
+
+IPv4 and IPv6 switch together: an uplink has one health verdict (all of its
+families' probes must answer) and the active uplink carries the default route
+of every family it has a gateway for.  Splitting the families over two ISPs
+would make a host's IPv4 and IPv6 leave by different uplinks, and a half-broken
+uplink is one the standby should take over from.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import Any
 
@@ -35,6 +42,9 @@ SWITCHES = counter("netsentinel_failover_switches_total",
                    "Moves of the default route to an uplink.", "name")
 REPAIRS = counter("netsentinel_failover_repairs_total",
                   "Default routes found wrong (changed behind our back) and put right.", "name")
+ROUTE = gauge("netsentinel_failover_route",
+              "1 per address family (4, 6) for the uplink and gateway of that family's "
+              "default route at the metric.", "name", "family", "uplink", "gateway")
 SWITCHED = gauge("netsentinel_failover_last_switch_timestamp_seconds",
                  "When the default route last moved (Unix time).", "name")
 
@@ -68,7 +78,8 @@ class FailoverMonitor(Monitor):
         self.netlink = netlink
         self.uplinks = {PRIMARY: config.primary, STANDBY: config.standby}
         self.states = {k: Hysteresis(config.down_after, config.up_after) for k in self.uplinks}
-        self.last: dict[str, ProbeResult] = {}
+        self.last: dict[tuple[str, int], ProbeResult] = {}
+        self.families = sorted({f for u in self.uplinks.values() for f in u.gateways()})
         self.active: str | None = None
         self.switched_at: float | None = None
         self.switches = 0
@@ -77,9 +88,14 @@ class FailoverMonitor(Monitor):
         self.rounds = 0
 
     def info(self, key: str) -> str:
-        """imon's ``name:Primary|Standby:ifname:ip`` (ip empty while the uplink has none)."""
+        """imon's ``name:Primary|Standby:ifname:ip`` (ip empty while the uplink has none).
+
+        The ip is IPv4 unless the uplink is IPv6-only; then its first global address.
+        """
         uplink = self.uplinks[key]
-        addresses = self.netlink.addresses(uplink.interface, 4)
+        family = 4 if uplink.gateway is not None else 6
+        addresses = [a for a in self.netlink.addresses(uplink.interface, family)
+                     if not ipaddress.ip_address(a).is_link_local]
         return f"{uplink.name}:{uplink.role}:{uplink.interface}:{addresses[0] if addresses else ''}"
 
     def _probe(self, uplink: Uplink, target: str) -> defer.Deferred[ProbeResult]:
@@ -88,19 +104,26 @@ class FailoverMonitor(Monitor):
 
     def _probe_routes(self) -> None:
         for uplink in self.uplinks.values():
-            if uplink.ping is not None:
-                self.netlink.ensure_probe_route(uplink.interface, uplink.gateway, uplink.table)
+            remote = {4: uplink.ping, 6: uplink.ping6}
+            for family, gateway in uplink.gateways().items():
+                if remote[family] is not None:
+                    self.netlink.ensure_probe_route(uplink.interface, gateway, uplink.table,
+                                                    family)
 
     @defer.inlineCallbacks
     def check(self) -> Any:
         self._probe_routes()
         self.rounds += 1
-        keys = list(self.uplinks)
+        probes = [(key, family, target) for key, uplink in self.uplinks.items()
+                  for family, target in uplink.targets().items()]
         results = yield defer.gatherResults(
-            [self._probe(self.uplinks[k], self.uplinks[k].target) for k in keys])
-        for key, result in zip(keys, results):
-            self.last[key] = result
-            change = self.states[key].feed(result.alive)
+            [self._probe(self.uplinks[key], target) for key, _, target in probes])
+        alive = dict.fromkeys(self.uplinks, True)
+        for (key, family, _), result in zip(probes, results):
+            self.last[key, family] = result
+            alive[key] = alive[key] and result.alive
+        for key in self.uplinks:
+            change = self.states[key].feed(alive[key])
             if change is None:
                 continue
             if change.initial:
@@ -116,37 +139,40 @@ class FailoverMonitor(Monitor):
                         self.config.prefer_primary, may_fail_back)
         if wanted != self.active or (wanted is None and self.rounds == 1):
             yield self._switch(wanted, now)
-        elif self._converge():
-            self.repairs += 1
+        else:
+            self.repairs += sum(self._converge(family) for family in self.families)
 
-    def _desired(self) -> Route | None:
+    def _desired(self, family: int) -> Route | None:
         if self.active is None:
             return None
         uplink = self.uplinks[self.active]
+        gateway = uplink.gateways().get(family)
         index = self.netlink.index(uplink.interface)
-        return None if index is None else Route(uplink.gateway, index)
+        return None if index is None or gateway is None else Route(gateway, index)
 
-    def _converge(self) -> bool:
-        """Make the routes at ``metric`` exactly the desired one; True if any was wrong."""
+    def _converge(self, family: int) -> bool:
+        """Make one family's routes at ``metric`` exactly the desired one; True if any was wrong."""
         metric = self.config.metric
-        want = self._desired()
-        have = self.netlink.default_routes(metric)
+        want = self._desired(family)
+        have = self.netlink.default_routes(metric, family=family)
         if have == ([want] if want is not None else []):
             return False
         if want is not None:
-            self.netlink.replace_default(want.gateway or "", want.oif or 0, metric)
-        for route in self.netlink.default_routes(metric):
+            self.netlink.replace_default(want.gateway or "", want.oif or 0, metric, family=family)
+        for route in self.netlink.default_routes(metric, family=family):
             if route != want:
-                self.netlink.delete_default(route, metric)
-        log.info("failover {name}: routes at metric {metric} were {have}, now {want}",
-                 name=self.config.name, metric=metric, have=have, want=want or "none")
+                self.netlink.delete_default(route, metric, family=family)
+        log.info("failover {name}: IPv{family} routes at metric {metric} were {have}, now {want}",
+                 name=self.config.name, family=family, metric=metric, have=have,
+                 want=want or "none")
         return True
 
     @defer.inlineCallbacks
     def _switch(self, wanted: str | None, now: float) -> Any:
         before = self.active
         self.active = wanted
-        self._converge()
+        for family in self.families:
+            self._converge(family)
         if wanted is None:
             log.warn("failover {name}: both networks are offline", name=self.config.name)
             self.event("failover-bothdown", self.info(PRIMARY), self.info(STANDBY))
@@ -154,9 +180,10 @@ class FailoverMonitor(Monitor):
         self.switched_at = now
         self.switches += 1
         uplink = self.uplinks[wanted]
-        log.info("failover {name}: default route via {role} {uplink} ({gateway} dev {dev}), "
-                 "was {before}", name=self.config.name, role=uplink.role, uplink=uplink.name,
-                 gateway=uplink.gateway, dev=uplink.interface, before=before or "none")
+        log.info("failover {name}: default route via {role} {uplink} ({gateway} {gateway6} "
+                 "dev {dev}), was {before}", name=self.config.name, role=uplink.role,
+                 uplink=uplink.name, gateway=uplink.gateway or "", gateway6=uplink.gateway6 or "",
+                 dev=uplink.interface, before=before or "none")
         info = self.info(wanted)
         self.event(f"failover-{wanted}", info)
         if uplink.postping is not None:
@@ -174,12 +201,28 @@ class FailoverMonitor(Monitor):
             "repairs": self.repairs,
             "switched_at": self.switched_at,
             "postping": self.postping,
+            "routes": {f"ipv{family}": self._route_status(family) for family in self.families},
             "uplinks": {key: {"name": u.name, "interface": u.interface, "gateway": u.gateway,
-                              "target": u.target, "state": self.states[key].state.value,
+                              "target": u.target if u.gateway is not None else None,
+                              "state": self.states[key].state.value,
                               "streak": self.states[key].streak,
-                              "last": self.last[key].to_dict() if key in self.last else None}
+                              "last": self._last(key, 4), "gateway6": u.gateway6,
+                              "target6": u.targets().get(6), "last6": self._last(key, 6)}
                         for key, u in self.uplinks.items()},
         }
+
+    def _last(self, key: str, family: int) -> dict[str, Any] | None:
+        result = self.last.get((key, family))
+        return None if result is None else result.to_dict()
+
+    def _route_status(self, family: int) -> dict[str, Any] | None:
+        """The default route this family has at ``metric`` (converged every round)."""
+        if self.active is None:
+            return None
+        uplink = self.uplinks[self.active]
+        gateway = uplink.gateways().get(family)
+        return None if gateway is None else {"uplink": self.active, "gateway": gateway,
+                                             "interface": uplink.interface}
 
     def metrics(self) -> list[Family]:
         state = self.status()
@@ -191,4 +234,6 @@ class FailoverMonitor(Monitor):
             SWITCHES.of(state["switches"], name),
             REPAIRS.of(state["repairs"], name),
             SWITCHED.of(state["switched_at"], name),
+            ROUTE.with_samples(((name, family[3:], route["uplink"], route["gateway"]), 1)
+                               for family, route in state["routes"].items() if route is not None),
         ]

@@ -15,7 +15,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 MAIN_TABLE = 254
 PROBE_RULE_PRIORITY = 20000
-DEFAULT4 = "0.0.0.0/0"
+DEFAULT = {4: "0.0.0.0/0", 6: "::/0"}
+AF = {4: socket.AF_INET, 6: socket.AF_INET6}
+IPV6_DEFAULT_METRIC = 1024   # the kernel stores an IPv6 route added without a metric at 1024
+
+
+def _metric(metric: int, family: int) -> int:
+    """The metric the kernel stores: IPv6 has no metric 0."""
+    return IPV6_DEFAULT_METRIC if family == 6 and metric == 0 else metric
 
 
 @attrs.frozen
@@ -42,30 +49,35 @@ class Netlink:
         index = self.index(ifname)
         if index is None:
             return []
-        af = socket.AF_INET if family == 4 else socket.AF_INET6
-        return [a.get_attr("IFA_ADDRESS") for a in self.ipr.get_addr(index=index, family=af)]
+        return [a.get_attr("IFA_ADDRESS")
+                for a in self.ipr.get_addr(index=index, family=AF[family])]
 
-    def default_routes(self, metric: int, table: int = MAIN_TABLE) -> list[Route]:
-        routes = self.ipr.get_routes(family=socket.AF_INET, table=table, dst_len=0)
+    def default_routes(self, metric: int, table: int = MAIN_TABLE,
+                       family: int = 4) -> list[Route]:
+        routes = self.ipr.get_routes(family=AF[family], table=table, dst_len=0)
+        metric = _metric(metric, family)
         return [Route(r.get_attr("RTA_GATEWAY"), r.get_attr("RTA_OIF")) for r in routes
                 if (r.get_attr("RTA_PRIORITY") or 0) == metric and r["dst_len"] == 0]
 
     def replace_default(self, gateway: str, oif: int, metric: int,
-                        table: int = MAIN_TABLE) -> None:
+                        table: int = MAIN_TABLE, family: int = 4) -> None:
         """One atomic replace: the old route at this metric becomes the new one, never two."""
         kwargs = {"priority": metric} if metric else {}
-        self.ipr.route("replace", dst=DEFAULT4, gateway=gateway, oif=oif, table=table, **kwargs)
+        self.ipr.route("replace", family=AF[family], dst=DEFAULT[family], gateway=gateway,
+                       oif=oif, table=table, **kwargs)
 
-    def delete_default(self, route: Route, metric: int, table: int = MAIN_TABLE) -> None:
-        kwargs = {"priority": metric} if metric else {}
+    def delete_default(self, route: Route, metric: int, table: int = MAIN_TABLE,
+                       family: int = 4) -> None:
+        kwargs = {"priority": _metric(metric, family)} if metric or family == 6 else {}
         try:
-            self.ipr.route("del", dst=DEFAULT4, gateway=route.gateway, oif=route.oif,
-                           table=table, **kwargs)
+            self.ipr.route("del", family=AF[family], dst=DEFAULT[family],
+                           gateway=route.gateway, oif=route.oif, table=table, **kwargs)
         except NetlinkError as e:
             if e.code != 3:       # ESRCH: already gone
                 raise
 
-    def ensure_probe_route(self, ifname: str, gateway: str, table: int) -> None:
+    def ensure_probe_route(self, ifname: str, gateway: str, table: int,
+                           family: int = 4) -> None:
         """Probes bound to ``ifname`` leave through its gateway (``oif`` rule, own table).
 
         Without it a probe to a remote target on a standby uplink has no route
@@ -75,9 +87,10 @@ class Netlink:
         index = self.index(ifname)
         if index is None:
             return
-        if Route(gateway, index) not in self.default_routes(0, table):
-            self.replace_default(gateway, index, 0, table)
-        rules = self.ipr.get_rules(family=socket.AF_INET)
+        if Route(gateway, index) not in self.default_routes(0, table, family):
+            self.replace_default(gateway, index, 0, table, family)
+        rules = self.ipr.get_rules(family=AF[family])
         if not any(r.get_attr("FRA_OIFNAME") == ifname and r.get_attr("FRA_TABLE") == table
                    for r in rules):
-            self.ipr.rule("add", table=table, priority=PROBE_RULE_PRIORITY, oifname=ifname)
+            self.ipr.rule("add", family=AF[family], table=table, priority=PROBE_RULE_PRIORITY,
+                          oifname=ifname)

@@ -61,9 +61,10 @@ class FakeNetlink:
     def __init__(self) -> None:
         self.links = {"eth1": 2, "eth2": 3}
         self.addrs: dict[str, list[str]] = {"eth1": ["192.168.42.2"], "eth2": []}
-        self.routes: list[Route] = []
+        self.routes: list[Route] = []       # IPv4
+        self.routes6: list[Route] = []
         self.history: list[list[Route]] = []
-        self.probe_routes: list[tuple[str, str, int]] = []
+        self.probe_routes: list[tuple[str, str, int, int]] = []
 
     def index(self, ifname: str) -> int | None:
         return self.links.get(ifname)
@@ -71,20 +72,25 @@ class FakeNetlink:
     def addresses(self, ifname: str, family: int = 4) -> list[str]:
         return list(self.addrs.get(ifname, []))
 
-    def default_routes(self, metric: int, table: int = 254) -> list[Route]:
-        return list(self.routes)
+    def table(self, family: int) -> list[Route]:
+        return self.routes if family == 4 else self.routes6
 
-    def replace_default(self, gateway: str, oif: int, metric: int, table: int = 254) -> None:
-        self.routes[:1] = [Route(gateway, oif)]
-        self.history.append(list(self.routes))
+    def default_routes(self, metric: int, table: int = 254, family: int = 4) -> list[Route]:
+        return list(self.table(family))
 
-    def delete_default(self, route: Route, metric: int, table: int = 254) -> None:
-        self.routes.remove(route)
-        self.history.append(list(self.routes))
+    def replace_default(self, gateway: str, oif: int, metric: int, table: int = 254,
+                        family: int = 4) -> None:
+        self.table(family)[:1] = [Route(gateway, oif)]
+        self.history.append(list(self.table(family)))
 
-    def ensure_probe_route(self, ifname: str, gateway: str, table: int) -> None:
-        if (ifname, gateway, table) not in self.probe_routes:
-            self.probe_routes.append((ifname, gateway, table))
+    def delete_default(self, route: Route, metric: int, table: int = 254,
+                       family: int = 4) -> None:
+        self.table(family).remove(route)
+        self.history.append(list(self.table(family)))
+
+    def ensure_probe_route(self, ifname: str, gateway: str, table: int, family: int = 4) -> None:
+        if (ifname, gateway, table, family) not in self.probe_routes:
+            self.probe_routes.append((ifname, gateway, table, family))
 
     def close(self) -> None:
         pass

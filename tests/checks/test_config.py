@@ -68,3 +68,36 @@ checks:
 
 def test_absent_section_is_no_feature() -> None:
     assert read("addresses: {}\n")[0] is None
+
+
+def test_failover_ipv6_gateways() -> None:
+    config, problems = read("""
+checks:
+  failover:
+    dual:
+      primary: {interface: eth1, gateway: 192.168.42.1, gateway6: fe80::1}
+      standby: {interface: eth2, gateway6: 2001:db8:62::1, ping6: 2001:db8::53}
+""")
+    assert problems == []
+    assert config is not None
+    primary, standby = config.failover[0].primary, config.failover[0].standby
+    assert primary.gateways() == {4: "192.168.42.1", 6: "fe80::1"}
+    assert standby.gateways() == {6: "2001:db8:62::1"}
+    assert standby.targets() == {6: "2001:db8::53"}
+
+
+def test_failover_ipv6_mistakes() -> None:
+    _, problems = read("""
+checks:
+  failover:
+    wan:
+      primary: {interface: eth1, gateway: 2001:db8::1, gateway6: 10.0.0.1}
+      standby: {interface: eth2, gateway: null, ping6: 2001:db8::53}
+""")
+    assert problems == [
+        "n.yaml:5: checks.failover.wan.primary.gateway6: gateway6 must be an IPv6 address",
+        "n.yaml:5: checks.failover.wan.primary.gateway: gateway must be an IPv4 address",
+        "n.yaml:6: checks.failover.wan.standby: an uplink needs gateway, gateway6 or both",
+        "n.yaml:6: checks.failover.wan.standby.ping6: ping6 probes the IPv6 side: it needs "
+        "gateway6",
+    ]

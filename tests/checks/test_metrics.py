@@ -9,6 +9,7 @@ from twisted.internet.task import Clock
 
 from netsentinel.metrics import Family, render
 from tests.checks.fakes import FakeEngine
+from tests.checks.test_failover import DualLab
 from tests.checks.test_failover import Lab as FailoverLab
 from tests.checks.test_monitors import ddns, ping, updown
 from tests.lab import samples
@@ -76,3 +77,13 @@ def test_failover_active_uplink_and_switches() -> None:
     assert m['netsentinel_failover_active{name="wan",uplink="standby"}'] == 1
     assert m['netsentinel_failover_uplink_up{name="wan",uplink="primary"}'] == 0
     assert m['netsentinel_failover_switches_total{name="wan"}'] == 2
+    assert m['netsentinel_failover_route{name="wan",family="4",uplink="standby",'
+             'gateway="192.168.62.1"}'] == 1
+
+
+def test_failover_ipv6_route() -> None:
+    lab = DualLab()
+    lab.run(1)
+    m = scrape(lab.monitor.metrics())
+    assert m['netsentinel_failover_route{name="wan",family="6",uplink="primary",'
+             'gateway="2001:db8:42::1"}'] == 1
