@@ -42,10 +42,15 @@ def peer(lab: Lab, router: str, name: str, router_address: str,
     ns = lab.netns(name)
     here, there = lab.ifname(name), lab.ifname(name + "p")
     lab.veth(router, here, ns, there)
-    lab.run(router, "ip", "addr", "add", router_address, "dev", here)
+    add_address(lab, router, here, router_address)
     for address in peer_addresses:
-        lab.run(ns, "ip", "addr", "add", address, "dev", there)
+        add_address(lab, ns, there, address)
     return ns, here
+
+
+def add_address(lab: Lab, ns: str, ifname: str, address: str) -> None:
+    """Add an address; IPv6 ones with ``nodad`` so they are usable at once, not tentative."""
+    lab.run(ns, "ip", "addr", "add", address, "dev", ifname, *(["nodad"] if ":" in address else []))
 
 
 def drop(lab: Lab, ns: str, rule: str) -> None:
@@ -59,8 +64,8 @@ def heal(lab: Lab, ns: str) -> None:
     lab.run(ns, "nft", "delete", "table", "inet", "nstdrop", check=False)
 
 
-def default_routes(lab: Lab, ns: str, metric: int) -> list[dict[str, object]]:
-    out = lab.run(ns, "ip", "-j", "route", "show", "default").stdout
+def default_routes(lab: Lab, ns: str, metric: int, family: int = 4) -> list[dict[str, object]]:
+    out = lab.run(ns, "ip", "-j", f"-{family}", "route", "show", "default").stdout
     return [r for r in json.loads(out or b"[]") if r.get("metric", 0) == metric]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from netsentinel.checks.config import (
     ChecksConfig,
     DnsSource,
@@ -101,3 +103,14 @@ checks:
         "n.yaml:6: checks.failover.wan.standby.ping6: ping6 probes the IPv6 side: it needs "
         "gateway6",
     ]
+
+
+def test_example_failover_block_is_valid() -> None:
+    """etc/examples/checks.yaml (its action, CA and state paths do not exist here)."""
+    example = Path(__file__).parents[2] / "etc" / "examples" / "checks.yaml"
+    config, problems = read(example.read_text())
+    assert [p for p in problems if ".failover." in p] == []
+    assert config is not None
+    standby = config.failover[0].standby
+    assert standby.gateways() == {4: "192.168.62.1", 6: "2001:db8:62::1"}
+    assert config.failover[0].primary.gateway6 == "fe80::1"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.checks.labkit import Recorder, default_routes, drop, heal, peer
-from tests.lab import Daemon, Lab, wait_for
+from tests.checks.labkit import Recorder, add_address, default_routes, drop, heal, peer
+from tests.lab import Daemon, Lab, samples, wait_for
 
 METRIC = 201
 CONFIG = """
@@ -24,10 +25,13 @@ checks:
       up_after: 3
       min_switch_interval: 0
       metric: {metric}
-      primary: {{interface: {eth1}, name: pnet, gateway: 192.168.42.1, ping: {ping1},
-                postping: 192.168.42.1}}
-      standby: {{interface: {eth2}, name: snet, gateway: 192.168.62.1, ping: {ping2}}}
+      primary: {{interface: {eth1}, name: pnet, {primary}}}
+      standby: {{interface: {eth2}, name: snet, {standby}}}
 """
+PRIMARY4 = "gateway: 192.168.42.1, ping: {ping}, postping: 192.168.42.1"
+STANDBY4 = "gateway: 192.168.62.1, ping: {ping}"
+# the standby's IPv6 gateway is link-local, as many ISPs hand out by router advertisement
+PRIMARY6, STANDBY6 = "gateway6: 2001:db8:42::1", "gateway6: fe80::1"
 
 
 class Uplinks:
@@ -39,14 +43,29 @@ class Uplinks:
         self.recorder = Recorder(tmp_path)
         self.tmp_path = tmp_path
 
-    def start(self, ping1: str = "null", ping2: str = "null") -> Daemon:
+    def start(self, ping1: str = "null", ping2: str = "null", primary: str = PRIMARY4,
+              standby: str = STANDBY4) -> Daemon:
         config = CONFIG.format(action=self.recorder.script, metric=METRIC, eth1=self.eth1,
-                               eth2=self.eth2, ping1=ping1, ping2=ping2)
+                               eth2=self.eth2, primary=primary.format(ping=ping1),
+                               standby=standby.format(ping=ping2))
         self.daemon = Daemon(self.lab, self.router, self.tmp_path, config).start()
         return self.daemon
 
-    def gateways(self) -> list[object]:
-        return [r.get("gateway") for r in default_routes(self.lab, self.router, METRIC)]
+    def add_ipv6(self) -> None:
+        """A global /64 towards ISP 1 and only link-local addresses towards ISP 2."""
+        isp1_if, isp2_if = (self.lab.run(ns, "ip", "-j", "link", "show", "type", "veth").stdout
+                            for ns in (self.isp1, self.isp2))
+        add_address(self.lab, self.router, self.eth1, "2001:db8:42::2/64")
+        add_address(self.lab, self.isp1, json.loads(isp1_if)[0]["ifname"], "2001:db8:42::1/64")
+        add_address(self.lab, self.router, self.eth2, "fe80::2/64")
+        add_address(self.lab, self.isp2, json.loads(isp2_if)[0]["ifname"], "fe80::1/64")
+
+    def gateways(self, family: int = 4) -> list[object]:
+        return [r.get("gateway") for r in default_routes(self.lab, self.router, METRIC, family)]
+
+    def routes6(self) -> list[tuple[object, object]]:
+        return [(r.get("gateway"), r.get("dev"))
+                for r in default_routes(self.lab, self.router, METRIC, 6)]
 
     def failover(self) -> dict[str, object]:
         return self.daemon.status()["checks"]["failover"]["wan"]  # type: ignore[no-any-return]
@@ -60,8 +79,9 @@ def uplinks(lab: Lab, tmp_path: Path) -> Iterator[Uplinks]:
 class RouteWatch:
     """Polls ``ip -j route`` in a thread and keeps every count of default routes it saw."""
 
-    def __init__(self, uplinks: Uplinks) -> None:
+    def __init__(self, uplinks: Uplinks, family: int = 4) -> None:
         self.uplinks = uplinks
+        self.family = family
         self.counts: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -69,7 +89,7 @@ class RouteWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.counts.append(len(self.uplinks.gateways()))
+            self.counts.append(len(self.uplinks.gateways(self.family)))
 
     def stop(self) -> list[int]:
         self._stop.set()
@@ -125,3 +145,53 @@ def test_remote_target_behind_standby_only_fails_the_primary_probe(uplinks: Upli
     wait_for(lambda: uplinks.gateways() == ["192.168.62.1"], what="route via standby")
     state = uplinks.failover()["uplinks"]
     assert state["primary"]["state"] == "offline" and state["standby"]["state"] == "online"
+
+
+DUAL = (f"{PRIMARY4}, {PRIMARY6}", f"{STANDBY4}, {STANDBY6}")
+
+
+def test_dual_stack_both_families_follow_the_primary_ipv6_loss(uplinks: Uplinks) -> None:
+    """Only ICMPv6 echo to ISP 1 fails: one verdict per uplink moves IPv4 and IPv6 together."""
+    uplinks.add_ipv6()
+    uplinks.start(primary=DUAL[0], standby=DUAL[1])
+    wait_for(lambda: uplinks.routes6() == [("2001:db8:42::1", uplinks.eth1)],
+             what="IPv6 route via primary")
+    assert uplinks.gateways() == ["192.168.42.1"]
+    watch4, watch6 = RouteWatch(uplinks), RouteWatch(uplinks, 6)
+    try:
+        drop(uplinks.lab, uplinks.isp1, "icmpv6 type echo-request")
+        wait_for(lambda: uplinks.routes6() == [("fe80::1", uplinks.eth2)],
+                 what="IPv6 route via the standby's link-local gateway")
+        wait_for(lambda: uplinks.gateways() == ["192.168.62.1"], what="IPv4 route via standby")
+        heal(uplinks.lab, uplinks.isp1)
+        wait_for(lambda: uplinks.routes6() == [("2001:db8:42::1", uplinks.eth1)],
+                 what="IPv6 route back on primary")
+        wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="IPv4 route back")
+    finally:
+        counts4, counts6 = watch4.stop(), watch6.stop()
+    assert set(counts4) == {1} and set(counts6) == {1}, (sorted(set(counts4)),
+                                                         sorted(set(counts6)))
+    state = uplinks.failover()
+    assert state["routes"]["ipv6"] == {"uplink": "primary", "gateway": "2001:db8:42::1",
+                                       "interface": uplinks.eth1}
+    assert state["uplinks"]["standby"]["last6"]["address"] == "fe80::1"
+
+
+def test_ipv6_only_instance_route_status_metrics_and_repair(uplinks: Uplinks) -> None:
+    uplinks.add_ipv6()
+    uplinks.start(primary=PRIMARY6, standby=STANDBY6)
+    wait_for(lambda: uplinks.routes6() == [("2001:db8:42::1", uplinks.eth1)],
+             what="IPv6 route via primary")
+    assert uplinks.gateways() == []
+    uplinks.lab.run(uplinks.router, "ip", "-6", "route", "del", "default", "metric", str(METRIC))
+    wait_for(lambda: uplinks.routes6() == [("2001:db8:42::1", uplinks.eth1)],
+             what="IPv6 route restored")
+    state = uplinks.failover()
+    assert state["repairs"] >= 1 and list(state["routes"]) == ["ipv6"]
+    metrics = samples(uplinks.daemon.ctl("metrics"))
+    assert metrics['netsentinel_failover_route{name="wan",family="6",uplink="primary",'
+                   'gateway="2001:db8:42::1"}'] == 1
+    calls = uplinks.recorder.events("failover-primary")
+    assert calls[0][3] == f"pnet:Primary:{uplinks.eth1}:2001:db8:42::2"
+    drop(uplinks.lab, uplinks.isp1, "icmpv6 type echo-request")
+    wait_for(lambda: uplinks.routes6() == [("fe80::1", uplinks.eth2)], what="IPv6 via standby")
