@@ -53,12 +53,15 @@ class Uplinks:
 
     def add_ipv6(self) -> None:
         """A global /64 towards ISP 1 and only link-local addresses towards ISP 2."""
-        isp1_if, isp2_if = (self.lab.run(ns, "ip", "-j", "link", "show", "type", "veth").stdout
-                            for ns in (self.isp1, self.isp2))
         add_address(self.lab, self.router, self.eth1, "2001:db8:42::2/64")
-        add_address(self.lab, self.isp1, json.loads(isp1_if)[0]["ifname"], "2001:db8:42::1/64")
+        add_address(self.lab, self.isp1, self.isp_if(self.isp1), "2001:db8:42::1/64")
         add_address(self.lab, self.router, self.eth2, "fe80::2/64")
-        add_address(self.lab, self.isp2, json.loads(isp2_if)[0]["ifname"], "fe80::1/64")
+        add_address(self.lab, self.isp2, self.isp_if(self.isp2), "fe80::1/64")
+
+    def isp_if(self, isp: str) -> str:
+        """The ISP namespace's end of its link to the router (its only veth)."""
+        links = json.loads(self.lab.run(isp, "ip", "-j", "link", "show", "type", "veth").stdout)
+        return str(links[0]["ifname"])
 
     def gateways(self, family: int = 4) -> list[object]:
         return [r.get("gateway") for r in default_routes(self.lab, self.router, METRIC, family)]
@@ -195,3 +198,18 @@ def test_ipv6_only_instance_route_status_metrics_and_repair(uplinks: Uplinks) ->
     assert calls[0][3] == f"pnet:Primary:{uplinks.eth1}:2001:db8:42::2"
     drop(uplinks.lab, uplinks.isp1, "icmpv6 type echo-request")
     wait_for(lambda: uplinks.routes6() == [("fe80::1", uplinks.eth2)], what="IPv6 via standby")
+
+
+def test_remote_ping6_target_behind_standby_gets_an_ipv6_probe_rule(uplinks: Uplinks) -> None:
+    uplinks.add_ipv6()
+    uplinks.lab.run(uplinks.isp2, "ip", "addr", "add", "2001:db8:200::1/128", "dev", "lo")
+    uplinks.lab.run(uplinks.isp2, "ip", "-6", "route", "add", "default", "via", "fe80::2",
+                    "dev", uplinks.isp_if(uplinks.isp2))
+    target = "gateway6: {gw}, ping6: 2001:db8:200::1"
+    uplinks.start(primary=target.format(gw="2001:db8:42::1"), standby=target.format(gw="fe80::1"))
+    wait_for(lambda: uplinks.routes6() == [("fe80::1", uplinks.eth2)], what="IPv6 via standby")
+    state = uplinks.failover()["uplinks"]
+    assert state["primary"]["state"] == "offline" and state["standby"]["state"] == "online"
+    rules = json.loads(uplinks.lab.run(uplinks.router, "ip", "-j", "-6", "rule").stdout)
+    assert {(r.get("oif"), r.get("table")) for r in rules} >= {
+        (uplinks.eth1, str(1000 + 2 * METRIC)), (uplinks.eth2, str(1001 + 2 * METRIC))}
