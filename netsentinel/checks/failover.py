@@ -95,7 +95,7 @@ class FailoverMonitor(Monitor):
         uplink = self.uplinks[key]
         family = 4 if uplink.gateway is not None else 6
         addresses = [a for a in self.netlink.addresses(uplink.interface, family)
-                     if not ipaddress.ip_address(a).is_link_local]
+                     if family == 4 or not ipaddress.ip_address(a).is_link_local]
         return f"{uplink.name}:{uplink.role}:{uplink.interface}:{addresses[0] if addresses else ''}"
 
     def _probe(self, uplink: Uplink, target: str) -> defer.Deferred[ProbeResult]:
