@@ -159,7 +159,7 @@ class Forwarder(service.Service):
 
     def close_all(self, reason: str) -> None:
         for conn in list(self.connections.values()):
-            conn.abort(reason)
+            conn.close(reason)
 
     def reconfigure(self, config: ServiceConfig) -> None:
         """Adopt everything but the listening address; open connections are kept."""
@@ -302,7 +302,7 @@ class Forwarder(service.Service):
             if reason == "connect-timeout":
                 conn.dial_failed("connect timed out")
             elif reason is not None:
-                conn.abort(reason)
+                conn.close(reason)
         if now - self._last_summary >= SUMMARY_INTERVAL:
             self._summarize(now)
 
@@ -346,7 +346,7 @@ class Forwarder(service.Service):
         victims = [c for c in self.connections.values()
                    if client_address(c.ip) in network] if close else []
         for conn in victims:
-            conn.abort("rejected")
+            conn.close("rejected")
         return len(victims)
 
     def release(self, network: Network) -> bool:

@@ -144,18 +144,13 @@ class Flow:
         self.conn.forwarder.dump(self.conn, "up" if self.upstream else "down", data)
 
     def wait_readable(self) -> None:
-        if self.writing:
-            self.writing = False
-            self.stalled_since = None
-            self.reactor.removeWriter(self.dst)
+        self._stop_writing()
         if not self.reading:
             self.reading = True
             self.reactor.addReader(self.src)
 
     def _wait_writable(self) -> None:
-        if self.reading:
-            self.reading = False
-            self.reactor.removeReader(self.src)
+        self._stop_reading()
         if not self.writing:
             self.writing = True
             self.stalled_since = self.conn.forwarder.clock.seconds()
@@ -163,9 +158,15 @@ class Flow:
 
     def stop(self) -> None:
         """Unregister from the reactor; the sockets stay open."""
+        self._stop_reading()
+        self._stop_writing()
+
+    def _stop_reading(self) -> None:
         if self.reading:
             self.reading = False
             self.reactor.removeReader(self.src)
+
+    def _stop_writing(self) -> None:
         if self.writing:
             self.writing = False
             self.stalled_since = None
@@ -295,23 +296,19 @@ class Connection:
         if self.closed:
             return
         self.broken = f"{leg.name}-reset"
-        if self.backend is None or self.to_backend is None:
+        if self.to_backend is None:        # still dialling: no flow yet
             self.close(self.broken)
             return
         leg.into.stop()
         leg.into.done = True
         out = leg.out
         out.eof = True
-        if out.reading:
-            out.stop()
+        out._stop_reading()
         if out.done or not out.buffer.pending:
             self.close(self.broken)
 
-    def abort(self, reason: str) -> None:
-        """Close both sides now (timeouts, stop, ``reject --close``)."""
-        self.close(reason)
-
     def close(self, reason: str) -> None:
+        """Close both sides now (end of data, resets, timeouts, stop, ``reject --close``)."""
         if self.closed:
             return
         self.closed = True

@@ -71,7 +71,7 @@ class Setup:
 
     def close(self) -> None:
         for conn in list(self.forwarder.connections.values()):
-            conn.abort("test over")
+            conn.close("test over")
         for sock in self.sockets:
             sock.close()
 
