@@ -8,6 +8,7 @@ within a minute.  A failed lookup keeps the last address it had.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from twisted.logger import Logger
@@ -31,6 +32,7 @@ class Backend:
         self.error: str | None = None
         self._timer: Any = None
         self._generation = 0        # answers to a lookup from before stop() are dropped
+        self.named = not _is_address(endpoint.host)    # an IP needs no lookup, ever again
 
     def start(self) -> None:
         self._generation += 1
@@ -54,13 +56,13 @@ class Backend:
             self._failed(Failure(LookupError("no address")), generation)
             return
         address = (addresses[0], self.endpoint.port)
-        if address != self.address and address[0] != self.endpoint.host:
-            log.info("forward {name}: backend {host} is {address}", name=self.service,
-                     host=self.endpoint.host, address=address[0])
+        if self.named:
+            if address != self.address:
+                log.info("forward {name}: backend {host} is {address}", name=self.service,
+                         host=self.endpoint.host, address=address[0])
+            self._again(REFRESH, generation)
         self.address = address
         self.error = None
-        if address[0] != self.endpoint.host:        # a name: look again later
-            self._again(REFRESH, generation)
 
     def _failed(self, reason: Failure, generation: int) -> None:
         if generation != self._generation:
@@ -76,3 +78,11 @@ class Backend:
 
     def status(self) -> dict[str, Any]:
         return {"address": self.address[0] if self.address else None, "error": self.error}
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
