@@ -12,9 +12,11 @@ from pathlib import Path
 from tests.lab import Lab
 
 RECORDER = """#!/bin/sh
-# one line per call: the arguments separated by '|'
-for a in "$@"; do printf '%s|' "$a"; done >> {log}
-echo >> {log}
+# one line per call: the arguments separated by '|', written in one write() so that
+# actions running at the same time cannot interleave their lines
+line=""
+for a in "$@"; do line="$line$a|"; done
+printf '%s\n' "$line" >> {log}
 """
 
 
