@@ -7,11 +7,11 @@ all of them and the rule that the file is refused as a whole.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import attrs
 
-from netsentinel.features import Feature, load_features
+from netsentinel.features import Feature, SetClaim, load_features
 from netsentinel.forward.config import Endpoint, listen_endpoint
 from netsentinel.schema import (
     ConfigError,
@@ -82,14 +82,33 @@ def parse_config(text: str, file: str, options: Mapping[str, Any] | None = None,
     control = parse_control(root.section("control"))
     actions = parse_actions(root.section("actions"))
     parsed: dict[str, Any] = {}
+    claims: list[SetClaim] = []
     for feature in features if features is not None else load_features():
         value = feature.parse(root.section(feature.key), options)
         if value is not None:
             parsed[feature.key] = value
+            claims += _first_claims(feature.sets(value))
+    _check_set_writers(root, claims)
     root.done()
     if root.problems:
         raise ConfigError(root.problems)
     return Config(file, control, actions, parsed)
+
+
+def _first_claims(claims: Iterable[SetClaim]) -> list[SetClaim]:
+    """One claim per set within a feature (a zone's interfaces share its sets)."""
+    return list({(c.family, c.table, c.name): c for c in reversed(list(claims))}.values())[::-1]
+
+
+def _check_set_writers(root: Section, claims: list[SetClaim]) -> None:
+    """Refuse two features writing one nft set: each sync would undo the other's elements."""
+    writers: dict[tuple[str, str, str], SetClaim] = {}
+    for claim in claims:
+        first = writers.setdefault((claim.family, claim.table, claim.name), claim)
+        if first is not claim:
+            root.problem(f"nft set {claim.set} is also written by {'.'.join(first.key)} "
+                         f"(line {root.line_at(first.key)}); give one of them another name",
+                         root.line_at(claim.key), ".".join(claim.key))
 
 
 def load_config(path: str, options: Mapping[str, Any] | None = None) -> Config:

@@ -9,7 +9,7 @@ imported when the daemon (or the config check) runs.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 import attrs
 from twisted.internet.defer import Deferred
@@ -56,6 +56,28 @@ class FeatureService(Protocol):
 
 
 @attrs.frozen
+class SetClaim:
+    """An nft set a feature will write, and the config key that makes it write it.
+
+    Two features writing one set would undo each other's elements at every sync,
+    so the config check refuses that (netsentinel.config).
+    """
+
+    family: str
+    table: str
+    name: str
+    key: tuple[str, ...]      # path of the key in the file, e.g. ("docker", "zones", "web")
+
+    @property
+    def set(self) -> str:
+        return f"{self.family} {self.table} {self.name}"
+
+
+def _no_sets(config: Any) -> Iterable[SetClaim]:
+    return ()
+
+
+@attrs.frozen
 class Feature:
     """``service`` is "module:Class", imported only when the feature is configured:
     a daemon that only watches addresses never loads the forwarder or pcap."""
@@ -63,6 +85,7 @@ class Feature:
     key: str
     parse: Callable[[Section, Mapping[str, Any]], Any]   # None when not configured
     service: str
+    sets: Callable[[Any], Iterable[SetClaim]] = _no_sets   # of a parsed config
 
     def make(self, config: Any, context: Context) -> FeatureService:
         module, _, name = self.service.partition(":")

@@ -104,6 +104,17 @@ class Section:
     def line_of(self, key: str) -> int:
         return self._values[key][1].start_mark.line + 1 if key in self._values else self.line
 
+    def line_at(self, keys: Sequence[str]) -> int:
+        """The line of the value at the path ``keys`` below here (of the deepest one present)."""
+        line, values = self.line, self._values
+        for key in keys:
+            if key not in values:
+                break
+            node = values[key][1]
+            line = node.start_mark.line + 1
+            values = Section(node, "", self.file, [])._values
+        return line
+
     def raw(self, key: str) -> Any:
         self._used.add(key)
         return _constructor.construct_object(self._values[key][1], deep=True)

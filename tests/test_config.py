@@ -106,3 +106,37 @@ def test_status_page_example_is_valid() -> None:
 def test_metrics_example_is_valid() -> None:
     config = load_config(str(Path(__file__).parent.parent / "etc" / "examples" / "metrics.yaml"))
     assert str(config.control.metrics) == "127.0.0.1:9380"
+
+
+SHARED_SETS = """\
+addresses:
+  nftables: {table: inet filter}
+  interfaces:
+    eth0: {zone: lan}
+    eth1: {zone: lan}
+docker:
+  nftables: {table: %s}
+  zones:
+    web: {names: [nginx]}
+    lan: {names: [db]}
+forward:
+  ssh:
+    listen: ":2222"
+    backend: "127.0.0.1:22"
+    blacklist_set: inet filter web_ips
+"""
+
+
+def test_two_features_may_not_write_the_same_nft_set() -> None:
+    assert problems(SHARED_SETS % "inet filter") == [
+        "test.yaml:9: docker.zones.web: nft set inet filter web_ips is also written by "
+        "forward.ssh.blacklist_set (line 15); give one of them another name",
+        "test.yaml:10: docker.zones.lan: nft set inet filter lan_ips is also written by "
+        "addresses.interfaces.eth0.zone (line 4); give one of them another name",
+        "test.yaml:10: docker.zones.lan: nft set inet filter lan_ipv6 is also written by "
+        "addresses.interfaces.eth0.zone (line 4); give one of them another name"]
+
+
+def test_the_same_set_names_in_other_tables_are_fine() -> None:
+    text = (SHARED_SETS % "ip docker").replace("inet filter web_ips", "inet filter blocked")
+    assert parse_config(text, "test.yaml").features.keys() == {"addresses", "docker", "forward"}

@@ -1,4 +1,16 @@
-from netsentinel.features import Feature
-from netsentinel.forward.config import parse
+from typing import Iterator
 
-FEATURE = Feature("forward", parse, "netsentinel.forward.service:Forwarding")
+from netsentinel.features import Feature, SetClaim
+from netsentinel.forward.config import ForwardConfig, parse
+
+
+def sets(config: ForwardConfig) -> Iterator[SetClaim]:
+    for service in config.services:
+        ref = service.blacklist_set
+        if ref is not None:
+            for name in (ref.name, ref.name6):
+                yield SetClaim(ref.family, ref.table, name,
+                               ("forward", service.name, "blacklist_set"))
+
+
+FEATURE = Feature("forward", parse, "netsentinel.forward.service:Forwarding", sets)
