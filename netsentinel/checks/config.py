@@ -159,6 +159,16 @@ class FailoverConfig:
     up_after: int = 5
     min_switch_interval: float = 30.0
 
+    @property
+    def families(self) -> list[int]:
+        """The address families whose default route this instance manages."""
+        return sorted({f for u in (self.primary, self.standby) for f in u.gateways()})
+
+    @property
+    def routes(self) -> set[tuple[int, int]]:
+        """(metric, family) of every default route this instance owns."""
+        return {(self.metric, family) for family in self.families}
+
 
 @attrs.frozen
 class ChecksConfig:

@@ -79,7 +79,7 @@ class FailoverMonitor(Monitor):
         self.uplinks = {PRIMARY: config.primary, STANDBY: config.standby}
         self.states = {k: Hysteresis(config.down_after, config.up_after) for k in self.uplinks}
         self.last: dict[tuple[str, int], ProbeResult] = {}
-        self.families = sorted({f for u in self.uplinks.values() for f in u.gateways()})
+        self.families = config.families
         self.active: str | None = None
         self.switched_at: float | None = None
         self.switches = 0
@@ -166,6 +166,27 @@ class FailoverMonitor(Monitor):
                  name=self.config.name, family=family, metric=metric, have=have,
                  want=want or "none")
         return True
+
+    def withdraw(self, keep: set[tuple[int, int]]) -> None:
+        """Delete our default routes whose (metric, family) the next configuration drops.
+
+        Called before a reload rebuilds the monitors: a family, metric or whole
+        instance removed from the file would otherwise leave a route that nothing
+        keeps right any more.  Only routes through this instance's own gateways go.
+        """
+        metric = self.config.metric
+        for family in self.families:
+            if (metric, family) in keep:
+                continue
+            ours = {Route(u.gateways()[family], self.netlink.index(u.interface))
+                    for u in self.uplinks.values() if family in u.gateways()}
+            for route in self.netlink.default_routes(metric, family=family):
+                if route in ours:
+                    self.netlink.delete_default(route, metric, family=family)
+                    log.info("failover {name}: IPv{family} default route via {gateway} at "
+                             "metric {metric} withdrawn (no longer configured)",
+                             name=self.config.name, family=family, gateway=route.gateway,
+                             metric=metric)
 
     @defer.inlineCallbacks
     def _switch(self, wanted: str | None, now: float) -> Any:

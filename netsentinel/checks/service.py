@@ -97,6 +97,12 @@ class ChecksService(service.MultiService):
         return defer.succeed(None)
 
     def reconfigure(self, config: ChecksConfig) -> bool:
+        """Never in place (the monitors are rebuilt); first the failover routes that only
+        the running configuration manages are withdrawn, so none is left unattended."""
+        keep = {route for f in config.failover for route in f.routes}
+        for monitor in self.monitors.get("failover", {}).values():
+            assert isinstance(monitor, FailoverMonitor)
+            monitor.withdraw(keep)
         return False
 
     def status(self) -> dict[str, Any]:

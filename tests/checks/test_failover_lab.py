@@ -213,3 +213,24 @@ def test_remote_ping6_target_behind_standby_gets_an_ipv6_probe_rule(uplinks: Upl
     rules = json.loads(uplinks.lab.run(uplinks.router, "ip", "-j", "-6", "rule").stdout)
     assert {(r.get("oif"), r.get("table")) for r in rules} >= {
         (uplinks.eth1, str(1000 + 2 * METRIC)), (uplinks.eth2, str(1001 + 2 * METRIC))}
+
+
+def test_reload_withdraws_the_routes_it_no_longer_manages(uplinks: Uplinks) -> None:
+    uplinks.add_ipv6()
+    daemon = uplinks.start(primary=DUAL[0], standby=DUAL[1])
+    wait_for(lambda: uplinks.routes6() == [("2001:db8:42::1", uplinks.eth1)],
+             what="IPv6 route via primary")
+    wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="IPv4 route via primary")
+    ipv4_only = CONFIG.format(action=uplinks.recorder.script, metric=METRIC, eth1=uplinks.eth1,
+                              eth2=uplinks.eth2, primary=PRIMARY4.format(ping="null"),
+                              standby=STANDBY4.format(ping="null"))
+    daemon.write_config(ipv4_only)
+    assert daemon.ctl("reload") == "OK: reloaded (changed: checks)"
+    assert uplinks.routes6() == []                 # withdrawn before the reply
+    wait_for(lambda: uplinks.failover()["active"] == "primary", what="IPv4-only instance up")
+    assert uplinks.gateways() == ["192.168.42.1"]
+    assert "IPv6 default route via 2001:db8:42::1 at metric 201 withdrawn" in daemon.output()
+
+    daemon.write_config(f"checks:\n  action: {uplinks.recorder.script}\n")
+    assert daemon.ctl("reload") == "OK: reloaded (changed: checks)"
+    assert uplinks.gateways() == []
