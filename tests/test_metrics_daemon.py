@@ -24,6 +24,7 @@ BACKEND, FRONT = 19000, 19001
 CONFIG = """
 control:
   metrics: "{metrics}"
+  status_page: {page}
 addresses:
   delay: 0.05
   nftables: {{table: inet filter, create: true}}
@@ -35,7 +36,7 @@ forward:
     backend: "127.0.0.1:{backend}"
 checks:
   ping:
-    self: {{target: 10.1.0.2, interval: 1, count: 1, wait: 1, log: false}}
+    self: {{target: 10.1.0.2, interval: {interval}, count: 1, wait: 1, log: false}}
 """
 
 
@@ -53,8 +54,9 @@ class Router:
         echo_backend(lab, self.ns, BACKEND)
         self.daemon = Daemon(lab, self.ns, tmp_path, self.config("127.0.0.1:9380"))
 
-    def config(self, metrics: str) -> str:
-        return CONFIG.format(metrics=metrics, wan=self.wan, front=FRONT, backend=BACKEND)
+    def config(self, metrics: str, status_page: bool = False, ping_interval: int = 1) -> str:
+        return CONFIG.format(metrics=metrics, page="true" if status_page else "false",
+                             interval=ping_interval, wan=self.wan, front=FRONT, backend=BACKEND)
 
     def http(self, path: str = "/metrics", method: str = "GET", port: int = 9380,
              host: str = "127.0.0.1") -> tuple[int, str, str]:

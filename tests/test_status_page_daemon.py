@@ -23,34 +23,10 @@ CTL = str(Path(sys.executable).with_name("netsentinel-ctl"))
 # the config file's own path is shown on the page, and a directory name may hold markup
 HOSTILE = '<img src=x onerror="alert(1)">&amp;'
 
-CONFIG = """
-control:
-  metrics: "127.0.0.1:9380"
-  status_page: {page}
-addresses:
-  delay: 0.05
-  nftables: {{table: inet filter, create: true}}
-  interfaces:
-    {wan}: {{zone: wan}}
-forward:
-  echo:
-    listen: "127.0.0.1:{front}"
-    backend: "127.0.0.1:{backend}"
-checks:
-  ping:
-    self: {{target: 10.1.0.2, interval: 60, count: 1, wait: 1, log: false}}
-"""
-
-
-def config(r: Router, page: bool) -> str:
-    return CONFIG.format(page="true" if page else "false", wan=r.wan, front=FRONT,
-                         backend=BACKEND)
-
-
 def start(lab: Lab, directory: Path, page: bool) -> Router:
     directory.mkdir()
     r = Router(lab, directory)
-    r.daemon.write_config(config(r, page))
+    r.daemon.write_config(r.config("127.0.0.1:9380", status_page=page, ping_interval=60))
     r.daemon.start()
     wait_for(lambda: r.daemon.status()["checks"]["ping"]["self"]["last"], what="first ping")
     return r
@@ -163,10 +139,10 @@ def test_off_by_default_and_reload_toggles_without_rebinding(lab: Lab, tmp_path:
     for path in ("/", "/status.json"):
         assert r.http(path)[0] == 404
     assert r.http("/metrics")[0] == 200
-    r.daemon.write_config(config(r, True))
+    r.daemon.write_config(r.config("127.0.0.1:9380", status_page=True, ping_interval=60))
     assert r.daemon.ctl("reload") == "OK: reloaded (changed: control.status_page)"
     assert r.http("/")[0] == 200 and r.http("/status.json")[0] == 200
-    r.daemon.write_config(config(r, False))
+    r.daemon.write_config(r.config("127.0.0.1:9380", ping_interval=60))
     assert r.daemon.ctl("reload") == "OK: reloaded (changed: control.status_page)"
     assert r.http("/")[0] == 404 and r.http("/metrics")[0] == 200
     assert r.daemon.output().count("metrics: serving http://") == 1    # bound once
