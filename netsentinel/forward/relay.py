@@ -1,10 +1,10 @@
 """One forwarded connection: its two sockets, the bytes between them, and its record.
 
 The relay hands its sockets to the reactor itself (``addReader``/``addWriter``)
-rather than wrapping them in Twisted transports: the bytes go from socket to
-socket through a pipe with ``os.splice`` and never become Python objects unless
-a hex dump is asked for, and a connection costs a few slotted objects instead
-of two transports and two protocols.  That is what lets a Python forwarder
+rather than wrapping them in Twisted transports: bulk bytes go from socket to
+socket through a pipe with ``os.splice`` and never become Python objects, small
+chunks take one ``recv`` and one ``send`` (buffers.py), and a connection costs a
+few slotted objects instead of two transports and two protocols.  That is what lets a Python forwarder
 keep up with haproxy (docs/bench-forward.md).
 
 Flow control is the buffer: a direction reads its source only when everything

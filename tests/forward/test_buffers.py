@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from netsentinel.forward.buffers import Buffer, PipePool
+from netsentinel.forward.buffers import COPY_CHUNK, Buffer, PipePool
 from tests.lab import wait_for
 
 
@@ -50,6 +50,7 @@ def test_splice_moves_the_bytes_and_gives_the_pipe_back(pairs: tuple[Pair, Pair]
     source, destination = pairs
     pool = PipePool()
     buffer = Buffer(pool)
+    buffer.bulk = True                  # as after a read that filled its chunk
     source.far.sendall(b"hello through a pipe")
     assert buffer.fill(source.near, None) == 20
     assert buffer.pipe is not None and buffer.data is None       # not read into Python
@@ -58,11 +59,40 @@ def test_splice_moves_the_bytes_and_gives_the_pipe_back(pairs: tuple[Pair, Pair]
     assert buffer.pending == 0 and buffer.pipe is None and len(pool._free) == 1
 
 
+def test_small_chunks_are_copied_and_bulk_is_spliced(pairs: tuple[Pair, Pair]) -> None:
+    source, destination = pairs
+    buffer = Buffer(PipePool())
+    destination.far.setblocking(False)
+
+    def move(expect_pipe: bool) -> int:
+        count = buffer.fill(source.near, None)
+        assert (buffer.pipe is not None) == expect_pipe and (buffer.data is None) == expect_pipe
+        while buffer.pending:
+            buffer.drain(destination.near)
+            with contextlib.suppress(BlockingIOError):
+                while destination.far.recv(1 << 20):
+                    pass
+        return count
+
+    source.far.sendall(b"a request")
+    assert move(expect_pipe=False) == 9                 # a small chunk: recv + send
+    source.near.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    source.far.sendall(os.urandom(3 * COPY_CHUNK))
+    wait_for(lambda: queued(source.near) == 3 * COPY_CHUNK, what="bulk queued at the relay")
+    assert move(expect_pipe=False) == COPY_CHUNK        # a whole chunk: bulk is coming
+    assert move(expect_pipe=True) == 2 * COPY_CHUNK     # spliced, and big enough to go on
+    source.far.sendall(b"a reply")
+    assert move(expect_pipe=True) == 7                  # a short splice ends the bulk mode
+    source.far.sendall(b"another")
+    assert move(expect_pipe=False) == 7
+
+
 def test_a_partial_write_keeps_the_rest_in_the_pipe(pairs: tuple[Pair, Pair]) -> None:
     source, destination = pairs
     destination.near.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     destination.far.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     buffer = Buffer(PipePool())
+    buffer.bulk = True
     payload = os.urandom(512 * 1024)
     source.far.sendall(payload)
     wait_for(lambda: queued(source.near) >= 60_000, what="60 kB queued at the relay")
@@ -124,6 +154,7 @@ def test_closing_with_bytes_inside_closes_the_pipe_instead_of_pooling_it(
     source, _ = pairs
     pool = PipePool()
     buffer = Buffer(pool)
+    buffer.bulk = True
     source.far.sendall(b"never delivered")
     buffer.fill(source.near, None)
     assert buffer.pipe is not None
