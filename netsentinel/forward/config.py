@@ -181,7 +181,9 @@ def _check_unique(section: Section, services: list[ServiceConfig]) -> None:
         if service.blacklist_set is not None:
             keys.append(("blacklist_set", service.blacklist_set))
         for kind, key in keys:
+            if key is None:             # missing: already reported as such
+                continue
             if key in seen:
-                section.problem(f"{service.name}: {kind} {key} is also used by {seen[key]}",
+                section.problem(f"{kind} {key} is also used by {seen[key]}",
                                 section.line_of(service.name), service.name)
             seen.setdefault(key, service.name)

@@ -40,7 +40,7 @@ from netsentinel.forward.relay import Connection
 
 log = Logger()
 
-SUMMARY_INTERVAL = 10.0     # s between rejection summaries in the log
+SUMMARY_INTERVAL = 10.0     # s between rejection and backend-failure summaries in the log
 
 
 class Forwarder(service.Service):
@@ -67,6 +67,8 @@ class Forwarder(service.Service):
         self.state = "new"
         self._numbers = 0
         self._unreported: Counter[str] = Counter()
+        # backend failures since the one logged in full, by reason; None: none lately
+        self._failures: Counter[str] | None = None
         self._last_summary = 0.0
         self._drained: list[defer.Deferred[None]] = []
         self._stopping: defer.Deferred[None] | None = None
@@ -259,10 +261,16 @@ class Forwarder(service.Service):
                                   local[1])
 
     def backend_failed(self, conn: Connection, why: str) -> None:
+        """Logged in full when the backend was fine lately; a dead backend under load
+        is one line per summary interval, not one per client."""
         self.counters.backend_failures += 1
         backend = str(self.config.backend)
-        log.warn("forward {name} #{conn}: backend {backend} failed for {ip}: {why}",
-                 name=self.sid, conn=conn.number, backend=backend, ip=conn.ip, why=why)
+        if self._failures is None:
+            log.warn("forward {name} #{conn}: backend {backend} failed for {ip}: {why}",
+                     name=self.sid, conn=conn.number, backend=backend, ip=conn.ip, why=why)
+            self._failures = Counter()
+        else:
+            self._failures[why] += 1
         self.bus.publish(BackendFailed(self.sid, conn.ip, backend, why))
 
     def closed(self, conn: Connection) -> None:
@@ -325,6 +333,14 @@ class Forwarder(service.Service):
                      interval=SUMMARY_INTERVAL,
                      detail=", ".join(f"{k} {v}" for k, v in sorted(self._unreported.items())))
             self._unreported.clear()
+        if self._failures:
+            log.warn("forward {name}: backend {backend} failed {total} more times in the last "
+                     "{interval}s ({detail})", name=self.sid, backend=str(self.config.backend),
+                     total=sum(self._failures.values()), interval=SUMMARY_INTERVAL,
+                     detail=", ".join(f"{k}: {v}" for k, v in sorted(self._failures.items())))
+            self._failures = Counter()
+        else:
+            self._failures = None       # a quiet interval: the next failure is logged in full
 
     # -- blacklist
 

@@ -165,3 +165,41 @@ def test_slow_reader_of_a_fast_backend_keeps_memory_flat(lab: Lab, ns: str,
                 peak = max(peak, rss_kib(daemon.process.pid))
     assert received == size
     assert peak - before < 30 * 1024, f"RSS grew {peak - before} KiB"
+
+
+FAILING = """
+forward:
+  refused: {listen: "127.0.0.1:19011", backend: "127.0.0.1:19099"}
+  no_route: {listen: "127.0.0.1:19012", backend: "10.99.0.1:80"}
+  host_unreachable: {listen: "127.0.0.1:19013", backend: "10.98.0.2:80"}
+  silent: {listen: "127.0.0.1:19014", backend: "10.98.0.2:81", connect_timeout: 1}
+"""
+
+
+def test_backend_failures_close_the_client_with_their_reason(lab: Lab, ns: str,
+                                                            tmp_path: Path) -> None:
+    """Real failures: nothing listening, no route, an ICMP host-unreachable from the
+    backend's network, and a backend that drops SYNs (connect_timeout)."""
+    peer = lab.netns("b")
+    here, there = lab.ifname("b"), lab.ifname("bp")
+    lab.veth(ns, here, peer, there)
+    lab.run(ns, "ip", "addr", "add", "10.98.0.1/24", "dev", here)
+    lab.run(peer, "ip", "addr", "add", "10.98.0.2/24", "dev", there)
+    lab.run(ns, "ip", "route", "add", "unreachable", "10.99.0.0/16")
+    lab.nft(peer, "table inet peer {\n chain input {\n type filter hook input priority 0\n"
+                  " tcp dport 80 reject with icmpx type host-unreachable\n"
+                  " tcp dport 81 drop\n }\n}\n")
+    daemon = Daemon(lab, ns, tmp_path, FAILING).start()
+    for port in (19011, 19012, 19013, 19014):
+        with dial(ns, port) as s:
+            s.settimeout(10)
+            assert closed_by_peer(s), port
+    state = daemon.status()["forward"]
+    assert {name: state[name]["backend_failures"] for name in state} == {
+        "refused": 1, "no_route": 1, "host_unreachable": 1, "silent": 1}
+    log = daemon.output()
+    for name, reason in (("refused", "Connection refused"), ("no_route", "No route to host"),
+                         ("host_unreachable", "No route to host"),
+                         ("silent", "connect timed out")):
+        assert any(f"forward {name} #1: backend" in line and reason in line
+                   for line in log.splitlines()), (name, reason)

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 import attrs
 import pytest
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs, formatEvent
 
 from netsentinel.events import EventBus
 from netsentinel.forward.config import Endpoint, ServiceConfig, Timeouts
@@ -259,3 +260,31 @@ def test_reconfigure_applies_new_timeouts_to_open_connections(make: Any, change:
     assert not conn.closed
     setup.advance(6)
     assert conn.closed
+
+
+def test_a_dead_backend_is_logged_once_then_summarized(make: Any) -> None:
+    setup = make()
+    setup.backends.close()                  # nothing listens: every connect is refused
+
+    def refused() -> None:
+        conn, _ = setup.accept()
+        if not conn.closed:                 # connect() said "in progress"
+            assert conn.backend is not None
+            conn.backend.doWrite()          # the reactor: the connect finished
+        assert conn.reason == "backend-failed"
+
+    with capturedLogs() as events:
+        for _ in range(5):
+            refused()
+        setup.advance(10)
+        refused()
+        setup.advance(10)                   # a quiet interval: the next one is news again
+        setup.advance(10)
+        refused()
+    lines = [formatEvent(e) for e in events if e.get("log_namespace", "").endswith("listener")]
+    assert setup.forwarder.counters.backend_failures == 7
+    assert [line.split(":")[0] for line in lines] == ["forward t #1", "forward t",
+                                                     "forward t", "forward t #7"]
+    assert lines[0].endswith("failed for 127.0.0.1: Connection refused")
+    assert lines[1].endswith("failed 4 more times in the last 10.0s (Connection refused: 4)")
+    assert "failed 1 more times" in lines[2]
