@@ -19,11 +19,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.lab import control  # noqa: E402
+
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 ECHO, IPERF = 21000, 21001
 FRONT = {"netsentinel": 21010, "haproxy": 21020, "socat": 21030}   # +0 echo, +1 iperf, +2 blacklisted
@@ -64,6 +69,9 @@ class Tool:
         self.base = FRONT[name]
         self.workdir = workdir
         self.processes: list[subprocess.Popen[bytes]] = []
+        # the control socket and a request answered with the tool's state, if it has one
+        self.control = {"netsentinel": (str(workdir / "ctl.sock"), "status"),
+                        "haproxy": (str(workdir / "haproxy.sock"), "show info")}.get(name)
 
     def spawn(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -96,6 +104,7 @@ forward:
         config.write_text(f"""
 global
     maxconn 9000
+    stats socket {self.workdir}/haproxy.sock mode 600 level admin
 defaults
     mode tcp
     timeout connect 10s
@@ -147,6 +156,30 @@ def iperf(port: int, seconds: float, streams: int) -> float:
     return json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
 
 
+class ControlPinger(threading.Thread):
+    """Asks the control socket every 20 ms while the load runs: is it still instant?"""
+
+    def __init__(self, path: str, request: str) -> None:
+        super().__init__(daemon=True)
+        self.path, self.request = path, request
+        self.done = threading.Event()
+        self.rtts: list[float] = []
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.wait(0.02):
+            started = time.perf_counter()
+            assert control(self.path, self.request)
+            self.rtts.append(time.perf_counter() - started)
+
+    def stop(self) -> float:
+        """The p99 round trip in ms."""
+        self.done.set()
+        self.join()
+        ordered = sorted(self.rtts)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
 def measure(tool: Tool, binary: str, seconds: float, idle: int) -> dict[str, float]:
     results: dict[str, float] = {}
     print(f"measuring {tool.name}", file=sys.stderr, flush=True)
@@ -162,8 +195,11 @@ def measure(tool: Tool, binary: str, seconds: float, idle: int) -> dict[str, flo
     time.sleep(2.0)          # let the tool close what the holder left
     results["stream1_gbps"] = iperf(base + 1, seconds, 1)
     results["stream8_gbps"] = iperf(base + 1, seconds, 8)
+    pinger = ControlPinger(*tool.control) if tool.control else None
     count, rate, p50, p99 = load(binary, "short", "127.0.0.1", base, 50, seconds, 100)
     results["short_per_s"], results["short_p99_ms"] = rate, p99 * 1000
+    if pinger is not None:
+        results["control_p99_ms"] = pinger.stop()
     flood = subprocess.Popen([binary, "flood", "127.0.0.1", str(base + 2), "8", str(seconds),
                               "0", BLOCKED], stdout=subprocess.PIPE, text=True)
     probe = load(binary, "probe", "127.0.0.1", base + 2, 1, seconds, 100)
@@ -177,6 +213,7 @@ LABELS: dict[str, tuple[str, Callable[[float, float], float]]] = {
     "stream8_gbps": ("8 streams, Gbit/s", lambda a, b: a / b),
     "short_per_s": ("short connections/s (50 clients)", lambda a, b: a / b),
     "short_p99_ms": ("  p99 latency, ms", lambda a, b: a / b),
+    "control_p99_ms": ("  control socket p99 during that, ms", lambda a, b: a / b),
     "reject_per_s": ("rejections/s (blacklisted flood)", lambda a, b: a / b),
     "admitted_p99_ms": ("  admitted client p99 during flood, ms", lambda a, b: a / b),
     "idle_kib_per_conn": ("memory per idle connection, KiB (PSS)", lambda a, b: a / b),
@@ -188,10 +225,11 @@ def report(results: dict[str, dict[str, float]]) -> str:
     lines = [f"{'figure':40} " + " ".join(f"{t:>12}" for t in tools)
              + ("   ns/haproxy   ns/socat" if "netsentinel" in results else "")]
     for key, (label, ratio) in LABELS.items():
-        row = f"{label:40} " + " ".join(f"{results[t][key]:12.2f}" for t in tools)
+        row = f"{label:40} " + " ".join(f"{results[t][key]:12.2f}" if key in results[t]
+                                         else f"{'-':>12}" for t in tools)
         ns = results.get("netsentinel")
         for peer in ("haproxy", "socat"):
-            if ns and peer in results and results[peer][key]:
+            if ns and key in ns and peer in results and results[peer].get(key):
                 row += f" {ratio(ns[key], results[peer][key]):11.2f}x"
         lines.append(row)
     return "\n".join(lines)
