@@ -24,8 +24,16 @@ from netsentinel.checks.dyndns2 import (
     parse_reply,
     request_url,
 )
-from netsentinel.checks.provider import FAILED, PENDING, RETRYING, ProviderUpdater, retry_delay
+from netsentinel.checks.provider import (
+    FAILED,
+    PENDING,
+    RETRYING,
+    ProviderUpdater,
+    retry_delay,
+)
+from netsentinel.metrics import render
 from tests.checks.fakes import FakeEngine, tools
+from tests.lab import samples
 
 HOSTS = ("home.example.org", "vpn.example.org")
 
@@ -183,3 +191,24 @@ def test_state_file_holds_the_providers_address_across_restarts(tmp_path: Path) 
         "10.1.1.1\nhome.example.org 10.1.1.1\nvpn.example.org 10.1.1.1\n")
     again = monitor()
     assert len(provider.asked) == 1 and again.status()["provider"]["state"] == "ok"
+
+
+def test_provider_metrics() -> None:
+    provider = Provider(b"good\n911\n")
+    u, _, clock = updater(provider)
+    config = DdnsConfig("ext", (InterfaceSource("wan0"),), interval=60, accept_private=True,
+                        update=u.config)
+    t, _ = tools(clock, FakeEngine())
+    m = DdnsMonitor(config, t, lambda name, family: ["10.1.1.1"])
+    assert m.provider is not None
+    m.provider.send = provider.send
+    m.startService()
+    clock.advance(0)
+    found = samples(render(m.metrics()))
+    assert found['netsentinel_ddns_provider_state{name="ext",state="retrying"}'] == 1
+    assert found['netsentinel_ddns_provider_state{name="ext",state="ok"}'] == 0
+    assert found['netsentinel_ddns_provider_requests_total{name="ext"}'] == 1
+    assert found['netsentinel_ddns_provider_results_total{name="ext",result="911"}'] == 1
+    assert found['netsentinel_ddns_provider_last_attempt_timestamp_seconds{name="ext"}'] == 1000
+    assert found['netsentinel_ddns_provider_next_attempt_timestamp_seconds{name="ext"}'] == 1300
+    assert not any(k.startswith("netsentinel_ddns_provider_address_info") for k in found)
