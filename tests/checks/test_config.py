@@ -177,3 +177,14 @@ checks:
         "n.yaml:13: checks.ddns.ext.update.min_interval: -1 is out of range (minimum 0)",
         "n.yaml:11: checks.ddns.ext.update.password_file: unknown key",
     ]
+
+
+def test_example_update_block_is_valid_but_for_its_password_file() -> None:
+    """etc/examples/checks.yaml's update block (its password file does not exist here)."""
+    example = Path(__file__).parents[2] / "etc" / "examples" / "checks.yaml"
+    config, problems = read(example.read_text())
+    assert [p.split(": ", 1)[1] for p in problems if ".update." in p] == [
+        "checks.ddns.external.update.password_file: file not found: "
+        "/etc/netsentinel/ddns.secret"]
+    assert config is not None and config.ddns[0].update is not None
+    assert config.ddns[0].update.hostnames == ("home.example.org", "vpn.example.org")
