@@ -97,7 +97,7 @@ def fetch(reactor: Any, url: str, family: int | None, ca: str | None,
 @implementer(IAgentEndpointFactory)
 class FamilyEndpoints:
     """Connects over one address family, so the echo service sees the address we ask about
-    (``family`` None: over whichever the host name resolves to first)."""
+    (``family`` None: over any, as a browser would)."""
 
     def __init__(self, reactor: Any, family: int | None, ca: str | None) -> None:
         self.reactor = reactor
@@ -110,10 +110,14 @@ class FamilyEndpoints:
 
     @defer.inlineCallbacks
     def _endpoint(self, host: str, port: int, tls: bool) -> Any:
-        address = yield self._resolve(host)
-        kind = (endpoints.TCP4ClientEndpoint if ipaddress.ip_address(address).version == 4
-                else endpoints.TCP6ClientEndpoint)
-        endpoint: IStreamClientEndpoint = kind(self.reactor, address, port, timeout=10)
+        endpoint: IStreamClientEndpoint
+        if len(self.families) > 1:      # any family: happy eyeballs over all addresses
+            endpoint = endpoints.HostnameEndpoint(self.reactor, host, port, timeout=10)
+        else:
+            address = yield self._resolve(host)
+            kind = (endpoints.TCP4ClientEndpoint if self.families == (4,)
+                    else endpoints.TCP6ClientEndpoint)
+            endpoint = kind(self.reactor, address, port, timeout=10)
         if tls:
             trust = ssl.platformTrust() if self.ca is None else _load_ca(self.ca)
             endpoint = endpoints.wrapClientTLS(ssl.optionsForClientTLS(host, trustRoot=trust),
@@ -124,8 +128,7 @@ class FamilyEndpoints:
     def _resolve(self, host: str) -> Any:
         found = yield resolve(self.reactor, host, self.families)
         if not found:
-            raise SourceError(f"{host} has no {'/'.join(f'IPv{f}' for f in self.families)} "
-                              "address")
+            raise SourceError(f"{host} has no IPv{self.families[0]} address")
         return found[0]
 
 
