@@ -209,10 +209,11 @@ def test_provider_is_updated_on_change_and_not_again_after_a_restart(
     assert PASSWORD not in again.output() and PASSWORD not in json.dumps(again.status())
 
 
-def test_badauth_stops_updates_until_the_address_changes(
+def test_badauth_stops_updates_until_the_address_or_the_config_changes(
         lab: Lab, tmp_path: Path, provider_lab: tuple[str, str, Provider, Recorder]) -> None:
     """The provider is a stand-in (a dyndns2 server in a namespace) that counts requests:
-    after badauth, checks go on every second but no request reaches it."""
+    after badauth, checks go on every second but no request reaches it until the address
+    changes or a reload brings a new password; then 911 is retried later."""
     router, wan, provider, recorder = provider_lab
     provider.set_reply("badauth")
     daemon = Daemon(lab, router, tmp_path, provider_config(tmp_path, wan, provider, recorder))
@@ -230,13 +231,19 @@ def test_badauth_stops_updates_until_the_address_changes(
     assert len(provider.requests()) == 1
     assert "badauth" in daemon.output() and "the login or password is wrong" in daemon.output()
 
+    renumber(lab, router, wan, "10.0.8.10", "10.0.8.12")      # a new address: one more try
+    wait_for(lambda: len(recorder.events("ddns-provider-error")) == 2, what="second badauth")
+    assert [r["query"]["myip"] for r in provider.requests()] == ["10.0.8.10", "10.0.8.12"]
+
+    (tmp_path / "ddns.secret").write_text("n3w-7c2a\n")     # a reload with the new password
     provider.set_reply("911")
-    renumber(lab, router, wan, "10.0.8.10", "10.0.8.12")
+    assert daemon.ctl("reload") == "OK: reloaded (changed: checks)"
     wait_for(lambda: recorder.events("ddns-provider-retry"), what="911")
     assert recorder.events("ddns-provider-retry") == [
         ["ext", "1", "ddns-provider-retry", "911", "300"]]
-    assert [r["query"]["myip"] for r in provider.requests()] == ["10.0.8.10", "10.0.8.12"]
+    assert [r["credentials"] for r in provider.requests()] == ["me:" + PASSWORD] * 2 + [
+        "me:n3w-7c2a"]
     retrying = ext()["provider"]
     assert retrying["state"] == "retrying"
     assert retrying["next_attempt"] == pytest.approx(retrying["last_attempt"] + 300, abs=1)
-    assert PASSWORD not in daemon.output()
+    assert PASSWORD not in daemon.output() and "n3w-7c2a" not in daemon.output()
