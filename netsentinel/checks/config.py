@@ -116,6 +116,7 @@ class UpdateConfig:
     protocol: str = "dyndns2"
     ca: str | None = None
     min_interval: float = 300.0      # never two updates of one host closer than this
+    max_interval: float = 25 * 86400.0    # re-send an unchanged address after this (0: never)
 
 
 @attrs.frozen
@@ -340,7 +341,8 @@ def _update(s: Section) -> UpdateConfig | None:
     config = UpdateConfig(
         s.get("server", _update_url), s.get("login", _credential), password or "",
         s.get("hostnames", _hostnames, ()), protocol, s.get("ca", existing_file, None),
-        s.get("min_interval", number(0, 86400), 300.0))
+        s.get("min_interval", number(0, 86400), 300.0),
+        s.get("max_interval", number(0, 366 * 86400), 25 * 86400.0))
     s.done()
     return config
 

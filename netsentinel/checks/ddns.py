@@ -5,7 +5,7 @@ users' scripts take that as "rebooted") unless a ``state_file`` remembers the
 last one, in which case an unchanged address is no event. With ``update:`` the
 instance also keeps a DNS provider's host names at the address (provider.py);
 the state file then also holds, one ``HOST ADDRESS`` line each, what the
-provider confirmed, so a restart sends nothing for an unchanged address.
+provider confirmed and when, so a restart sends nothing for an unchanged address.
 """
 
 from __future__ import annotations
@@ -56,9 +56,10 @@ PROVIDER_RESULTS = counter("netsentinel_ddns_provider_results_total",
                            "network).", "name", "result")
 
 
-def read_state(path: str | None, family: int) -> tuple[str, dict[str, str]]:
+def read_state(path: str | None,
+               family: int) -> tuple[str, dict[str, tuple[str, float | None]]]:
     """The address remembered in ``path`` (or ``unknown``), and per host name the
-    address the provider confirmed (lines ``HOST ADDRESS`` after the first)."""
+    address the provider confirmed and when (lines ``HOST ADDRESS [UNIXTIME]``)."""
     if path is None or not os.path.exists(path):
         return UNKNOWN, {}
     try:
@@ -66,10 +67,11 @@ def read_state(path: str | None, family: int) -> tuple[str, dict[str, str]]:
             first, *rest = f.read().splitlines() or [""]
         confirmed = {}
         for line in rest:
-            host, _, address = line.partition(" ")
-            confirmed[host] = validate(address, family, accept_private=True)
+            host, address, *at = line.split()
+            confirmed[host] = (validate(address, family, accept_private=True),
+                               float(at[0]) if at else None)
         return validate(first, family, accept_private=True), confirmed
-    except (OSError, UnicodeDecodeError, SourceError) as e:
+    except (OSError, UnicodeDecodeError, SourceError, ValueError) as e:
         log.warn("ddns state file {path} ignored: {error}", path=path, error=e)
         return UNKNOWN, {}
 
@@ -120,8 +122,9 @@ class DdnsMonitor(Monitor):
         if self.config.state_file is None:
             return
         confirmed = self.provider.confirmed() if self.provider is not None else {}
-        text = "".join(f"{line}\n" for line in
-                       [self.address, *(f"{h} {a}" for h, a in sorted(confirmed.items()))])
+        hosts = [f"{h} {a}" if at is None else f"{h} {a} {at:.0f}"
+                 for h, (a, at) in sorted(confirmed.items())]
+        text = "".join(f"{line}\n" for line in [self.address, *hosts])
         try:
             write_if_changed(self.config.state_file, text.encode())
         except OSError as e:

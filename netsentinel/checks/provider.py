@@ -1,8 +1,9 @@
 """Keeps a DNS provider's host names at the external address, as ddclient does.
 
 The updater is told the address after every check; it sends an update only for
-host names the provider has not confirmed at that address, never two for one
-host within ``min_interval``. A permanent refusal (badauth, nohost, ...) stops
+host names the provider has not confirmed at that address, or confirmed longer
+than ``max_interval`` ago (free accounts expire host names nobody updates),
+never two for one host within ``min_interval``. A permanent refusal (badauth, nohost, ...) stops
 it until the address changes or the configuration is reloaded: retrying a bad
 password gets accounts blocked. Temporary failures are retried with backoff.
 """
@@ -35,6 +36,7 @@ Event = Callable[..., None]
 @attrs.define
 class HostState:
     address: str | None = None       # what the provider confirmed (good/nochg)
+    confirmed_at: float | None = None    # when (Unix time)
     result: str | None = None        # its last word for this host
     detail: str = ""
     at: float | None = None          # when that word came
@@ -50,14 +52,19 @@ class ProviderUpdater:
     """The provider side of one ddns instance; ``remember`` persists ``confirmed()``."""
 
     def __init__(self, name: str, config: UpdateConfig, clock: Any, send: Send, event: Event,
-                 remember: Callable[[], None], confirmed: dict[str, str]) -> None:
+                 remember: Callable[[], None],
+                 confirmed: dict[str, tuple[str, float | None]]) -> None:
         self.name = name
         self.config = config
         self.clock = clock
         self.send = send
         self.event = event
         self.remember = remember
-        self.hosts = {h: HostState(confirmed.get(h)) for h in config.hostnames}
+        now = clock.seconds()
+        self.hosts = {h: HostState() for h in config.hostnames}
+        for host, (address, at) in confirmed.items():
+            if host in self.hosts:      # a state file line without a time counts from now
+                self.hosts[host] = HostState(address, now if at is None else at)
         self.wanted: str | None = None
         self.failed_for: str | None = None     # permanent error at this address: stay quiet
         self.attempts = 0                      # temporary failures in a row
@@ -69,8 +76,14 @@ class ProviderUpdater:
         self.stopped = False
 
     def want(self, address: str) -> None:
-        """The external address now; a new one clears a permanent error and any backoff."""
+        """The external address now; a new one clears a permanent error and any backoff.
+
+        Told after every check, so an unchanged address is also the moment to see
+        whether a host's confirmation has grown older than ``max_interval``.
+        """
         if address == self.wanted:
+            if self.timer is None:
+                self._schedule()
             return
         self.wanted, self.failed_for, self.attempts = address, None, 0
         self._cancel_timer()
@@ -82,8 +95,9 @@ class ProviderUpdater:
         if self.sending is not None:
             self.sending.cancel()
 
-    def confirmed(self) -> dict[str, str]:
-        return {h: s.address for h, s in self.hosts.items() if s.address is not None}
+    def confirmed(self) -> dict[str, tuple[str, float | None]]:
+        return {h: (s.address, s.confirmed_at) for h, s in self.hosts.items()
+                if s.address is not None}
 
     @property
     def state(self) -> str:
@@ -96,7 +110,13 @@ class ProviderUpdater:
         return PENDING
 
     def _due(self) -> tuple[str, ...]:
-        return tuple(h for h, s in self.hosts.items() if s.address != self.wanted)
+        return tuple(h for h, s in self.hosts.items()
+                     if s.address != self.wanted or self._stale(s))
+
+    def _stale(self, host: HostState) -> bool:
+        limit = self.config.max_interval
+        return bool(limit) and host.confirmed_at is not None and (
+            self.clock.seconds() - host.confirmed_at >= limit)
 
     def _cancel_timer(self) -> None:
         if self.timer is not None and self.timer.active():
@@ -124,8 +144,10 @@ class ProviderUpdater:
         for host in due:
             self.hosts[host].sent_at = now
         self.requests += 1
-        log.info("ddns {name}: updating {hosts} to {address} at {server}", name=self.name,
-                 hosts=",".join(due), address=address, server=self.config.server)
+        refresh = all(self.hosts[h].address == address for h in due)
+        log.info("ddns {name}: {what} {hosts} to {address} at {server}", name=self.name,
+                 what="refreshing" if refresh else "updating", hosts=",".join(due),
+                 address=address, server=self.config.server)
         self.sending = d = self.send(due, address)
         d.addCallback(self._done, address).addErrback(self._bug)
 
@@ -143,7 +165,7 @@ class ProviderUpdater:
             host = self.hosts[r.host]
             host.result, host.detail, host.at = r.code, r.detail, now
             if r.kind == OK:
-                host.address = address
+                host.address, host.confirmed_at = address, now
         good = [r.host for r in results if r.kind == OK]
         if good:
             self.remember()

@@ -89,13 +89,15 @@ class Provider:
         return defer.succeed(parse_reply(200, self.replies.pop(0), hosts))
 
 
-def updater(provider: Provider, confirmed: dict[str, str] | None = None,
-            min_interval: float = 300.0) -> tuple[ProviderUpdater, list[tuple[Any, ...]], Clock]:
+def updater(provider: Provider, confirmed: dict[str, tuple[str, float | None]] | None = None,
+            min_interval: float = 300.0,
+            max_interval: float = 25 * 86400) -> tuple[ProviderUpdater, list[tuple[Any, ...]],
+                                                        Clock]:
     clock = Clock()
     clock.advance(1000)
     events: list[tuple[Any, ...]] = []
     config = UpdateConfig("https://dyn.example/nic/update", "me", "s3cret", HOSTS,
-                          min_interval=min_interval)
+                          min_interval=min_interval, max_interval=max_interval)
     u = ProviderUpdater("ext", config, clock, provider.send,
                         lambda *args, **kw: events.append(args), lambda: None, confirmed or {})
     return u, events, clock
@@ -112,12 +114,12 @@ def test_good_updates_every_host_once() -> None:
     assert provider.asked == [(HOSTS, "192.0.2.7")]
     assert events == [("ddns-provider-updated", "192.0.2.7", ",".join(HOSTS))]
     assert u.state == "ok" and u.address() == "192.0.2.7" and u.confirmed() == dict.fromkeys(
-        HOSTS, "192.0.2.7")
+        HOSTS, ("192.0.2.7", 1000))
 
 
 def test_confirmed_hosts_are_not_sent_again() -> None:
     provider = Provider(b"nochg 192.0.2.7\n")
-    u, events, clock = updater(provider, confirmed={HOSTS[0]: "192.0.2.7"})
+    u, events, clock = updater(provider, confirmed={HOSTS[0]: ("192.0.2.7", 900)})
     u.want("192.0.2.7")
     clock.advance(0)
     assert provider.asked == [(HOSTS[1:], "192.0.2.7")]
@@ -168,6 +170,37 @@ def test_no_two_updates_of_a_host_within_min_interval() -> None:
     assert provider.asked[1] == (HOSTS, "192.0.2.8")
 
 
+def test_an_unchanged_address_is_refreshed_after_max_interval() -> None:
+    """Free accounts expire host names nobody updates: re-send before that, not sooner."""
+    provider = Provider(b"nochg\n", b"nochg\nnochg\n")
+    u, events, clock = updater(provider, confirmed={HOSTS[0]: ("192.0.2.7", 0),
+                                                    HOSTS[1]: ("192.0.2.7", None)},
+                               max_interval=86400)
+    clock.advance(43200)
+    u.want("192.0.2.7")                 # each check tells the address again
+    clock.advance(0)
+    assert provider.asked == []
+    clock.advance(43200 - 1)
+    u.want("192.0.2.7")
+    clock.advance(0)
+    assert provider.asked == [((HOSTS[0],), "192.0.2.7")]     # confirmed a day ago
+    clock.advance(43200)
+    u.want("192.0.2.7")                 # the line without a time counted from the start
+    clock.advance(0)
+    assert provider.asked[1:] == [((HOSTS[1],), "192.0.2.7")]
+    assert u.confirmed()[HOSTS[0]] == ("192.0.2.7", clock.seconds() - 43200)
+
+
+def test_max_interval_zero_never_refreshes() -> None:
+    provider = Provider()
+    u, _, clock = updater(provider, confirmed=dict.fromkeys(HOSTS, ("192.0.2.7", 1000)),
+                          max_interval=0)
+    for _ in range(400):
+        clock.advance(86400)
+        u.want("192.0.2.7")
+    assert provider.asked == []
+
+
 def test_state_file_holds_the_providers_address_across_restarts(tmp_path: Path) -> None:
     """The monitor writes what the provider confirmed beside the address; a new monitor
     reading that file sends nothing for the same address."""
@@ -188,7 +221,7 @@ def test_state_file_holds_the_providers_address_across_restarts(tmp_path: Path) 
 
     monitor().stopService()
     assert (tmp_path / "ip").read_text() == (
-        "10.1.1.1\nhome.example.org 10.1.1.1\nvpn.example.org 10.1.1.1\n")
+        "10.1.1.1\nhome.example.org 10.1.1.1 0\nvpn.example.org 10.1.1.1 0\n")
     again = monitor()
     assert len(provider.asked) == 1 and again.status()["provider"]["state"] == "ok"
 
