@@ -22,6 +22,7 @@ TOOLS = {
     "tuninetd": "netsentinel.cli.importers.tuninetd",
     "monconn": "netsentinel.cli.importers.monconn",
     "rust-network-mgr": "netsentinel.cli.importers.rustnetmgr",
+    "ddclient": "netsentinel.cli.importers.ddclient",
 }
 
 ARGV = "argv"   # the "file" named by problems in a tool's command line; the line is the word's position
