@@ -75,6 +75,7 @@ the config of a tool it replaces (comments say where each value came from):
   import tuninetd -- -i IFACE|-n GROUP -c CMD [-f FILTER -t TTL -a -w FILE]  -> traffic:
   import monconn [CONFIG] [-- -c CONFIG -p LISTEN=BACKEND... -D]       -> forward:
   import rust-network-mgr [CONFIG]                                     -> addresses:
+  import ddclient [/etc/ddclient.conf] [-- --secret-dir DIR]           -> checks: ddns:
 Unreadable input: one FILE:LINE: key: reason per problem, exit status 2.
 """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,7 +20,9 @@ from typing import Any, Iterator
 import pytest
 
 from netsentinel.cli.ctl import main
+from netsentinel.checks.config import DdnsConfig, DnsSource, InterfaceSource, UrlSource
 from netsentinel.cli.importers import convert, read_file
+from netsentinel.cli.importers.ddclient import duration, read_config
 from netsentinel.cli.importers.monconn import USAGE as USAGE_MONCONN
 from netsentinel.config import Config, parse_config
 from netsentinel.schema import ConfigError
@@ -295,6 +298,193 @@ def test_rust_network_mgr_unreadable_inputs(here: Path) -> None:
     assert problem.startswith(f"{here}/tabs.yaml:2: <top>: YAML syntax")
 
 
+# -- ddclient ------------------------------------------------------------------------------
+
+PASSWORDS = ("s3cret pass#word", 'p"w d', "cf-api-token-123")
+
+
+def ddclient(here: Path, text: str | None = None) -> str:
+    """Import ``text`` (or the sample) with the password files in ``here``."""
+    path = here / "ddclient.conf"
+    if text is not None:
+        path = here / "test.conf"
+        path.write_text(text)
+    return run("ddclient", str(path), "--", "--secret-dir", str(here))
+
+
+def load_ddns(text: str) -> dict[str, DdnsConfig]:
+    """Load as the daemon would, after writing each password file the import names (0600),
+    as the user is told to."""
+    for path in re.findall(r"password_file: (\S+)", text):
+        Path(path).write_text("pw\n")
+        Path(path).chmod(0o600)
+    return {d.name: d for d in load(text).features["checks"].ddns}
+
+
+def test_ddclient_conf_becomes_ddns_instances(here: Path) -> None:
+    (here / "provider-ca.pem").write_text("not checked at load\n")
+    text = ddclient(here)
+    golden("ddclient.yaml", text, here)
+    ddns = load_ddns(text)
+    assert list(ddns) == ["home.example.org", "office.ddns.net", "www.example.com"]
+    home = ddns["home.example.org"]
+    assert (home.interval, home.sources, home.family) == (300.0, (UrlSource("https://api.ipify.org/"),), 4)
+    assert home.state_file == f"{here}/ddclient.cache.home.example.org"
+    assert home.update is not None
+    assert (home.update.server, home.update.login, home.update.hostnames) == (
+        "https://members.dyndns.org/nic/update", "my-login", ("home.example.org", "vpn.example.org"))
+    assert (home.update.ca, home.update.min_interval, home.update.max_interval) == (
+        f"{here}/provider-ca.pem", 60.0, 25 * 86400.0)
+    assert home.update.password == "pw"                           # from the file, not ddclient.conf
+    office = ddns["office.ddns.net"]
+    assert office.sources == (InterfaceSource("ppp0"),)
+    assert office.update is not None and office.update.server == "https://dynupdate.no-ip.com/nic/update"
+    www = ddns["www.example.com"]
+    assert www.update is None and www.sources == (InterfaceSource("ppp0"),)
+    assert "protocol=cloudflare (line 27): provider updates are not supported" in text
+    assert "# wildcard=yes (line 23): not sent" in text
+    assert "# syslog=yes (line 5): logging goes through twistd" in text
+    for password in PASSWORDS:
+        assert password not in text and password.split()[0] not in text
+
+
+def test_ddclient_reads_the_file_as_ddclient_does() -> None:
+    """Comments, continuations, globals, quotes and escapes, the old HOST LOGIN PASSWORD
+    syntax, host= and a host named again."""
+    text = ("# comment\n"
+            "login=g1, password=\"a b\"  # trailing comment\n"
+            "protocol=dyndns2 \\\n"
+            "\n"
+            "  server=x.example.net, a.example.org\n"
+            "password=p\\#1'x y'z b.example.org,c.example.org\n"
+            "d.example.org olduser oldpass\n"
+            "host=e.example.org c.example.org\n")
+    entries, glob = read_config(text, "t.conf")
+    assert [[h for h, _ in e.hosts] for e in entries] == [
+        ["a.example.org"], ["b.example.org"], ["d.example.org"], ["c.example.org", "e.example.org"]]
+    first = entries[0].settings
+    assert (first["login"].value, first["password"].value, first["server"].value) == ("g1", "a b", "x.example.net")
+    assert (first["server"].line, first["login"].line, entries[0].line) == (5, 2, 5)
+    assert first["protocol"].local and not first["login"].local
+    assert entries[1].settings["password"].value == "p#1x yz"
+    assert entries[1].notes == ["c.example.org: named again on line 8, where ddclient took its settings from"]
+    old = entries[2].settings
+    assert (old["login"].value, old["password"].value) == ("olduser", "oldpass")
+    assert glob["password"].value == "a b" and "server" not in glob
+    assert [duration(v) for v in ("300", "30s", "5m", "5min", "2h", "25d", "3days", "soon")] == [
+        300, 30, 300, 300, 7200, 25 * 86400, 3 * 86400, None]
+
+
+def test_ddclient_sources_map_to_netsentinel_sources(here: Path) -> None:
+    text = ddclient(here, "login=u, password=pw1\n"
+                    "use=web, web=https://ip.example.net/plain, web-skip='Address:'\n"
+                    "a.example.org\n"
+                    "use=web, web=checkip.dyndns.org/\n"
+                    "b.example.org\n"
+                    "use=web, web=noip\n"
+                    "c.example.org\n"
+                    "usev4=ifv4, ifv4=eth1, usev6=webv6, webv6=ipify-ipv6\n"
+                    "d.example.org\n"
+                    "usev4=disabled, usev6=ifv6, ifv6=eth2\n"
+                    "e.example.org\n"
+                    "usev6=disabled, usev4=cmdv4, cmdv4=/usr/bin/myip\n"
+                    "f.example.org\n"
+                    "usev4=ipv4, ipv4=192.0.2.10\n"
+                    "g.example.org\n"
+                    "usev4=fwv4, fwv4=192.168.1.1, fw-login=admin, fw-password=fwsecret\n"
+                    "h.example.org\n")
+    ddns = load_ddns(text)
+    stand_in = (DnsSource("myip.opendns.com", "208.67.222.222"),)
+    assert ddns["a.example.org"].sources == (UrlSource("https://ip.example.net/plain"),)
+    assert "web-skip has no equivalent" in text
+    assert ddns["b.example.org"].sources == stand_in
+    assert "# - http://checkip.dyndns.org/" in text and "answers an HTML page" in text
+    assert ddns["c.example.org"].sources == (UrlSource("http://ip1.dynupdate.no-ip.com/"),)
+    assert "plain http (anyone on the path can change it)" in text
+    assert ddns["d.example.org"].sources == (InterfaceSource("eth1"),)
+    v6 = ddns["d.example.org-v6"]
+    assert (v6.family, v6.sources) == (6, (UrlSource("https://api6.ipify.org/"),))
+    assert v6.update is not None and v6.update.hostnames == ("d.example.org",)
+    assert ddns["e.example.org"].family == 6 and ddns["e.example.org"].sources == (InterfaceSource("eth2"),)
+    assert "e.example.org-v6" not in ddns
+    for name in "fgh":
+        assert ddns[f"{name}.example.org"].sources == stand_in
+    assert "no equivalent for a command's output, cmdv4=/usr/bin/myip (line 12)" in text
+    assert "no equivalent for a fixed address (given here or by `ddclient -ip`), ipv4=192.0.2.10" in text
+    assert "no equivalent for a firewall's status page, fwv4=192.168.1.1 (line 16)" in text
+    assert "pw1" not in text and "fwsecret" not in text
+
+
+def test_ddclient_server_ssl_and_intervals(here: Path) -> None:
+    text = ddclient(here, "daemon=30, login=u, password=pw1\n"
+                    "ssl=no, server=dyn.example.net, min-interval=2d, max-interval=400d, timeout=10m\n"
+                    "a.example.org\n"
+                    "ssl=yes, server=https://dyn.example.net:8443, script=update.php, daemon=1h\n"
+                    "b.example.org\n"
+                    "daemon=0, protocol=namecheap\n"
+                    "c.example.org\n")
+    ddns = load_ddns(text)
+    a, b, c = ddns["a.example.org"], ddns["b.example.org"], ddns["c.example.org"]
+    assert a.update is not None and b.update is not None
+    assert (a.interval, a.timeout) == (60.0, 300.0)                # ddclient's least daemon=
+    assert a.update.server == "http://dyn.example.net/nic/update"
+    assert "PLAIN HTTP: login and password cross the network readable" in text
+    assert (a.update.min_interval, a.update.max_interval) == (86400.0, 366 * 86400.0)
+    assert (b.interval, b.update.server) == (3600.0, "https://dyn.example.net:8443/update.php")
+    assert (c.interval, c.update) == (300.0, None)
+    assert "protocol=namecheap (line 6): provider updates are not supported" in text
+
+
+def test_ddclient_passwords_never_printed(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = ctl(capsys, "import", "ddclient", str(here / "ddclient.conf"))
+    assert (code, err) == (0, "")
+    assert "password_file: /etc/netsentinel/ddns-home.example.org.secret" in out
+    (here / "bad.conf").write_text("password='hunter2 #x\nlogin = hunter3 a.example.org\n")
+    code, out, err = ctl(capsys, "import", "ddclient", str(here / "bad.conf"))
+    assert (code, out) == (2, "")
+    for secret in (*PASSWORDS, "hunter2", "hunter3"):
+        assert secret not in out + err
+
+
+def test_ddclient_unreadable_lines_name_file_and_line(here: Path) -> None:
+    path = here / "bad.conf"
+    path.write_text("password='open #quote\n"
+                    "login = me a.example.org\n"
+                    "daemon=soon, ssl=maybe, login=a:b, password=x\n"
+                    "bad_host!.example.org\n"
+                    "h.example.org u p extra\n"
+                    "use=if, if=not/an/if, b.example.org\n"
+                    "protocol=dyndns2 \\\n")
+    assert refused("ddclient", str(path)) == [
+        f"{path}:1: password: the ' quote is not closed on this line (a '#' starts a comment "
+        "even inside quotes: write \\#)",
+        f"{path}:2: login: not read as a setting: write key=value, without blanks around '=' "
+        "(ddclient took these words for host names)",
+        f"{path}:5: <top>: more words than HOSTS LOGIN PASSWORD after the settings (host names "
+        "are separated by commas)",
+        f"{path}:7: <top>: the last line ends with '\\': the entry continues past the end of the file"]
+    path.write_text("daemon=soon, ssl=maybe, login=a:b, password=x\n"
+                    "bad_host!.example.org\n"
+                    "use=if, if=not/an/if, b.example.org\n"
+                    "password=y c.example.org\n")
+    assert refused("ddclient", str(path)) == [
+        f"{path}:2: host: not a DNS name: 'bad_host!.example.org'",
+        f"{path}:1: daemon: ddclient would ignore 'soon': not a duration",
+        f"{path}:1: ssl: ddclient would ignore 'maybe': not yes or no",
+        f"{path}:1: login: a login must not contain ':' or control characters",
+        f"{path}:3: if: not an interface name: 'not/an/if'"]
+    path.write_text("protocol=dyndns2 a.example.org\n")
+    assert refused("ddclient", str(path)) == [
+        f"{path}:1: login: a.example.org: dyndns2 needs login= (the provider answers badauth "
+        "without one)"]
+    path.write_text("# only globals\ndaemon=300\n")
+    assert refused("ddclient", str(path)) == [
+        f"{path}:0: <top>: no entry: ddclient updates the host names at the end of a line, "
+        "and no line has any"]
+    assert refused("ddclient", str(path), "--", "--frob") == [
+        "argv:3: --frob: not an option of this importer; import ddclient [FILE] [-- --secret-dir DIR]"]
+
+
 # -- the command ---------------------------------------------------------------------------
 
 def ctl(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -323,11 +513,12 @@ def test_ctl_import_refuses_with_one_line_per_problem_and_status_2(
 
 def test_ctl_import_needs_a_known_tool(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = ctl(capsys, "import", "ipmonn")
-    assert code == 2 and "import takes a TOOL: ipmon, imon, tuninetd, monconn, rust-network-mgr" in err
+    assert code == 2 and ("import takes a TOOL: ipmon, imon, tuninetd, monconn, rust-network-mgr, "
+                          "ddclient") in err
 
 
 def test_ctl_help_lists_every_importer(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = ctl(capsys, "--help")
     assert code == 0
-    for tool in ("ipmon", "imon", "tuninetd", "monconn", "rust-network-mgr"):
+    for tool in ("ipmon", "imon", "tuninetd", "monconn", "rust-network-mgr", "ddclient"):
         assert f"  import {tool} " in out

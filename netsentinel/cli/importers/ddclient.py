@@ -561,6 +561,6 @@ def convert_text(text: str, file: str, secret_dir: str = SECRET_DIR) -> str:
             f"{setting.at(key)}: after the last entry, applies to none")
     for _, line in sorted(writer.global_notes.items()):
         doc.comment(line)
-    if writer.problems:
-        raise ConfigError(writer.problems)
+    if writer.problems:         # a global's problem is found once per entry: said once
+        raise ConfigError(list(dict.fromkeys(writer.problems)))
     return doc.text()
