@@ -19,8 +19,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from netsentinel.cli.ctl import main
 from netsentinel.checks.config import DdnsConfig, DnsSource, InterfaceSource, UrlSource
+from netsentinel.cli.ctl import main
 from netsentinel.cli.importers import convert, read_file
 from netsentinel.cli.importers.ddclient import duration, read_config
 from netsentinel.cli.importers.monconn import USAGE as USAGE_MONCONN
@@ -442,7 +442,16 @@ def test_ddclient_passwords_never_printed(here: Path, capsys: pytest.CaptureFixt
     (here / "bad.conf").write_text("password='hunter2 #x\nlogin = hunter3 a.example.org\n")
     code, out, err = ctl(capsys, "import", "ddclient", str(here / "bad.conf"))
     assert (code, out) == (2, "")
-    for secret in (*PASSWORDS, "hunter2", "hunter3"):
+    (here / "blank.conf").write_text("login=me password= hunter4 a.example.org\n")
+    code, out, err = ctl(capsys, "import", "ddclient", str(here / "blank.conf"))
+    assert (code, out) == (2, "")
+    assert err == (f"{here}/blank.conf:1: password: empty value, then a word ddclient reads as "
+                   "a host name: write key=value without blanks around '='\n")
+    (here / "apikey.conf").write_text("protocol=porkbun, apikey=pk1_x, secretapikey=sk1_y "
+                                      "a.example.org\n")
+    code, out, err = ctl(capsys, "import", "ddclient", str(here / "apikey.conf"))
+    assert code == 0 and "# secretapikey (line 1): unknown to this importer" in out
+    for secret in (*PASSWORDS, "hunter2", "hunter3", "hunter4", "pk1_x", "sk1_y"):
         assert secret not in out + err
 
 

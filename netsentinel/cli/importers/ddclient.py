@@ -221,6 +221,12 @@ def _assignments(logical: _Logical, file: str,
         found[key] = Setting("".join(value), line, True)
         skip = SEPARATORS.match(text, position)
         position = skip.end() if skip else position
+        if (not value and skip and "," not in skip[0] and position < len(text)
+                and not ASSIGNMENT.match(text, position)):
+            # `password= secret host`: ddclient takes the secret for a host name
+            problems.append(Problem(file, line, key, "empty value, then a word ddclient reads "
+                                    "as a host name: write key=value without blanks around '='"))
+            return found, []
     line = logical.line_at(position)
     words = re.sub(r"\s*,\s*", ",", text[position:]).split()
     for i, word in enumerate(words):
@@ -313,10 +319,10 @@ class _Writer:
             self.problem(key, setting, f"ddclient would ignore{shown}: {why}")
         return result
 
-    def note(self, entry: Entry, key: str, text: str, depth: int) -> None:
+    def note(self, entry: Entry, key: str, text: str, depth: int, show: bool = True) -> None:
         """A note about a setting; one from a global line is written once, at the end."""
         setting = entry.settings[key]
-        line = f"{setting.at(key)}: {text}"
+        line = f"{setting.at(key) if show else f'{key} (line {setting.line})'}: {text}"
         if setting.local:
             self.doc.comment(line, depth)
         else:
@@ -403,8 +409,8 @@ class _Writer:
                     f"{settings[key].at(key)}: {PROGRAM_NOTES[key]}")
             elif key in ENTRY_NOTES:
                 self.note(entry, key, ENTRY_NOTES[key], depth)
-            elif key not in DONE:
-                self.note(entry, key, "unknown to this importer, not imported", depth)
+            elif key not in DONE:      # its value may be a secret (apikey=, token=)
+                self.note(entry, key, "unknown to this importer, not imported", depth, False)
 
     def sources(self, entry: Entry, method: Method, depth: int) -> None:
         doc, kind, suffix = self.doc, method.kind, method.suffix
