@@ -57,8 +57,8 @@ BUILTIN_WEB: dict[str, tuple[str, str | None]] = {
     "zoneedit": ("https://dynamic.zoneedit.com/checkip.html", HTML),
 }
 # hosts of those services, so `web=checkip.dyndns.org/` is recognised as well
-WEB_HOSTS = {urlsplit(url).hostname: (name, url, why) for name, (url, why) in BUILTIN_WEB.items()}
-WEB_HOSTS["checkip.dyndns.com"] = ("dyndns", *BUILTIN_WEB["dyndns"])
+WEB_HOSTS = {urlsplit(url).hostname: why for url, why in BUILTIN_WEB.values()}
+WEB_HOSTS["checkip.dyndns.com"] = HTML
 DEFAULT_WEB = {"": "dyndns", "v4": "ipify-ipv4", "v6": "ipify-ipv6"}
 FALLBACK_SOURCE = {"dns": {"name": "myip.opendns.com", "server": "208.67.222.222"}}
 # what each family's `use` may say; anything else is one of ddclient's firewall/router models
@@ -219,9 +219,10 @@ def _assignments(logical: _Logical, file: str,
             problems.append(Problem(file, line, key, f"the {quote} quote is not closed on this "
                                     "line (a '#' starts a comment even inside quotes: write \\#)"))
         found[key] = Setting("".join(value), line, True)
+        empty = position == match.end()
         skip = SEPARATORS.match(text, position)
         position = skip.end() if skip else position
-        if (not value and skip and "," not in skip[0] and position < len(text)
+        if (empty and skip and "," not in skip[0] and position < len(text)
                 and not ASSIGNMENT.match(text, position)):
             # `password= secret host`: ddclient takes the secret for a host name
             problems.append(Problem(file, line, key, "empty value, then a word ddclient reads "
@@ -282,7 +283,9 @@ class Method:
 
 
 @attrs.frozen
-class Timing:
+class Values:
+    """An entry's values that both of its instances (IPv4, IPv6) use."""
+
     daemon: int | None
     min_interval: int | None
     max_interval: int | None
@@ -315,8 +318,7 @@ class _Writer:
             return None
         result = convert(setting.value)
         if result is None:
-            shown = "" if key in SECRET_KEYS else f" {setting.value!r}"
-            self.problem(key, setting, f"ddclient would ignore{shown}: {why}")
+            self.problem(key, setting, f"ddclient would ignore {setting.value!r}: {why}")
         return result
 
     def note(self, entry: Entry, key: str, text: str, depth: int, show: bool = True) -> None:
@@ -337,12 +339,12 @@ class _Writer:
         daemon, min_interval, max_interval, timeout = (
             self.value(entry, key, duration, "not a duration")
             for key in ("daemon", "min-interval", "max-interval", "timeout"))
-        timing = Timing(daemon, min_interval, max_interval, timeout,
+        values = Values(daemon, min_interval, max_interval, timeout,
                         self.value(entry, "ssl", flag, "not yes or no"))
         methods = self.methods(entry) or [
             ("v4", Method("disabled", "", "use", entry.settings.get("use")))]
         for i, (family, method) in enumerate(methods):
-            self.instance(entry, family, method, timing, cache_users if i == 0 else -1)
+            self.instance(entry, family, method, values, cache_users if i == 0 else -1)
 
     def methods(self, entry: Entry) -> list[tuple[str, Method]]:
         """``(family, method)`` for IPv4 (use or usev4) and IPv6 (usev6), unless disabled."""
@@ -360,7 +362,7 @@ class _Writer:
             out.append((family, Method(setting.value.removesuffix(suffix), suffix, key, setting)))
         return out
 
-    def instance(self, entry: Entry, family: str, method: Method, timing: Timing,
+    def instance(self, entry: Entry, family: str, method: Method, values: Values,
                  cache_users: int) -> None:
         """One instance; the first of an entry (``cache_users`` >= 0) carries its notes."""
         doc, settings, depth = self.doc, entry.settings, 3
@@ -374,16 +376,16 @@ class _Writer:
         if family == "v6":
             doc.value("family", "ipv6", depth, method.said() + ("" if first else ": myip=IPv6 "
                       "goes in a request of its own; check your provider keeps the A record"))
-        if timing.daemon:
-            seconds = min(max(timing.daemon, 60), 7 * 86400)
+        if values.daemon:
+            seconds = min(max(values.daemon, 60), 7 * 86400)
             doc.value("interval", seconds, depth, settings["daemon"].at("daemon") + (
-                "" if seconds == timing.daemon else ": kept within 60 s (ddclient) and 7 days"))
+                "" if seconds == values.daemon else ": kept within 60 s (ddclient) and 7 days"))
         elif first:
             doc.comment("no daemon=: ddclient ran once per call (cron, a dhclient hook);\n"
                         "netsentinel asks the sources every `interval` (300 s)", depth)
         self.sources(entry, method, depth)
-        if timing.timeout is not None:
-            doc.value("timeout", min(max(timing.timeout, 1), 300), depth,
+        if values.timeout is not None:
+            doc.value("timeout", min(max(values.timeout, 1), 300), depth,
                       settings["timeout"].at("timeout"))
         cache = settings.get("cache")
         if cache is not None and first:
@@ -395,7 +397,7 @@ class _Writer:
                        "remembers the address across restarts (else each start updates once)")
         protocol = settings.get("protocol")
         if protocol is None or protocol.value == "dyndns2":
-            self.update(entry, protocol, timing, depth)
+            self.update(entry, protocol, values, depth)
         else:
             doc.comment(f"{protocol.at('protocol')}: provider updates are not supported for "
                         "it (only dyndns2):\nupdate the provider from checks.action on "
@@ -445,8 +447,7 @@ class _Writer:
         url, why = BUILTIN_WEB.get(name, (name, None))
         if name not in BUILTIN_WEB:
             url = name if "://" in name else f"http://{name}"
-            known = WEB_HOSTS.get(urlsplit(url).hostname)
-            why = known[2] if known else None
+            why = WEB_HOSTS.get(urlsplit(url).hostname)
         if why is not None:
             self.doc.comment(f"{said}: {why}; not usable", depth)
             self.doc.comment(f"- {scalar(url)}", depth)
@@ -459,7 +460,7 @@ class _Writer:
         self.doc.item(url, depth, note)
         return True
 
-    def update(self, entry: Entry, protocol: Setting | None, timing: Timing, depth: int) -> None:
+    def update(self, entry: Entry, protocol: Setting | None, values: Values, depth: int) -> None:
         doc, settings = self.doc, entry.settings
         doc.key("update", depth)
         doc.value("protocol", "dyndns2", depth + 1, protocol.at("protocol") if protocol
@@ -468,7 +469,7 @@ class _Writer:
         host = server.value if server else "members.dyndns.org"
         path = script.value if script else "/nic/update"
         scheme, _, rest = host.rpartition("://")
-        scheme = scheme or ("http" if timing.ssl is False else "https")
+        scheme = scheme or ("http" if values.ssl is False else "https")
         url = f"{scheme}://{rest}{'' if path.startswith('/') else '/'}{path}"
         try:
             _update_url(url)
@@ -506,18 +507,18 @@ class _Writer:
         if ca is not None:
             doc.value("ca", ca.value, depth + 1, ca.at("ssl_ca_file") + " (the sources use "
                       "the system store)")
-        if timing.min_interval is not None:
-            seconds = min(timing.min_interval, 86400)
+        if values.min_interval is not None:
+            seconds = min(values.min_interval, 86400)
             doc.value("min_interval", seconds, depth + 1, settings["min-interval"].at(
-                "min-interval") + ("" if seconds == timing.min_interval else
+                "min-interval") + ("" if seconds == values.min_interval else
                                    ": netsentinel's limit is 1 day"))
         else:
             doc.comment("min_interval: 300 by default (ddclient's min-interval was 30 s)",
                         depth + 1)
-        if timing.max_interval is not None:
-            seconds = min(timing.max_interval, 366 * 86400)
+        if values.max_interval is not None:
+            seconds = min(values.max_interval, 366 * 86400)
             doc.value("max_interval", seconds, depth + 1, settings["max-interval"].at(
-                "max-interval") + ("" if seconds == timing.max_interval else
+                "max-interval") + ("" if seconds == values.max_interval else
                                    ": netsentinel's limit is 366 days"))
 
 
