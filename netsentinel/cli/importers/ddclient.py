@@ -94,8 +94,8 @@ ENTRY_NOTES = {
     "custom": "not sent; add it to the query of `server` if your provider needs it",
     "if-skip": "deprecated in ddclient, does nothing",
     "fw-banlocal": "deprecated in ddclient, does nothing",
-    "zone": "used by other protocols only",
-    "ttl": "used by other protocols only",
+    "zone": "for protocols other than dyndns2",
+    "ttl": "for protocols other than dyndns2",
 }
 
 
