@@ -34,8 +34,11 @@ def _exceeds(value: float, limit: float) -> bool:
 
 
 def _shown(kind: str, value: float) -> str:
-    """A loss as a percentage, a latency in milliseconds, to one decimal at most."""
-    return f"{round(value * 100, 1):g}%" if kind == "loss" else f"{round(value * 1000, 1):g} ms"
+    """A loss as a percentage, a latency in milliseconds: one decimal, two digits under 1 ms."""
+    if kind == "loss":
+        return f"{round(value * 100, 1):g}%"
+    ms = value * 1000
+    return f"{round(ms, 1):g} ms" if ms >= 1 else f"{ms:.2g} ms"
 
 
 def _over(rounds: int) -> str:
