@@ -246,3 +246,11 @@ def test_failover_quality_needs_a_threshold_and_fractions() -> None:
     _, problems = read(QUALITY + "        {failure_loss: 0}\n")
     assert problems == ["n.yaml:9: checks.failover.wan.quality.failure_loss: 0 fails every "
                         "round: use a value above 0"]
+
+
+def test_example_failover_quality_block_is_valid() -> None:
+    example = Path(__file__).parents[2] / "etc" / "examples" / "checks.yaml"
+    config, problems = read(example.read_text())
+    assert [p for p in problems if ".quality" in p] == []
+    assert config is not None and config.failover[0].quality is not None
+    assert config.failover[0].quality.recovery_latency == 0.2
