@@ -143,8 +143,9 @@ class FailoverMonitor(Monitor):
             state = self.states[key]
             quality = self.quality.get(key)
             why = [f"no reply from {', '.join(silent[key])}"] if silent[key] else []
-            if quality is not None and quality.judge(state.state is LinkState.DOWN):
-                why.append(quality.reason() or "")
+            poor = quality.judge(state.state is LinkState.DOWN) if quality is not None else None
+            if poor is not None:
+                why.append(poor)
             self.reasons[key] = "; ".join(why) or None
             self.blame[key] = self.reasons[key] or self.blame[key]
             change = state.feed(not why)

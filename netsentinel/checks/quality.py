@@ -17,8 +17,6 @@ import attrs
 from netsentinel.checks.config import Quality
 from netsentinel.checks.stats import ProbeResult, Window
 
-KINDS = ("loss", "latency")
-
 
 def _close(value: float, limit: float) -> bool:
     """Equal but for float noise: a window's 7/10 must reach a configured 0.7."""
@@ -121,14 +119,11 @@ class UplinkQuality:
     def rounds(self) -> int:
         return max(window.rounds for window in self.windows.values())
 
-    def judge(self, down: bool) -> list[Breach]:
-        """Judge every family's window with the limits of the uplink's state."""
+    def judge(self, down: bool) -> str | None:
+        """Judge every family's window with the limits of the uplink's state: why the
+        round is bad on quality, or None while it is within the limits."""
         self.found = [b for family, window in self.windows.items()
                       for b in breaches(self.quality, family, window.total(), down)]
-        return self.found
-
-    def reason(self) -> str | None:
-        """Why the last round was bad on quality; None while it was within the limits."""
         return describe(self.found, self.rounds, len(self.windows) > 1) if self.found else None
 
     def summary(self) -> str:
