@@ -174,3 +174,12 @@ def test_ddns_provider_state_is_shown_and_a_refusal_is_a_problem() -> None:
     assert problems(status) == ["ddns ext: provider failed (badauth)"]
     row = render(status).find(".//table[@id='ddns']/tbody/tr")
     assert row is not None and row.get("class") == "bad"
+
+
+def test_an_offline_failover_uplink_shows_why() -> None:
+    status = copy.deepcopy(HEALTHY)
+    primary = status["checks"]["failover"]["wan"]["uplinks"]["primary"]
+    primary.update(state="offline", reason="loss 45% >= 40% over 10 rounds")
+    assert text(render(status), "failover")[1][2] == (
+        "primary: offline (loss 45% >= 40% over 10 rounds) via 192.0.2.1 (eth0), "
+        "standby: online via 192.0.2.1 (eth0)")

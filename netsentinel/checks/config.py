@@ -164,6 +164,21 @@ class Uplink:
 
 
 @attrs.frozen
+class Quality:
+    """mwan3's check_quality: thresholds over a moving window of rounds (None: not checked).
+
+    ``failure_*`` apply while an uplink is up, ``recovery_*`` (no higher) while it
+    is down; an unset recovery threshold is its failure one.
+    """
+
+    window: int = 10                        # rounds whose probes are summed
+    failure_loss: float | None = None       # fraction 0..1
+    failure_latency: float | None = None    # seconds, average RTT
+    recovery_loss: float | None = None
+    recovery_latency: float | None = None
+
+
+@attrs.frozen
 class FailoverConfig:
     name: str
     primary: Uplink
@@ -175,6 +190,7 @@ class FailoverConfig:
     down_after: int = 3
     up_after: int = 5
     min_switch_interval: float = 30.0
+    quality: Quality | None = None
 
     @property
     def families(self) -> list[int]:
@@ -430,7 +446,39 @@ def _failover(name: str, s: Section) -> FailoverConfig:
         s.get("prefer_primary", boolean, True), metric,
         s.get("down_after", integer(1, 1000), 3), s.get("up_after", integer(1, 1000), 5),
         s.get("min_switch_interval", number(0, 86400), 30.0))
+    if s.has("quality"):
+        config = attrs.evolve(config, quality=_quality(s.section("quality"), config.probe))
     if config.primary.interface == config.standby.interface:
         s.problem("primary and standby must use different interfaces")
     s.done()
     return config
+
+
+def _quality(s: Section, probe: Probe) -> Quality:
+    quality = Quality(s.get("window", integer(1, 10000), 10),
+                      s.get("failure_loss", number(0, 1), None),
+                      s.get("failure_latency", number(0, 60), None),
+                      s.get("recovery_loss", number(0, 1), None),
+                      s.get("recovery_latency", number(0, 60), None))
+    limits = {key: getattr(quality, key) for key in
+              ("failure_loss", "failure_latency", "recovery_loss", "recovery_latency")}
+    if all(limit is None for limit in limits.values()):
+        s.problem("quality needs at least one of failure_loss, failure_latency, "
+                  "recovery_loss, recovery_latency")
+    for kind in ("loss", "latency"):
+        failure, recovery = limits[f"failure_{kind}"], limits[f"recovery_{kind}"]
+        if failure == 0:
+            s.problem("0 fails every round: use a value above 0", s.line_of(f"failure_{kind}"),
+                      f"failure_{kind}")
+        if failure is not None and recovery is not None and recovery > failure:
+            s.problem(f"recovery_{kind} {recovery} is above failure_{kind} {failure}: an "
+                      "uplink must be better to come back than to stay",
+                      s.line_of(f"recovery_{kind}"), f"recovery_{kind}")
+    for key in ("failure_latency", "recovery_latency"):
+        limit = limits[key]
+        if limit is not None and limit >= probe.wait:
+            # a reply later than ``wait`` counts as lost, so no average can reach the limit
+            s.problem(f"{limit} is not below wait {probe.wait}: replies that late count as "
+                      "lost, never as latency", s.line_of(key), key)
+    s.done()
+    return quality

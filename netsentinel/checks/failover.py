@@ -8,7 +8,9 @@ behind our back is put right.
 
 IPv4 and IPv6 switch together: an uplink has one health verdict (all of its
 families' probes must answer) and the active uplink carries the default route
-of every family it has a gateway for.  Splitting the families over two ISPs
+of every family it has a gateway for.  With ``quality``, a round is good only
+if the window of each family also stays within the loss and latency limits
+(:mod:`netsentinel.checks.quality`).  Splitting the families over two ISPs
 would make a host's IPv4 and IPv6 leave by different uplinks, and a half-broken
 uplink is one the standby should take over from.
 """
@@ -25,6 +27,7 @@ from twisted.logger import Logger
 from netsentinel.checks.config import FailoverConfig, Uplink
 from netsentinel.checks.hysteresis import Hysteresis, LinkState
 from netsentinel.checks.monitor import Monitor, Tools
+from netsentinel.checks.quality import UplinkQuality
 from netsentinel.checks.routes import Netlink, Route
 from netsentinel.checks.stats import ProbeResult
 from netsentinel.metrics import Family, counter, gauge, one_hot
@@ -45,6 +48,12 @@ REPAIRS = counter("netsentinel_failover_repairs_total",
 ROUTE = gauge("netsentinel_failover_route",
               "1 per address family (4, 6) for the uplink and gateway of that family's "
               "default route at the metric.", "name", "family", "uplink", "gateway")
+LOSS = gauge("netsentinel_failover_uplink_loss_ratio",
+             "Share of the uplink's echo requests without a reply over the quality window, "
+             "0 to 1 (only with quality).", "name", "uplink", "family")
+RTT = gauge("netsentinel_failover_uplink_rtt_seconds",
+            "Average RTT of the uplink's replies over the quality window (only with quality; "
+            "absent when nothing answered).", "name", "uplink", "family")
 SWITCHED = gauge("netsentinel_failover_last_switch_timestamp_seconds",
                  "When the default route last moved (Unix time).", "name")
 
@@ -79,6 +88,11 @@ class FailoverMonitor(Monitor):
         self.uplinks = {PRIMARY: config.primary, STANDBY: config.standby}
         self.states = {k: Hysteresis(config.down_after, config.up_after) for k in self.uplinks}
         self.last: dict[tuple[str, int], ProbeResult] = {}
+        self.quality = ({} if config.quality is None else
+                        {k: UplinkQuality(config.quality, u.targets())
+                         for k, u in self.uplinks.items()})
+        self.reasons: dict[str, str | None] = dict.fromkeys(self.uplinks)   # of the last round
+        self.blame: dict[str, str | None] = dict.fromkeys(self.uplinks)     # of the last bad one
         self.families = config.families
         self.active: str | None = None
         self.switched_at: float | None = None
@@ -118,20 +132,32 @@ class FailoverMonitor(Monitor):
                   for family, target in uplink.targets().items()]
         results = yield defer.gatherResults(
             [self._probe(self.uplinks[key], target) for key, _, target in probes])
-        alive = dict.fromkeys(self.uplinks, True)
-        for (key, family, _), result in zip(probes, results):
+        silent: dict[str, list[str]] = {key: [] for key in self.uplinks}
+        for (key, family, target), result in zip(probes, results):
             self.last[key, family] = result
-            alive[key] = alive[key] and result.alive
+            if not result.alive:
+                silent[key].append(target)
+            if key in self.quality:
+                self.quality[key].add(family, result)
         for key in self.uplinks:
-            change = self.states[key].feed(alive[key])
+            state = self.states[key]
+            quality = self.quality.get(key)
+            why = [f"no reply from {', '.join(silent[key])}"] if silent[key] else []
+            poor = quality.judge(state.state is LinkState.DOWN) if quality is not None else None
+            if poor is not None:
+                why.append(poor)
+            self.reasons[key] = "; ".join(why) or None
+            self.blame[key] = self.reasons[key] or self.blame[key]
+            change = state.feed(not why)
             if change is None:
                 continue
             if change.initial:
-                self.event("failover-initial", self.info(key), change.state.value)
+                self.event("failover-initial", self.info(key), change.state.value,
+                           notes=self._why(key))
             else:
-                log.info("failover {name}: {role} network {uplink} is now {state}",
-                         name=self.config.name, role=self.uplinks[key].role,
-                         uplink=self.uplinks[key].name, state=change.state.value)
+                log.info("failover {name}: {key} {uplink} is now {state}{why}",
+                         name=self.config.name, key=key, uplink=self.uplinks[key].name,
+                         state=change.state.value, why="".join(f": {w}" for w in self._why(key)))
         now = self.tools.clock.seconds()
         may_fail_back = (self.switched_at is None
                          or now - self.switched_at >= self.config.min_switch_interval)
@@ -141,6 +167,20 @@ class FailoverMonitor(Monitor):
             yield self._switch(wanted, now)
         else:
             self.repairs += sum(self._converge(family) for family in self.families)
+
+    def _why(self, key: str) -> tuple[str, ...]:
+        """What the uplink's state rests on: why its last bad round was bad, or its window."""
+        quality = self.quality.get(key)
+        if self.states[key].state is LinkState.DOWN:
+            why = self.blame[key]
+        else:
+            why = quality.summary() if quality is not None else None
+        return () if why is None else (why,)
+
+    def _notes(self) -> tuple[str, ...]:
+        """Each uplink's state and the reason for it, for a switch's log line and event."""
+        return tuple(f"{key} {self.uplinks[key].name} {self.states[key].state.value}: {why}"
+                     for key in self.uplinks for why in self._why(key))
 
     def _desired(self, family: int) -> Route | None:
         if self.active is None:
@@ -195,18 +235,21 @@ class FailoverMonitor(Monitor):
         for family in self.families:
             self._converge(family)
         if wanted is None:
-            log.warn("failover {name}: both networks are offline", name=self.config.name)
-            self.event("failover-bothdown", self.info(PRIMARY), self.info(STANDBY))
+            log.warn("failover {name}: both networks are offline{why}", name=self.config.name,
+                     why="".join(f"; {note}" for note in self._notes()))
+            self.event("failover-bothdown", self.info(PRIMARY), self.info(STANDBY),
+                       notes=self._notes())
             return
         self.switched_at = now
         self.switches += 1
         uplink = self.uplinks[wanted]
         log.info("failover {name}: default route via {role} {uplink} ({gateway} {gateway6} "
-                 "dev {dev}), was {before}", name=self.config.name, role=uplink.role,
+                 "dev {dev}), was {before}{why}", name=self.config.name, role=uplink.role,
                  uplink=uplink.name, gateway=uplink.gateway or "", gateway6=uplink.gateway6 or "",
-                 dev=uplink.interface, before=before or "none")
+                 dev=uplink.interface, before=before or "none",
+                 why="".join(f"; {note}" for note in self._notes()))
         info = self.info(wanted)
-        self.event(f"failover-{wanted}", info)
+        self.event(f"failover-{wanted}", info, notes=self._notes())
         if uplink.postping is not None:
             result = yield self._probe(uplink, uplink.postping)
             state = "online" if result.alive else "offline"
@@ -228,7 +271,11 @@ class FailoverMonitor(Monitor):
                               "state": self.states[key].state.value,
                               "streak": self.states[key].streak,
                               "last": self._last(key, 4), "gateway6": u.gateway6,
-                              "target6": u.targets().get(6), "last6": self._last(key, 6)}
+                              "target6": u.targets().get(6), "last6": self._last(key, 6),
+                              "reason": self.reasons[key],
+                              "quality": (self.quality[key].status(
+                                  self.states[key].state is LinkState.DOWN)
+                                  if key in self.quality else None)}
                         for key, u in self.uplinks.items()},
         }
 
@@ -255,6 +302,16 @@ class FailoverMonitor(Monitor):
             SWITCHES.of(state["switches"], name),
             REPAIRS.of(state["repairs"], name),
             SWITCHED.of(state["switched_at"], name),
+            LOSS.with_samples(_window_samples(state, "loss", name)),
+            RTT.with_samples(_window_samples(state, "latency", name)),
             ROUTE.with_samples(((name, family[3:], route["uplink"], route["gateway"]), 1)
                                for family, route in state["routes"].items() if route is not None),
         ]
+
+
+def _window_samples(state: dict[str, Any], figure: str,
+                    name: str) -> list[tuple[tuple[str, str, str], float | None]]:
+    """One quality-window figure per uplink and family (none without ``quality``)."""
+    return [((name, key, family[3:]), u["quality"][family][figure])
+            for key, u in state["uplinks"].items() if u["quality"] is not None
+            for family in ("ipv4", "ipv6") if family in u["quality"]]

@@ -83,5 +83,10 @@ class Window:
     def add(self, result: ProbeResult) -> None:
         self._results.append(result)
 
+    @property
+    def rounds(self) -> int:
+        """How many checks the window holds (fewer than ``size`` until it has filled)."""
+        return len(self._results)
+
     def total(self) -> ProbeResult:
         return merged(self.address, self._results)

@@ -379,8 +379,9 @@ class StatusPage(Element):
             parts += [tags.h3("failover"), grid(
                 ("name", "active uplink", "uplinks", "switches", "repairs", "last switch"),
                 [(n, f["active"], ", ".join(
-                    f"{key}{'' if u['name'] == key else ' ' + u['name']}: {u['state']} "
-                    f"via {u['gateway']} ({u['interface']})"
+                    f"{key}{'' if u['name'] == key else ' ' + u['name']}: {u['state']}"
+                    f"{f' ({why})' if (why := u.get('reason')) and u['state'] == 'offline' else ''}"
+                    f" via {u['gateway']} ({u['interface']})"
                     for key, u in f["uplinks"].items()), f["switches"], f["repairs"],
                   ago(f["switched_at"], self.now)) for n, f in failover.items()],
                 [f["active"] is None for f in failover.values()], id="failover")]

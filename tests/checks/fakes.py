@@ -40,10 +40,15 @@ class FakeChannel:
 
 
 class FakeEngine:
-    """Answers pings from a table: target -> alive (missing targets are dead)."""
+    """Answers pings from a table: target -> alive (missing targets are dead).
+
+    ``replies`` (``target%interface`` -> RTTs in ms) takes precedence: each listed RTT
+    is one reply, the rest of the ``count`` packets are lost (loss and latency).
+    """
 
     def __init__(self) -> None:
         self.alive: dict[str, bool] = {}
+        self.replies: dict[str, tuple[float, ...]] = {}
         self.calls: list[tuple[str, str | None]] = []
 
     def ping(self, target: str, count: int, wait: float, spacing: float = 0.2,
@@ -52,6 +57,7 @@ class FakeEngine:
         self.calls.append((target, interface))
         key = f"{target}%{interface}" if f"{target}%{interface}" in self.alive else target
         rtts = (1.0,) * count if self.alive.get(key) else ()
+        rtts = self.replies.get(f"{target}%{interface}", rtts)[:count]
         return defer.succeed(ProbeResult(target, count, rtts))
 
 

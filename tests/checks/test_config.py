@@ -188,3 +188,69 @@ def test_example_update_block_is_valid_but_for_its_password_file() -> None:
         "/etc/netsentinel/ddns.secret"]
     assert config is not None and config.ddns[0].update is not None
     assert config.ddns[0].update.hostnames == ("home.example.org", "vpn.example.org")
+
+
+QUALITY = """
+checks:
+  failover:
+    wan:
+      wait: 0.5
+      primary: {interface: eth1, gateway: 192.168.42.1}
+      standby: {interface: eth2, gateway: 192.168.62.1}
+      quality:
+"""
+
+
+def test_failover_quality_thresholds() -> None:
+    config, problems = read(QUALITY + "        {window: 5, failure_loss: 0.4, "
+                            "failure_latency: 0.3, recovery_loss: 0.1}\n")
+    assert problems == []
+    assert config is not None
+    quality = config.failover[0].quality
+    assert quality is not None and quality.window == 5
+    assert (quality.failure_loss, quality.recovery_loss) == (0.4, 0.1)
+    assert (quality.failure_latency, quality.recovery_latency) == (0.3, None)
+    config, _ = read(QUALITY.replace("      quality:\n", ""))
+    assert config is not None and config.failover[0].quality is None
+
+
+def test_failover_quality_mistakes() -> None:
+    _, problems = read(QUALITY + """\
+        window: 0
+        failure_loss: 0.2
+        recovery_loss: 0.3
+        failure_latency: 0.5
+        recovery_latency: 1.5
+        colour: red
+""")
+    assert problems == [
+        "n.yaml:9: checks.failover.wan.quality.window: 0 is out of range (minimum 1)",
+        "n.yaml:11: checks.failover.wan.quality.recovery_loss: recovery_loss 0.3 is above "
+        "failure_loss 0.2: an uplink must be better to come back than to stay",
+        "n.yaml:13: checks.failover.wan.quality.recovery_latency: recovery_latency 1.5 is above "
+        "failure_latency 0.5: an uplink must be better to come back than to stay",
+        "n.yaml:12: checks.failover.wan.quality.failure_latency: 0.5 is not below wait 0.5: "
+        "replies that late count as lost, never as latency",
+        "n.yaml:13: checks.failover.wan.quality.recovery_latency: 1.5 is not below wait 0.5: "
+        "replies that late count as lost, never as latency",
+        "n.yaml:14: checks.failover.wan.quality.colour: unknown key",
+    ]
+
+
+def test_failover_quality_needs_a_threshold_and_fractions() -> None:
+    _, problems = read(QUALITY + "        {window: 3, recovery_loss: 1.5}\n")
+    assert problems == [
+        "n.yaml:9: checks.failover.wan.quality.recovery_loss: 1.5 is out of range (maximum 1)",
+        "n.yaml:9: checks.failover.wan.quality: quality needs at least one of failure_loss, "
+        "failure_latency, recovery_loss, recovery_latency"]
+    _, problems = read(QUALITY + "        {failure_loss: 0}\n")
+    assert problems == ["n.yaml:9: checks.failover.wan.quality.failure_loss: 0 fails every "
+                        "round: use a value above 0"]
+
+
+def test_example_failover_quality_block_is_valid() -> None:
+    example = Path(__file__).parents[2] / "etc" / "examples" / "checks.yaml"
+    config, problems = read(example.read_text())
+    assert [p for p in problems if ".quality" in p] == []
+    assert config is not None and config.failover[0].quality is not None
+    assert config.failover[0].quality.recovery_latency == 0.2

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,3 +239,67 @@ def test_reload_withdraws_the_routes_it_no_longer_manages(uplinks: Uplinks) -> N
     daemon.write_config(f"checks:\n  action: {uplinks.recorder.script}\n")
     assert daemon.ctl("reload") == "OK: reloaded (changed: checks)"
     assert uplinks.gateways() == []
+
+
+def start_with_quality(uplinks: Uplinks, quality: str) -> Daemon:
+    """The IPv4 pair of ``CONFIG`` (one probe every 0.3 s) with a ``quality:`` block."""
+    config = CONFIG.format(action=uplinks.recorder.script, metric=METRIC, eth1=uplinks.eth1,
+                           eth2=uplinks.eth2, primary=PRIMARY4.format(ping="null"),
+                           standby=STANDBY4.format(ping="null"))
+    uplinks.daemon = Daemon(uplinks.lab, uplinks.router, uplinks.tmp_path,
+                            f"{config}      quality: {quality}\n").start()
+    return uplinks.daemon
+
+
+def primary_quality(uplinks: Uplinks) -> dict[str, Any]:
+    return uplinks.failover()["uplinks"]["primary"]  # type: ignore[index,no-any-return]
+
+
+def test_quality_every_other_echo_lost_fails_over_and_recovers(uplinks: Uplinks) -> None:
+    """nft drops exactly every second echo request to ISP 1: never two silent rounds in a
+    row (alone, that never fails over), but 50 % loss over the window does."""
+    daemon = start_with_quality(uplinks, "{window: 4, failure_loss: 0.4, recovery_loss: 0.1}")
+    wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="route via primary")
+    drop(uplinks.lab, uplinks.isp1, "icmp type echo-request numgen inc mod 2 0")
+    wait_for(lambda: uplinks.gateways() == ["192.168.62.1"], what="route via standby")
+    offline = re.compile(r"failover wan: primary pnet is now offline: "
+                         r"(no reply from 192\.168\.42\.1; )?loss 50% >= 40% over 4 rounds")
+    assert offline.search(daemon.output()), daemon.output()
+    primary = wait_for(lambda: (p := primary_quality(uplinks))["reason"] and "recovery" in
+                       p["reason"] and p, what="the failed primary judged on recovery limits")
+    assert "loss 50% > recovery 10% over 4 rounds" in primary["reason"]
+    assert primary["quality"]["ipv4"]["loss"] == 0.5
+    metrics = samples(daemon.ctl("metrics"))
+    assert metrics['netsentinel_failover_uplink_loss_ratio{name="wan",uplink="primary",'
+                   'family="4"}'] == 0.5
+    heal(uplinks.lab, uplinks.isp1)
+    wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="route back on primary")
+    assert "failover wan: primary pnet is now online: loss 0%" in daemon.output()
+    flag = uplinks.recorder.calls()[0][1]
+    assert uplinks.recorder.events("failover-standby") == [   # imon's argv, nothing added
+        ["wan", flag, "failover-standby", f"snet:Standby:{uplinks.eth2}:192.168.62.2"]]
+
+
+def test_quality_slow_replies_fail_over_on_latency(uplinks: Uplinks) -> None:
+    """ISP 1's kernel stops answering pings and tests/checks/slow_echo.py answers them
+    150 ms late (a real raw-socket responder: the netem qdisc is not available here)."""
+    daemon = start_with_quality(uplinks, "{window: 4, failure_latency: 0.1, "
+                                         "recovery_latency: 0.05}")
+    wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="route via primary")
+    ready = uplinks.tmp_path / "slow-echo-ready"
+    responder = uplinks.lab.popen(uplinks.isp1, [
+        sys.executable, str(Path(__file__).with_name("slow_echo.py")), "0.15", str(ready)])
+    wait_for(ready.exists, what="slow echo responder")
+    uplinks.lab.run(uplinks.isp1, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=1")
+    wait_for(lambda: uplinks.gateways() == ["192.168.62.1"], what="route via standby")
+    offline = re.compile(r"failover wan: primary pnet is now offline: (no reply from "
+                         r"192\.168\.42\.1; )?latency \d+(\.\d)? ms >= 100 ms over 4 rounds")
+    assert offline.search(daemon.output()), daemon.output()
+    assert uplinks.failover()["uplinks"]["primary"]["last"]["alive"]    # it does answer
+    rtt = samples(daemon.ctl("metrics"))[
+        'netsentinel_failover_uplink_rtt_seconds{name="wan",uplink="primary",family="4"}']
+    assert rtt >= 0.1
+    uplinks.lab.run(uplinks.isp1, "sysctl", "-qw", "net.ipv4.icmp_echo_ignore_all=0")
+    os.killpg(responder.pid, signal.SIGTERM)
+    wait_for(lambda: uplinks.gateways() == ["192.168.42.1"], what="route back on primary")
+    assert primary_quality(uplinks)["reason"] is None
