@@ -157,3 +157,20 @@ def test_figures() -> None:
         "0 B", "10239 B", "10.0 KiB", "5.0 GiB"]
     assert [duration(s) for s in (1.25, 61, 3 * 3600 + 120, 2 * 86400 + 3600)] == [
         "1.2s", "1m 1s", "3h 2m", "2d 1h 0m"]
+
+
+def test_ddns_provider_state_is_shown_and_a_refusal_is_a_problem() -> None:
+    status = copy.deepcopy(HEALTHY)
+    ext = status["checks"]["ddns"]["ext"]
+    ext["provider"] = {"state": "ok", "address": "198.51.100.7", "next_attempt": None,
+                       "hosts": {"home.example.org": {"result": "good"}}}
+    assert text(render(status), "ddns")[1][6] == "ok 198.51.100.7"
+    assert problems(status) == []
+    ext["provider"].update(state="retrying", next_attempt=NOW + 300)
+    ext["provider"]["hosts"]["home.example.org"]["result"] = "911"
+    assert text(render(status), "ddns")[1][6] == "retrying 198.51.100.7 (911) next in 5m 0s"
+    ext["provider"].update(state="failed", address=None, next_attempt=None)
+    ext["provider"]["hosts"]["home.example.org"]["result"] = "badauth"
+    assert problems(status) == ["ddns ext: provider failed (badauth)"]
+    row = render(status).find(".//table[@id='ddns']/tbody/tr")
+    assert row is not None and row.get("class") == "bad"

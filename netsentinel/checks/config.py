@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -104,6 +106,20 @@ Source = UrlSource | DnsSource | InterfaceSource
 
 
 @attrs.frozen
+class UpdateConfig:
+    """How a ddns instance tells its DNS provider the address (ddclient's job)."""
+
+    server: str                      # full URL of the update endpoint
+    login: str
+    password: str = attrs.field(repr=False)    # never in a repr, a log line or status
+    hostnames: tuple[str, ...]
+    protocol: str = "dyndns2"
+    ca: str | None = None
+    min_interval: float = 300.0      # never two updates of one host closer than this
+    max_interval: float = 25 * 86400.0    # re-send an unchanged address after this (0: never)
+
+
+@attrs.frozen
 class DdnsConfig:
     name: str
     sources: tuple[Source, ...]
@@ -112,6 +128,7 @@ class DdnsConfig:
     accept_private: bool = False
     state_file: str | None = None
     timeout: float = 10.0
+    update: UpdateConfig | None = None
 
 
 @attrs.frozen
@@ -309,9 +326,64 @@ def _ddns(name: str, s: Section) -> DdnsConfig:
         name, sources, s.get("interval", number(1, 86400 * 7), 300.0),
         int(s.get("family", choice("ipv4", "ipv6"), "ipv4")[-1]),
         s.get("accept_private", boolean, False), s.get("state_file", _optional_path, None),
-        s.get("timeout", number(0.1, 300), 10.0))
+        s.get("timeout", number(0.1, 300), 10.0),
+        _update(s.section("update")) if s.has("update") else None)
     s.done()
     return config
+
+
+def _update(s: Section) -> UpdateConfig | None:
+    protocol = s.get("protocol", choice("dyndns2"), "dyndns2")
+    if s.has("password") == s.has("password_file"):
+        s.problem("set either password_file or password")
+    password = (s.get("password", string, None) if s.has("password")
+                else s.get("password_file", _password_file, None))
+    config = UpdateConfig(
+        s.get("server", _update_url), s.get("login", _credential), password or "",
+        s.get("hostnames", _hostnames, ()), protocol, s.get("ca", existing_file, None),
+        s.get("min_interval", number(0, 86400), 300.0),
+        s.get("max_interval", number(0, 366 * 86400), 25 * 86400.0))
+    s.done()
+    return config
+
+
+def _hostnames(value: Any) -> tuple[str, ...]:
+    names = list_of(_hostname)(value)
+    if not names:
+        raise invalid("at least one host name is needed")
+    return names
+
+
+def _update_url(value: Any) -> str:
+    url = _url(value)
+    if "@" in (urlsplit(url).netloc or ""):
+        raise invalid("credentials go in login and password_file, not in the URL")
+    return url
+
+
+def _credential(value: Any) -> str:
+    """A login goes into a basic-auth header: ':' would split it there."""
+    login = string(value)
+    if ":" in login or any(ord(c) < 32 for c in login):
+        raise invalid("a login must not contain ':' or control characters")
+    return login
+
+
+def _password_file(value: Any) -> str:
+    """The password on the file's first line; like sshd with a loose key file, a file
+    others may read or write is refused rather than used."""
+    path = existing_file(value)
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o007:
+        raise invalid(f"{path} is accessible to others (mode {mode:04o}): chmod 600 it")
+    try:
+        with open(path, encoding="utf-8") as f:
+            password = f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise invalid(f"cannot read {path}: {e}") from None
+    if not password:
+        raise invalid(f"{path}: the first line (the password) is empty")
+    return password
 
 
 def _optional_path(value: Any) -> str | None:

@@ -54,16 +54,20 @@ def validate(text: str, family: int, accept_private: bool) -> str:
 
 
 class _Body(protocol.Protocol):
-    def __init__(self, done: defer.Deferred[bytes]) -> None:
+    """Collects a reply body; past ``limit`` it stops reading and fires with what it has
+    (longer than ``limit``, so the caller can tell)."""
+
+    def __init__(self, done: defer.Deferred[bytes], limit: int) -> None:
         self.done = done
+        self.limit = limit
         self.data = b""
 
     def dataReceived(self, data: bytes) -> None:
         self.data += data
-        if len(self.data) > BODY_LIMIT:
+        if len(self.data) > self.limit:
             self.transport.stopProducing()    # type: ignore[union-attr]
             if not self.done.called:
-                self.done.errback(SourceError("reply is too long to be an address"))
+                self.done.callback(self.data)
 
     def connectionLost(self, reason: Any = None) -> None:
         if self.done.called:
@@ -74,13 +78,30 @@ class _Body(protocol.Protocol):
             self.done.errback(SourceError(f"reply cut short: {reason.getErrorMessage()}"))
 
 
+@defer.inlineCallbacks
+def fetch(reactor: Any, url: str, family: int | None, ca: str | None,
+          headers: dict[bytes, list[bytes]], limit: int = BODY_LIMIT) -> Any:
+    """GET ``url`` over ``family`` with verified TLS: fires with (HTTP code, body), the
+    body cut after ``limit`` bytes.
+
+    The one HTTP client of the checks: echo sources and provider updates both use it.
+    """
+    agent = Agent.usingEndpointFactory(reactor, FamilyEndpoints(reactor, family, ca))
+    response = yield agent.request(b"GET", url.encode(), Headers(headers))
+    done: defer.Deferred[bytes] = defer.Deferred()
+    response.deliverBody(_Body(done, limit))
+    body = yield done
+    return response.code, body
+
+
 @implementer(IAgentEndpointFactory)
 class FamilyEndpoints:
-    """Connects over one address family, so the echo service sees the address we ask about."""
+    """Connects over one address family, so the echo service sees the address we ask about
+    (``family`` None: over any, as a browser would)."""
 
-    def __init__(self, reactor: Any, family: int, ca: str | None) -> None:
+    def __init__(self, reactor: Any, family: int | None, ca: str | None) -> None:
         self.reactor = reactor
-        self.family = family
+        self.families = (4, 6) if family is None else (family,)
         self.ca = ca
 
     def endpointForURI(self, uri: Any) -> Any:
@@ -89,9 +110,14 @@ class FamilyEndpoints:
 
     @defer.inlineCallbacks
     def _endpoint(self, host: str, port: int, tls: bool) -> Any:
-        address = yield self._resolve(host)
-        kind = endpoints.TCP4ClientEndpoint if self.family == 4 else endpoints.TCP6ClientEndpoint
-        endpoint: IStreamClientEndpoint = kind(self.reactor, address, port, timeout=10)
+        endpoint: IStreamClientEndpoint
+        if len(self.families) > 1:      # any family: happy eyeballs over all addresses
+            endpoint = endpoints.HostnameEndpoint(self.reactor, host, port, timeout=10)
+        else:
+            address = yield self._resolve(host)
+            kind = (endpoints.TCP4ClientEndpoint if self.families == (4,)
+                    else endpoints.TCP6ClientEndpoint)
+            endpoint = kind(self.reactor, address, port, timeout=10)
         if tls:
             trust = ssl.platformTrust() if self.ca is None else _load_ca(self.ca)
             endpoint = endpoints.wrapClientTLS(ssl.optionsForClientTLS(host, trustRoot=trust),
@@ -100,9 +126,9 @@ class FamilyEndpoints:
 
     @defer.inlineCallbacks
     def _resolve(self, host: str) -> Any:
-        found = yield resolve(self.reactor, host, (self.family,))
+        found = yield resolve(self.reactor, host, self.families)
         if not found:
-            raise SourceError(f"{host} has no IPv{self.family} address")
+            raise SourceError(f"{host} has no IPv{self.families[0]} address")
         return found[0]
 
 
@@ -144,7 +170,7 @@ class AddressSources:
             except SourceError as e:
                 failures.append((source.describe(), str(e)))
             except Exception as e:  # noqa: BLE001 - TLS, connection and DNS errors are a failed source
-                failures.append((source.describe(), _reason(e)))
+                failures.append((source.describe(), error_reason(e)))
         return None, failures
 
     def ask(self, source: Source) -> defer.Deferred[str]:
@@ -157,16 +183,12 @@ class AddressSources:
 
     @defer.inlineCallbacks
     def _http(self, source: UrlSource) -> Any:
-        agent = Agent.usingEndpointFactory(
-            self.reactor, FamilyEndpoints(self.reactor, self.config.family, source.ca))
-        response = yield agent.request(b"GET", source.url.encode(),
-                                       Headers({b"User-Agent": [b"netsentinel"]}))
-        if response.code != 200:
-            response.deliverBody(protocol.Protocol())
-            raise SourceError(f"HTTP {response.code}")
-        done: defer.Deferred[bytes] = defer.Deferred()
-        response.deliverBody(_Body(done))
-        body = yield done
+        code, body = yield fetch(self.reactor, source.url, self.config.family, source.ca,
+                                 {b"User-Agent": [b"netsentinel"]})
+        if code != 200:
+            raise SourceError(f"HTTP {code}")
+        if len(body) > BODY_LIMIT:
+            raise SourceError("reply is too long to be an address")
         return body.decode("ascii", "replace")
 
     @defer.inlineCallbacks
@@ -189,7 +211,7 @@ class AddressSources:
         raise SourceError(f"{source.interface} has no usable IPv{self.config.family} address")
 
 
-def _reason(error: Exception) -> str:
+def error_reason(error: Exception) -> str:
     """One readable line for errors that wrap others (TLS failures come as lists)."""
     reasons = getattr(error, "reasons", None)
     if reasons:

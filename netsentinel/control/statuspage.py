@@ -76,6 +76,24 @@ def ago(stamp: float | None, now: float) -> str:
     return "never" if stamp is None else f"{duration(max(0.0, now - stamp))} ago"
 
 
+def provider_text(provider: dict[str, Any] | None, now: float | None) -> str | None:
+    """A ddns instance's provider in a few words: its state, the address it has, and
+    what went wrong (with when the next attempt is, given ``now``)."""
+    if provider is None:
+        return None
+    words = [provider["state"]]
+    if provider["address"] is not None:
+        words.append(provider["address"])
+    errors = sorted({h["result"] for h in provider["hosts"].values()
+                     if provider["state"] in ("failed", "retrying") and h["result"]
+                     not in (None, "good", "nochg")})
+    if errors:
+        words.append(f"({', '.join(errors)})")
+    if now is not None and provider["next_attempt"] is not None:
+        words.append(f"next in {duration(max(0.0, provider['next_attempt'] - now))}")
+    return " ".join(words)
+
+
 def ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f} ms"
 
@@ -127,6 +145,8 @@ def problems(status: Mapping[str, Any]) -> list[str]:
     for name, ddns in checks.get("ddns", {}).items():
         if ddns["failures"]:
             found.append(f"ddns {name}: {len(ddns['failures'])} source(s) failed")
+        if (ddns.get("provider") or {}).get("state") in ("failed", "retrying"):
+            found.append(f"ddns {name}: provider {provider_text(ddns['provider'], None)}")
     for name, failover in checks.get("failover", {}).items():
         if failover["active"] is None:
             found.append(f"failover {name}: no uplink carries the default route")
@@ -346,12 +366,14 @@ class StatusPage(Element):
         if checks.get("ddns"):
             ddns = checks["ddns"]
             parts += [tags.h3("ddns"), grid(
-                ("name", "family", "address", "checked", "changed", "failures"),
+                ("name", "family", "address", "checked", "changed", "failures", "provider"),
                 [(n, d["family"], d["address"], ago(d["checked_at"], self.now),
                   ago(d["changed_at"], self.now),
-                  "; ".join(f"{f['source']}: {f['reason']}" for f in d["failures"]) or None)
+                  "; ".join(f"{f['source']}: {f['reason']}" for f in d["failures"]) or None,
+                  provider_text(d.get("provider"), self.now))
                  for n, d in ddns.items()],
-                [bool(d["failures"]) for d in ddns.values()], id="ddns")]
+                [bool(d["failures"]) or (d.get("provider") or {}).get("state")
+                 in ("failed", "retrying") for d in ddns.values()], id="ddns")]
         if checks.get("failover"):
             failover = checks["failover"]
             parts += [tags.h3("failover"), grid(

@@ -114,3 +114,77 @@ def test_example_failover_block_is_valid() -> None:
     standby = config.failover[0].standby
     assert standby.gateways() == {4: "192.168.62.1", 6: "2001:db8:62::1"}
     assert config.failover[0].primary.gateway6 == "fe80::1"
+
+
+UPDATE = """
+checks:
+  ddns:
+    ext:
+      sources: [https://ip.example.net/]
+      update:
+        server: "https://members.dyndns.org/nic/update"
+        login: me
+        {password}
+        hostnames: [home.example.org, vpn.example.org]
+"""
+
+
+def test_update_reads_the_password_file(tmp_path: Path) -> None:
+    secret = tmp_path / "ddns.secret"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    config, problems = read(UPDATE.format(password=f"password_file: {secret}"))
+    assert problems == [] and config is not None
+    update = config.ddns[0].update
+    assert update is not None and update.password == "s3cret"
+    assert update.protocol == "dyndns2" and update.min_interval == 300
+    assert update.hostnames == ("home.example.org", "vpn.example.org")
+    assert "s3cret" not in repr(config)
+
+
+def test_update_refuses_a_password_file_others_can_read(tmp_path: Path) -> None:
+    secret = tmp_path / "ddns.secret"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o644)
+    _, problems = read(UPDATE.format(password=f"password_file: {secret}"))
+    assert problems == [f"n.yaml:9: checks.ddns.ext.update.password_file: {secret} is "
+                        "accessible to others (mode 0644): chmod 600 it"]
+
+
+def test_update_mistakes_name_file_line_and_key() -> None:
+    _, problems = read("""
+checks:
+  ddns:
+    ext:
+      sources: [https://ip.example.net/]
+      update:
+        protocol: noip
+        server: "https://me:pw@dyn.example/nic/update"
+        login: "a:b"
+        password: x
+        password_file: /nonexistent
+        hostnames: ["not a name"]
+        min_interval: -1
+""")
+    assert problems == [
+        "n.yaml:7: checks.ddns.ext.update.protocol: expected one of dyndns2, got 'noip'",
+        "n.yaml:7: checks.ddns.ext.update: set either password_file or password",
+        "n.yaml:8: checks.ddns.ext.update.server: credentials go in login and password_file, "
+        "not in the URL",
+        "n.yaml:9: checks.ddns.ext.update.login: a login must not contain ':' or control "
+        "characters",
+        "n.yaml:12: checks.ddns.ext.update.hostnames: item 0: not a DNS name: 'not a name'",
+        "n.yaml:13: checks.ddns.ext.update.min_interval: -1 is out of range (minimum 0)",
+        "n.yaml:11: checks.ddns.ext.update.password_file: unknown key",
+    ]
+
+
+def test_example_update_block_is_valid_but_for_its_password_file() -> None:
+    """etc/examples/checks.yaml's update block (its password file does not exist here)."""
+    example = Path(__file__).parents[2] / "etc" / "examples" / "checks.yaml"
+    config, problems = read(example.read_text())
+    assert [p.split(": ", 1)[1] for p in problems if ".update." in p] == [
+        "checks.ddns.external.update.password_file: file not found: "
+        "/etc/netsentinel/ddns.secret"]
+    assert config is not None and config.ddns[0].update is not None
+    assert config.ddns[0].update.hostnames == ("home.example.org", "vpn.example.org")

@@ -1,11 +1,15 @@
-"""ddns in namespaces: nginx as HTTP/HTTPS echo services, dnsmasq as a DNS source."""
+"""ddns in namespaces: nginx as HTTP/HTTPS echo services, dnsmasq as a DNS source, and a
+small dyndns2 server as the DNS provider the daemon updates."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +101,149 @@ def test_external_address_follows_http_https_and_dns_sources(lab: Lab, tmp_path:
     wait_for(lambda: [c for c in recorder.events("ddns-no-update") if c[0] == "ext"],
              what="ddns-no-update")
     assert ["ext", "1", "ddns-no-update"] in recorder.calls()
+
+
+PROVIDER = """
+checks:
+  action: {action}
+  ddns:
+    ext:
+      interval: 1
+      timeout: 2
+      accept_private: true
+      sources: [{{interface: {wan}}}]
+      state_file: {dir}/external-ip
+      update:
+        server: "https://dyn.test/nic/update?system=dyndns"
+        login: me
+        password_file: {dir}/ddns.secret
+        hostnames: [home.example.org, vpn.example.org]
+        ca: {ca}
+        min_interval: 0
+"""
+PASSWORD = "pw-4f1e9c"
+
+
+class Provider:
+    """The dyndns2 stand-in (tests/checks/dyndns2_server.py) in its own namespace: the
+    real providers are on the internet, which tests never reach."""
+
+    def __init__(self, lab: Lab, ns: str, directory: Path) -> None:
+        self.directory = directory / "provider"
+        self.directory.mkdir()
+        self.set_reply("auto")
+        ca = make_certificates(self.directory, ["dyn.test"])
+        self.ca = ca
+        lab.popen(ns, [sys.executable, str(Path(__file__).with_name("dyndns2_server.py")),
+                       "10.0.8.3", str(self.directory / "dyn.test.crt"),
+                       str(self.directory / "dyn.test.key"), str(self.directory)])
+        wait_for((self.directory / "ready").exists, what="dyndns2 server listening")
+
+    def set_reply(self, word: str) -> None:
+        (self.directory / "reply").write_text(word)
+
+    def requests(self) -> list[dict[str, Any]]:
+        log = self.directory / "requests.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.fixture
+def provider_lab(lab: Lab, tmp_path: Path) -> Iterator[tuple[str, str, Provider, Recorder]]:
+    """The router with its WAN address 10.0.8.10, the provider at dyn.test, a recorder,
+    and the password file (mode 0600) the config names."""
+    require("openssl")
+    router = lab.netns("r")
+    web, wan = peer(lab, router, "w", "10.0.8.10/24", "10.0.8.3/24")
+    secret = tmp_path / "ddns.secret"
+    secret.write_text(PASSWORD + "\n")
+    secret.chmod(0o600)
+    with netns_hosts(router, "10.0.8.3 dyn.test\n"):
+        yield router, wan, Provider(lab, web, tmp_path), Recorder(tmp_path)
+
+
+def provider_config(tmp_path: Path, wan: str, provider: Provider, recorder: Recorder) -> str:
+    return PROVIDER.format(action=recorder.script, wan=wan, dir=tmp_path, ca=provider.ca)
+
+
+def renumber(lab: Lab, router: str, wan: str, old: str, new: str) -> None:
+    """Deleted first: deleting a primary address takes its secondaries with it."""
+    lab.run(router, "ip", "addr", "del", f"{old}/24", "dev", wan)
+    lab.run(router, "ip", "addr", "add", f"{new}/24", "dev", wan)
+
+
+def test_provider_is_updated_on_change_and_not_again_after_a_restart(
+        lab: Lab, tmp_path: Path, provider_lab: tuple[str, str, Provider, Recorder]) -> None:
+    """The provider is a stand-in (a dyndns2 server in a namespace): real ones are on the
+    internet. It sees the daemon's real HTTPS request: credentials, host names, myip."""
+    router, wan, provider, recorder = provider_lab
+    daemon = Daemon(lab, router, tmp_path, provider_config(tmp_path, wan, provider, recorder))
+    daemon.start()
+    hosts = "home.example.org,vpn.example.org"
+    wait_for(lambda: recorder.events("ddns-provider-updated") == [
+        ["ext", "1", "ddns-provider-updated", "10.0.8.10", hosts]], what="first update")
+    [first] = provider.requests()
+    assert first["path"] == "/nic/update" and first["credentials"] == f"me:{PASSWORD}"
+    assert first["query"] == {"system": "dyndns", "hostname": hosts, "myip": "10.0.8.10"}
+    assert first["user_agent"].startswith("netsentinel/")
+    state = daemon.status()["checks"]["ddns"]["ext"]["provider"]
+    assert state["state"] == "ok" and state["address"] == "10.0.8.10"
+    assert {h: s["result"] for h, s in state["hosts"].items()} == {
+        "home.example.org": "good", "vpn.example.org": "good"}
+
+    provider.set_reply("nochg")
+    renumber(lab, router, wan, "10.0.8.10", "10.0.8.11")
+    wait_for(lambda: recorder.events("ddns-provider-updated")[1:] == [
+        ["ext", "1", "ddns-provider-updated", "10.0.8.11", hosts]], what="update on change")
+    assert [r["query"]["myip"] for r in provider.requests()] == ["10.0.8.10", "10.0.8.11"]
+    state = daemon.status()["checks"]["ddns"]["ext"]["provider"]
+    assert state["hosts"]["home.example.org"]["result"] == "nochg"
+    assert state["address"] == "10.0.8.11"
+    daemon.stop()
+
+    again = Daemon(lab, router, tmp_path, provider_config(tmp_path, wan, provider, recorder))
+    again.start()
+    wait_for(lambda: again.status()["checks"]["ddns"]["ext"]["checked_at"], what="a check")
+    state = again.status()["checks"]["ddns"]["ext"]["provider"]
+    assert state["state"] == "ok" and state["requests"] == 0   # the state file said so
+    assert len(provider.requests()) == 2
+    assert PASSWORD not in again.output() and PASSWORD not in json.dumps(again.status())
+
+
+def test_badauth_stops_updates_until_the_address_or_the_config_changes(
+        lab: Lab, tmp_path: Path, provider_lab: tuple[str, str, Provider, Recorder]) -> None:
+    """The provider is a stand-in (a dyndns2 server in a namespace) that counts requests:
+    after badauth, checks go on every second but no request reaches it until the address
+    changes or a reload brings a new password; then 911 is retried later."""
+    router, wan, provider, recorder = provider_lab
+    provider.set_reply("badauth")
+    daemon = Daemon(lab, router, tmp_path, provider_config(tmp_path, wan, provider, recorder))
+    daemon.start()
+    wait_for(lambda: recorder.events("ddns-provider-error") == [
+        ["ext", "1", "ddns-provider-error", "badauth"]], what="badauth")
+
+    def ext() -> dict[str, Any]:
+        return daemon.status()["checks"]["ddns"]["ext"]  # type: ignore[no-any-return]
+
+    refused = ext()
+    assert refused["provider"]["state"] == "failed"
+    assert refused["provider"]["next_attempt"] is None
+    wait_for(lambda: ext()["checked_at"] >= refused["checked_at"] + 3, what="three more checks")
+    assert len(provider.requests()) == 1
+    assert "badauth" in daemon.output() and "the login or password is wrong" in daemon.output()
+
+    renumber(lab, router, wan, "10.0.8.10", "10.0.8.12")      # a new address: one more try
+    wait_for(lambda: len(recorder.events("ddns-provider-error")) == 2, what="second badauth")
+    assert [r["query"]["myip"] for r in provider.requests()] == ["10.0.8.10", "10.0.8.12"]
+
+    (tmp_path / "ddns.secret").write_text("n3w-7c2a\n")     # a reload with the new password
+    provider.set_reply("911")
+    assert daemon.ctl("reload") == "OK: reloaded (changed: checks)"
+    wait_for(lambda: recorder.events("ddns-provider-retry"), what="911")
+    assert recorder.events("ddns-provider-retry") == [
+        ["ext", "1", "ddns-provider-retry", "911", "300"]]
+    assert [r["credentials"] for r in provider.requests()] == ["me:" + PASSWORD] * 2 + [
+        "me:n3w-7c2a"]
+    retrying = ext()["provider"]
+    assert retrying["state"] == "retrying"
+    assert retrying["next_attempt"] == pytest.approx(retrying["last_attempt"] + 300, abs=1)
+    assert PASSWORD not in daemon.output() and "n3w-7c2a" not in daemon.output()
