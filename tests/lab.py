@@ -52,6 +52,9 @@ class Lab:
         subprocess.run(["ip", "netns", "add", ns], check=True)
         self.namespaces.append(ns)
         self.run(ns, "ip", "link", "set", "lo", "up")
+        # no duplicate address detection: a link's IPv6 link-local address is final when the
+        # link comes up, not a second later as a netlink message in the middle of a test
+        self.run(ns, "sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0")
         return ns
 
     def ifname(self, hint: str = "v") -> str:

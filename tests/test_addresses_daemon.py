@@ -152,9 +152,12 @@ def test_renewal_that_changes_nothing_does_nothing(router: Router) -> None:
               "preferred_lft", "300")
     router.wait_set("wan_ips", {"10.1.0.1"})
     wait_for(lambda: not router.addresses()["pending"], what="quiet")
+    # the action runs after the sync that spawned it: wait for its line before the snapshot
+    log = router.dir / "action.log"
+    actions = wait_for(lambda: log.exists() and f"{router.wan} 10.1.0.1/24 " in
+                       (text := log.read_text()) and text, what="action call for the add")
     before = router.addresses()
     mtime = os.stat(router.dir / "ifacesAddrs.vars").st_mtime_ns
-    actions = (router.dir / "action.log").read_text()
     router.ip("addr", "change", "10.1.0.1/24", "dev", router.wan, "valid_lft", "600",
               "preferred_lft", "600")
     wait_for(lambda: router.addresses()["syncs"] > before["syncs"] and
@@ -162,7 +165,7 @@ def test_renewal_that_changes_nothing_does_nothing(router: Router) -> None:
     after = router.addresses()
     assert after["transactions"] == before["transactions"]
     assert os.stat(router.dir / "ifacesAddrs.vars").st_mtime_ns == mtime
-    assert (router.dir / "action.log").read_text() == actions
+    assert log.read_text() == actions
 
 
 def test_burst_of_200_changes_needs_at_most_two_transactions(router: Router) -> None:

@@ -152,9 +152,10 @@ def test_only_get_on_metrics_is_served(router: Router) -> None:
 
 def test_metrics_command_over_the_socket_and_ctl_passes_promtool(router: Router) -> None:
     require("promtool")
-    # the ping series appear with the first round trip; wait for it so both reads list the same
-    wait_for(lambda: any(k.startswith("netsentinel_ping_rtt_seconds") for k in router.scrape()),
-             what="a ping round trip")
+    # the ping series appear with the first round trip and jitter with the second (a second
+    # later); wait for both so the two reads, which can be seconds apart, list the same
+    wait_for(lambda: any(k.startswith("netsentinel_ping_jitter_seconds") for k in router.scrape()),
+             what="two ping round trips")
     line = router.daemon.ctl("metrics")
     assert "# TYPE netsentinel_addresses_set_elements gauge" in line
     ctl = subprocess.run([CTL, "--socket", router.daemon.socket, "metrics"], capture_output=True,

@@ -290,6 +290,9 @@ def test_unit_command_runs_the_daemon_on_the_shipped_configuration(
     wait_for(lambda: lab.nft_set(ns, "inet", "filter", "wan_ips") == {"192.0.2.1"},
              what="eth0's address in wan_ips")
     process.send_signal(signal.SIGHUP)    # the unit's ExecReload
+    # eth1 is watched before the reload too: only the log line shows the reload happened
+    wait_for(lambda: "configuration reloaded" in (tmp_path / "journal.log").read_text(),
+             what="the SIGHUP reload done")
     lab.run(ns, "ip", "addr", "add", "198.51.100.1/24", "dev", "eth1")
     wait_for(lambda: lab.nft_set(ns, "inet", "filter", "lan_ips") == {"198.51.100.1"},
              what="eth1's address in lan_ips after the reload")

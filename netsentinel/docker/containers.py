@@ -94,6 +94,33 @@ def desired_sets(rules: Iterable[ZoneRule],
     return desired
 
 
+NetworkKey = tuple[str, str]   # (container id, network name)
+
+
+def network_change(event: Mapping[str, Any]) -> tuple[NetworkKey, bool] | None:
+    """A network ``connect``/``disconnect`` event as ((container id, network), connected)."""
+    if event.get("Type") != "network" or event.get("Action") not in ("connect", "disconnect"):
+        return None
+    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+    container, network = attributes.get("container"), attributes.get("name")
+    if not container or not network:
+        return None
+    return (str(container), str(network)), event["Action"] == "connect"
+
+
+def lagging(expected: Mapping[NetworkKey, bool],
+            containers: Mapping[str, Container]) -> dict[NetworkKey, bool]:
+    """The network (dis)connects a listing does not show yet.
+
+    Docker sends the event before the listing it serves reflects the change, so a
+    listing taken on the event can be the old one.  A container that is not listed
+    (not running) has no addresses to wait for.
+    """
+    return {key: connected for key, connected in expected.items()
+            if key[0] in containers
+            and connected != any(name == key[1] for name, _ in containers[key[0]].networks)}
+
+
 @attrs.frozen
 class ContainerChange:
     kind: str                 # "up", "down", "changed" (addresses differ)

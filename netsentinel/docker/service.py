@@ -2,8 +2,10 @@
 
 Events are never applied to a remembered table (rust-network-mgr's way to go
 stale): each one only pokes a debounced resync, which lists the running
-containers and derives every set from that listing.  On every (re)connect the
-stream is opened first and the listing taken after, so nothing falls between.
+containers and derives every set from that listing (listed again while it does
+not yet show a network connect/disconnect, which Docker announces before its
+listing has it).  On every (re)connect the stream is opened first and the
+listing taken after, so nothing falls between.
 While Docker is unreachable the sets keep their last content: an empty set
 would cut off containers that are still running (live-restore, or a daemon
 restarting), and there is nothing better to put in them until Docker answers.
@@ -25,9 +27,12 @@ from netsentinel.deferreds import observe
 from netsentinel.docker.config import DockerConfig
 from netsentinel.docker.containers import (
     Container,
+    NetworkKey,
     changes,
     desired_sets,
     from_api,
+    lagging,
+    network_change,
     zone_specs,
 )
 from netsentinel.docker.engine import EngineClient, EventStream
@@ -56,6 +61,7 @@ TRANSACTIONS = counter("netsentinel_docker_nft_transactions_total",
                        "nft transactions applied (one per sync that changed a set).")
 
 FIRST_RETRY = 1.0
+LAG_LIMIT = 10.0   # seconds a listing may keep disagreeing with a network event
 
 
 class DockerMonitor(service.Service):
@@ -68,6 +74,8 @@ class DockerMonitor(service.Service):
         self.retired: set[SetSpec] = set()
         self.containers: dict[str, Container] = {}   # the last listing, by id
         self.announced: dict[str, Container] = {}    # what the last events reported
+        self.expected: dict[NetworkKey, bool] = {}   # network events no listing showed yet
+        self._lag_since: float | None = None
         self.listed_at: float | None = None
         self.engine: EngineClient | None = None
         self.stream: EventStream | None = None
@@ -189,6 +197,10 @@ class DockerMonitor(service.Service):
 
     def _event(self, event: Mapping[str, Any]) -> None:
         self.events += 1
+        change = network_change(event)
+        if change is not None:
+            key, connected = change
+            self.expected[key] = connected
         self.debouncer.poke()
 
     # -- syncing
@@ -226,12 +238,32 @@ class DockerMonitor(service.Service):
                 return   # stopped (or removed by a reload) while the listing was on its way
             self.containers = {c.id: c for c in map(from_api, items)}
             self.listed_at = time.time()
+            self._relist_if_lagging()
         if self.listed_at is None:
             return   # Docker never answered: nothing is known, the sets are left alone
         self.syncs += 1
         self.last_sync = time.time()
         self._sync_nft()
         self._announce()
+
+    def _relist_if_lagging(self) -> None:
+        """Docker sends a network (dis)connect before its listing shows it: while a listing
+        disagrees with such an event, list again after the usual delay (the sets take what
+        this listing says meanwhile)."""
+        self.expected = lagging(self.expected, self.containers)
+        if not self.expected:
+            self._lag_since = None
+            return
+        now = self.context.reactor.seconds()
+        if self._lag_since is None:
+            self._lag_since = now
+        if now - self._lag_since < LAG_LIMIT:
+            self.debouncer.poke()
+            return
+        log.warn("docker: after {limit:g}s the container listing still disagrees with "
+                 "network events {pending}; left to the next event",
+                 limit=LAG_LIMIT, pending=sorted(self.expected))
+        self.expected, self._lag_since = {}, None
 
     def _sync_nft(self) -> None:
         nft = self.config.nftables

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from netsentinel.atomic import write_atomic
 from tests.checks.labkit import Recorder, make_certificates, netns_hosts, peer
 from tests.lab import Daemon, Lab, require, wait_for
 
@@ -140,7 +141,8 @@ class Provider:
         wait_for((self.directory / "ready").exists, what="dyndns2 server listening")
 
     def set_reply(self, word: str) -> None:
-        (self.directory / "reply").write_text(word)
+        # replaced, not rewritten in place: a request at that moment must not read it empty
+        write_atomic(str(self.directory / "reply"), word.encode())
 
     def requests(self) -> list[dict[str, Any]]:
         log = self.directory / "requests.jsonl"

@@ -117,15 +117,20 @@ def test_default_route_moves_to_standby_and_back_never_two_or_none(uplinks: Upli
     finally:
         counts = watch.stop()
     assert counts and set(counts) == {1}, f"default route counts seen: {sorted(set(counts))}"
-    calls = uplinks.recorder.calls()
-    flag = calls[0][1]
-    assert ["wan", flag, "failover-initial", f"pnet:Primary:{uplinks.eth1}:192.168.42.2",
-            "online"] in calls
-    assert ["wan", flag, "failover-standby", f"snet:Standby:{uplinks.eth2}:192.168.62.2"] in calls
-    assert ["wan", flag, "failover-primary", f"pnet:Primary:{uplinks.eth1}:192.168.42.2"] in calls
-    assert ["wan", flag, "failover-postping", f"pnet:Primary:{uplinks.eth1}:192.168.42.2",
-            "online"] in calls
-    assert flag == "1"        # the daemon logs to its file, not syslog
+    # the second field is 1: the daemon logs to its file, not syslog
+    primary, standby = f"pnet:Primary:{uplinks.eth1}:192.168.42.2", \
+        f"snet:Standby:{uplinks.eth2}:192.168.62.2"
+    initial = ["wan", "1", "failover-initial", primary, "online"]
+    to_standby = ["wan", "1", "failover-standby", standby]
+    to_primary = ["wan", "1", "failover-primary", primary]
+    postping = ["wan", "1", "failover-postping", primary, "online"]
+
+    def switched_back(calls: list[list[str]]) -> bool:
+        # the start and the move back each call failover-primary and failover-postping
+        return (initial in calls and to_standby in calls and calls.count(to_primary) >= 2
+                and calls.count(postping) >= 2)
+    # the route moves first; its action, and the postping probe with its own, come after
+    wait_for(lambda: switched_back(uplinks.recorder.calls()), what="the failover actions")
     assert uplinks.failover()["active"] == "primary"
 
 
@@ -199,7 +204,7 @@ def test_ipv6_only_instance_route_status_metrics_and_repair(uplinks: Uplinks) ->
     metrics = samples(uplinks.daemon.ctl("metrics"))
     assert metrics['netsentinel_failover_route{name="wan",family="6",uplink="primary",'
                    'gateway="2001:db8:42::1"}'] == 1
-    calls = uplinks.recorder.events("failover-primary")
+    calls = wait_for(lambda: uplinks.recorder.events("failover-primary"), what="action primary")
     assert calls[0][3] == f"pnet:Primary:{uplinks.eth1}:2001:db8:42::2"
     drop(uplinks.lab, uplinks.isp1, "icmpv6 type echo-request")
     wait_for(lambda: uplinks.routes6() == [("fe80::1", uplinks.eth2)], what="IPv6 via standby")

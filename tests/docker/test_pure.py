@@ -13,7 +13,9 @@ from netsentinel.docker.containers import (
     changes,
     desired_sets,
     from_api,
+    lagging,
     matches,
+    network_change,
 )
 from netsentinel.docker.engine import EventStream
 
@@ -63,6 +65,30 @@ def test_changes_are_up_down_and_changed_addresses_but_not_renames() -> None:
     found = changes({"1": a, "2": b}, {"1": renamed, "2": moved, "3": Container("3", "c")})
     assert [(c.kind, c.container.name) for c in found] == [("changed", "b"), ("up", "c")]
     assert [(c.kind, c.container.name) for c in changes({"1": a}, {})] == [("down", "a")]
+
+
+def network_event(action: str, container: str, network: str) -> dict[str, Any]:
+    """A network event as the stream gives it (the fields we do not read left out)."""
+    return {"Type": "network", "Action": action,
+            "Actor": {"ID": "n" * 64, "Attributes": {"container": container, "name": network}}}
+
+
+def test_network_events_name_the_container_and_network() -> None:
+    assert network_change(network_event("connect", "c1", "front")) == (("c1", "front"), True)
+    assert network_change(network_event("disconnect", "c1", "front")) == (("c1", "front"), False)
+    assert network_change({"Type": "container", "Action": "start", "Actor": {}}) is None
+    assert network_change({"Type": "network", "Action": "connect"}) is None
+
+
+def test_a_listing_lags_until_it_shows_each_network_event() -> None:
+    old = {"1": Container("1", "a", networks=(("back", ("10.1.0.2",)),))}
+    new = {"1": Container("1", "a", networks=(("back", ("10.1.0.2",)), ("front", ("10.0.0.2",))))}
+    connected = {("1", "front"): True}
+    assert lagging(connected, old) == connected
+    assert lagging(connected, new) == {}
+    assert lagging({("1", "front"): False}, new) == {("1", "front"): False}
+    assert lagging({("1", "front"): False}, old) == {}
+    assert lagging(connected, {}) == {}          # not running: no addresses to wait for
 
 
 def test_event_stream_splits_lines_across_chunks_and_skips_garbage() -> None:
