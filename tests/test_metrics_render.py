@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,23 @@ def test_every_declared_family_passes_promtool() -> None:
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                             text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_declared_family_is_documented_with_its_labels() -> None:
+    """docs/metrics.md lists each family in a table row naming its type and its labels
+    (in the row, or in the section's text when every family there has it)."""
+    docs = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
+    rows: dict[str, tuple[str, str]] = {}
+    for section in docs.split("\n### "):
+        intro = section.split("\n|", 1)[0]
+        for line in section.splitlines():
+            if line.startswith("| `netsentinel_"):
+                rows[line.split("|")[1].strip().strip("`")] = (line, intro)
+    families = declared_families()
+    missing = [f.name for f in families if f.name not in rows]
+    assert not missing, f"not in docs/metrics.md: {missing}"
+    for family in families:
+        row, intro = rows[family.name]
+        assert f"| {family.kind} |" in row, (family.name, family.kind)
+        for label in family.labels:
+            assert f"`{label}`" in row or f"`{label}`" in intro, (family.name, label)
