@@ -142,6 +142,7 @@ class Uplink:
     table: int = 0                   # routing table for probes to a remote ``ping``/``ping6``
     gateway6: str | None = None      # IPv6 gateway (link-local is fine: the route names the device)
     ping6: str | None = None         # IPv6 probe target instead of ``gateway6``
+    quality: Quality | None = None   # this uplink's own limits (an LTE standby is slower)
 
     @property
     def target(self) -> str | None:
@@ -406,7 +407,7 @@ def _optional_path(value: Any) -> str | None:
     return None if value is None else writable_path(value)
 
 
-def _uplink(s: Section, role: str, default_table: int) -> Uplink:
+def _uplink(s: Section, role: str, default_table: int, probe: Probe) -> Uplink:
     gateway6 = _family_address(s, "gateway6", 6)
     ping6 = _family_address(s, "ping6", 6)
     # without gateway6 a missing gateway is an on-link IPv4 route, as before IPv6 came in
@@ -420,7 +421,8 @@ def _uplink(s: Section, role: str, default_table: int) -> Uplink:
         s.problem("ping6 probes the IPv6 side: it needs gateway6", s.line_of("ping6"), "ping6")
     uplink = Uplink(role, s.get("interface", _interface, "?"), s.get("name", string, role.lower()),
                     gateway, ping, s.get("postping", _optional_address, None),
-                    s.get("table", integer(1, 0xFFFFFFF0), default_table), gateway6, ping6)
+                    s.get("table", integer(1, 0xFFFFFFF0), default_table), gateway6, ping6,
+                    _quality(s.section("quality"), probe) if s.has("quality") else None)
     s.done()
     return uplink
 
@@ -439,10 +441,14 @@ def _optional_address(value: Any) -> str | None:
 
 def _failover(name: str, s: Section) -> FailoverConfig:
     metric = s.get("metric", integer(0, 0xFFFFFFFF), 201)
+    probe = _probe(s)
     config = FailoverConfig(
-        name, _uplink(s.section("primary", required=True), "Primary", 1000 + 2 * (metric % 10000)),
-        _uplink(s.section("standby", required=True), "Standby", 1001 + 2 * (metric % 10000)),
-        s.get("interval", number(0.1, 3600), 1.0), _probe(s),
+        name,
+        _uplink(s.section("primary", required=True), "Primary", 1000 + 2 * (metric % 10000),
+                probe),
+        _uplink(s.section("standby", required=True), "Standby", 1001 + 2 * (metric % 10000),
+                probe),
+        s.get("interval", number(0.1, 3600), 1.0), probe,
         s.get("prefer_primary", boolean, True), metric,
         s.get("down_after", integer(1, 1000), 3), s.get("up_after", integer(1, 1000), 5),
         s.get("min_switch_interval", number(0, 86400), 30.0))

@@ -88,9 +88,9 @@ class FailoverMonitor(Monitor):
         self.uplinks = {PRIMARY: config.primary, STANDBY: config.standby}
         self.states = {k: Hysteresis(config.down_after, config.up_after) for k in self.uplinks}
         self.last: dict[tuple[str, int], ProbeResult] = {}
-        self.quality = ({} if config.quality is None else
-                        {k: UplinkQuality(config.quality, u.targets())
-                         for k, u in self.uplinks.items()})
+        self.quality = {k: UplinkQuality(limits, u.targets())
+                        for k, u in self.uplinks.items()
+                        if (limits := u.quality or config.quality) is not None}
         self.reasons: dict[str, str | None] = dict.fromkeys(self.uplinks)   # of the last round
         self.blame: dict[str, str | None] = dict.fromkeys(self.uplinks)     # of the last bad one
         self.families = config.families

@@ -214,6 +214,22 @@ def test_failover_quality_thresholds() -> None:
     assert config is not None and config.failover[0].quality is None
 
 
+def test_failover_uplink_quality_overrides_the_instance() -> None:
+    text = QUALITY.replace(
+        "standby: {interface: eth2, gateway: 192.168.62.1}",
+        "standby: {interface: eth2, gateway: 192.168.62.1,\n"
+        "                quality: {failure_latency: 0.6}}") + "        {failure_latency: 0.2}\n"
+    config, problems = read(text)
+    assert problems == ["n.yaml:8: checks.failover.wan.standby.quality.failure_latency: 0.6 is "
+                        "not below wait 0.5: replies that late count as lost, never as latency"]
+    config, problems = read(text.replace("0.6}}", "0.4}}"))
+    assert problems == [] and config is not None
+    wan = config.failover[0]
+    assert wan.quality is not None and wan.quality.failure_latency == 0.2
+    assert wan.standby.quality is not None and wan.standby.quality.failure_latency == 0.4
+    assert wan.primary.quality is None
+
+
 def test_failover_quality_mistakes() -> None:
     _, problems = read(QUALITY + """\
         window: 0

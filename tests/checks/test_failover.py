@@ -31,9 +31,10 @@ class Lab:
         self.clock, self.engine, self.netlink = Clock(), FakeEngine(), FakeNetlink()
         config = FailoverConfig(
             "wan", Uplink("Primary", "eth1", "pnet", gateways[0], postping=kw.pop("postping", None),
-                          gateway6=gateways6[0]),
+                          gateway6=gateways6[0], quality=kw.pop("quality1", None)),
             Uplink("Standby", "eth2", "snet", gateways[1], ping=kw.pop("ping2", None), table=7,
-                   gateway6=gateways6[1], ping6=kw.pop("ping6", None)),
+                   gateway6=gateways6[1], ping6=kw.pop("ping6", None),
+                   quality=kw.pop("quality2", None)),
             **{"interval": 1.0, "probe": Probe(1, 0.5), "down_after": 2, "up_after": 3,
                "min_switch_interval": 0, **kw})
         t, self.events = tools(self.clock, self.engine)

@@ -31,7 +31,7 @@ def rtts(replies: int, ms: float = 1.0) -> tuple[float, ...]:
 class QualityLab(Lab):
     """Two IPv4 uplinks judged on quality; both answer all 4 packets at 1 ms to start."""
 
-    def __init__(self, quality: Quality = LIMITS, **kw: Any) -> None:
+    def __init__(self, quality: Quality | None = LIMITS, **kw: Any) -> None:
         super().__init__(probe=Probe(4, 0.5), quality=quality, **kw)
         self.answer(4, 4)
 
@@ -137,6 +137,27 @@ def test_latency_fails_over_and_recovers_below_the_recovery_latency() -> None:
     lab.answer(4, 4, ms1=20.0)
     lab.run(6)
     assert lab.monitor.active == "primary" and lab.uplink()["reason"] is None
+
+
+def test_an_uplink_may_have_its_own_limits() -> None:
+    """An LTE standby is slower than the DSL primary: it keeps its own latency limit."""
+    lab = QualityLab(Quality(window=4, failure_latency=0.1),
+                     quality2=Quality(window=4, failure_latency=0.4))
+    lab.clock.advance(0)
+    lab.answer(4, 4, ms1=200.0, ms2=200.0)
+    lab.run(6)
+    assert lab.monitor.active == "standby"
+    assert lab.uplink()["reason"] == "latency 200 ms >= 100 ms over 4 rounds"
+    assert lab.uplink("standby")["reason"] is None
+
+
+def test_without_instance_limits_only_the_uplink_with_its_own_is_judged() -> None:
+    lab = QualityLab(None, quality1=Quality(window=4, failure_loss=0.5))
+    lab.clock.advance(0)
+    lab.answer(4, 1)                        # the standby loses 3 of 4: not judged on quality
+    lab.run(6)
+    assert lab.monitor.active == "primary"
+    assert lab.uplink("standby")["quality"] is None and lab.uplink()["quality"] is not None
 
 
 def test_a_bad_round_counts_until_it_slides_out_of_the_window() -> None:
