@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from netsentinel.schema import (
+    REQUIRED,
     Section,
     boolean,
     choice,
@@ -109,14 +110,15 @@ Source = UrlSource | DnsSource | InterfaceSource
 class UpdateConfig:
     """How a ddns instance tells its DNS provider the address (ddclient's job)."""
 
-    server: str                      # full URL of the update endpoint
-    login: str
-    password: str = attrs.field(repr=False)    # never in a repr, a log line or status
+    server: str                      # full URL of the update endpoint (cloudflare: API base)
+    login: str                       # dyndns2 only ("" for cloudflare)
+    password: str = attrs.field(repr=False)    # or the API token; never in a repr, log, status
     hostnames: tuple[str, ...]
     protocol: str = "dyndns2"
     ca: str | None = None
     min_interval: float = 300.0      # never two updates of one host closer than this
     max_interval: float = 25 * 86400.0    # re-send an unchanged address after this (0: never)
+    zone: str | None = None          # cloudflare: the zone the host names are in
 
 
 @attrs.frozen
@@ -349,17 +351,38 @@ def _ddns(name: str, s: Section) -> DdnsConfig:
     return config
 
 
+CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
+# per protocol: the secret's two keys (inline, file) and the keys only the other one takes
+SECRET_KEYS = {"dyndns2": ("password", "password_file"), "cloudflare": ("token", "token_file")}
+OTHER_KEYS = {"dyndns2": ("zone", "token", "token_file"),
+              "cloudflare": ("login", "password", "password_file")}
+
+
 def _update(s: Section) -> UpdateConfig | None:
-    protocol = s.get("protocol", choice("dyndns2"), "dyndns2")
-    if s.has("password") == s.has("password_file"):
-        s.problem("set either password_file or password")
-    password = (s.get("password", string, None) if s.has("password")
-                else s.get("password_file", _password_file, None))
+    protocol = s.get("protocol", choice(*SECRET_KEYS), "dyndns2")
+    for key in OTHER_KEYS[protocol]:
+        if s.has(key):
+            s.raw(key)
+            s.problem(f"not a {protocol} key"
+                      + (" (Cloudflare takes an API token, not a login)"
+                         if key == "login" else ""), s.line_of(key), key)
+    inline, file = SECRET_KEYS[protocol]
+    if s.has(inline) == s.has(file):
+        s.problem(f"set either {file} or {inline}")
+    secret = (s.get(inline, string, None) if s.has(inline)
+              else s.get(file, _password_file, None))
+    cloudflare = protocol == "cloudflare"
+    server = s.get("server", _update_url, CLOUDFLARE_API if cloudflare else REQUIRED)
+    login = "" if cloudflare else s.get("login", _credential)
+    zone = s.get("zone", _hostname) if cloudflare else None
+    hostnames = s.get("hostnames", _hostnames, ())
+    outside = [h for h in hostnames if zone and h != zone and not h.endswith(f".{zone}")]
+    for host in outside:
+        s.problem(f"{host} is not in zone {zone}", s.line_of("hostnames"), "hostnames")
     config = UpdateConfig(
-        s.get("server", _update_url), s.get("login", _credential), password or "",
-        s.get("hostnames", _hostnames, ()), protocol, s.get("ca", existing_file, None),
+        server, login, secret or "", hostnames, protocol, s.get("ca", existing_file, None),
         s.get("min_interval", number(0, 86400), 300.0),
-        s.get("max_interval", number(0, 366 * 86400), 25 * 86400.0))
+        s.get("max_interval", number(0, 366 * 86400), 25 * 86400.0), zone)
     s.done()
     return config
 
@@ -387,8 +410,8 @@ def _credential(value: Any) -> str:
 
 
 def _password_file(value: Any) -> str:
-    """The password on the file's first line; like sshd with a loose key file, a file
-    others may read or write is refused rather than used."""
+    """The password (or API token) on the file's first line; like sshd with a loose key
+    file, a file others may read or write is refused rather than used."""
     path = existing_file(value)
     mode = stat.S_IMODE(os.stat(path).st_mode)
     if mode & 0o007:
@@ -399,7 +422,7 @@ def _password_file(value: Any) -> str:
     except (OSError, UnicodeDecodeError) as e:
         raise invalid(f"cannot read {path}: {e}") from None
     if not password:
-        raise invalid(f"{path}: the first line (the password) is empty")
+        raise invalid(f"{path}: the first line (the secret) is empty")
     return password
 
 

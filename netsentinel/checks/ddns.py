@@ -19,7 +19,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from netsentinel.atomic import write_if_changed
-from netsentinel.checks import dyndns2
+from netsentinel.checks import cloudflare, dyndns2
 from netsentinel.checks.config import DdnsConfig
 from netsentinel.checks.monitor import Monitor, Tools
 from netsentinel.checks.provider import STATES, ProviderUpdater
@@ -28,6 +28,7 @@ from netsentinel.metrics import Family, counter, gauge, one_hot
 
 log = Logger()
 
+PROTOCOLS = {"dyndns2": dyndns2.update, "cloudflare": cloudflare.update}
 UNKNOWN = "unknown"
 
 ADDRESS = gauge("netsentinel_ddns_address_info",
@@ -90,7 +91,8 @@ class DdnsMonitor(Monitor):
         self.changed_at: float | None = None
         self.provider: ProviderUpdater | None = None
         if config.update is not None:
-            send = functools.partial(dyndns2.update, tools.clock, config.update, config.timeout)
+            send = functools.partial(PROTOCOLS[config.update.protocol], tools.clock,
+                                     config.update, config.timeout)
             self.provider = ProviderUpdater(config.name, config.update, tools.clock, send,
                                             self.event, self._remember, confirmed)
 

@@ -8,13 +8,14 @@ HTTPS certificates are checked against the URL's hostname (service_identity).
 
 from __future__ import annotations
 
+import io
 import ipaddress
 from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer, endpoints, protocol, ssl
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.web.client import Agent, ResponseDone
+from twisted.web.client import Agent, FileBodyProducer, ResponseDone
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
@@ -80,14 +81,16 @@ class _Body(protocol.Protocol):
 
 @defer.inlineCallbacks
 def fetch(reactor: Any, url: str, family: int | None, ca: str | None,
-          headers: dict[bytes, list[bytes]], limit: int = BODY_LIMIT) -> Any:
-    """GET ``url`` over ``family`` with verified TLS: fires with (HTTP code, body), the
-    body cut after ``limit`` bytes.
+          headers: dict[bytes, list[bytes]], limit: int = BODY_LIMIT,
+          method: bytes = b"GET", body: bytes | None = None) -> Any:
+    """GET (or ``method``, sending ``body``) ``url`` over ``family`` with verified TLS:
+    fires with (HTTP code, body), the body cut after ``limit`` bytes.
 
     The one HTTP client of the checks: echo sources and provider updates both use it.
     """
     agent = Agent.usingEndpointFactory(reactor, FamilyEndpoints(reactor, family, ca))
-    response = yield agent.request(b"GET", url.encode(), Headers(headers))
+    producer = None if body is None else FileBodyProducer(io.BytesIO(body))
+    response = yield agent.request(method, url.encode(), Headers(headers), producer)
     done: defer.Deferred[bytes] = defer.Deferred()
     response.deliverBody(_Body(done, limit))
     body = yield done

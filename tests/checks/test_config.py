@@ -167,7 +167,8 @@ checks:
         min_interval: -1
 """)
     assert problems == [
-        "n.yaml:7: checks.ddns.ext.update.protocol: expected one of dyndns2, got 'noip'",
+        "n.yaml:7: checks.ddns.ext.update.protocol: expected one of dyndns2, cloudflare, got "
+        "'noip'",
         "n.yaml:7: checks.ddns.ext.update: set either password_file or password",
         "n.yaml:8: checks.ddns.ext.update.server: credentials go in login and password_file, "
         "not in the URL",
@@ -177,6 +178,82 @@ checks:
         "n.yaml:13: checks.ddns.ext.update.min_interval: -1 is out of range (minimum 0)",
         "n.yaml:11: checks.ddns.ext.update.password_file: unknown key",
     ]
+
+
+def test_cloudflare_update_reads_zone_and_token_file(tmp_path: Path) -> None:
+    token = tmp_path / "cloudflare.token"
+    token.write_text("tok-91c2\n")
+    token.chmod(0o600)
+    config, problems = read(f"""
+checks:
+  ddns:
+    ext:
+      sources: [https://ip.example.net/]
+      update:
+        protocol: cloudflare
+        zone: example.com
+        token_file: {token}
+        hostnames: [home.example.com, example.com]
+""")
+    assert problems == [] and config is not None
+    update = config.ddns[0].update
+    assert update is not None and update.password == "tok-91c2"
+    assert update.zone == "example.com" and update.login == ""
+    assert update.server == "https://api.cloudflare.com/client/v4"
+    assert "tok-91c2" not in repr(config)
+
+
+def test_cloudflare_mistakes_name_file_line_and_key(tmp_path: Path) -> None:
+    token = tmp_path / "cloudflare.token"
+    token.write_text("tok\n")
+    token.chmod(0o644)
+    _, problems = read(f"""
+checks:
+  ddns:
+    ext:
+      sources: [https://ip.example.net/]
+      update:
+        protocol: cloudflare
+        login: me@example.com
+        password: x
+        token_file: {token}
+        hostnames: [home.example.org]
+    other:
+      sources: [https://ip.example.net/]
+      update:
+        server: "https://dyn.example/nic/update"
+        login: me
+        password: x
+        zone: example.com
+        token: y
+        hostnames: [home.example.org]
+""")
+    assert problems == [
+        "n.yaml:8: checks.ddns.ext.update.login: not a cloudflare key (Cloudflare takes an "
+        "API token, not a login)",
+        "n.yaml:9: checks.ddns.ext.update.password: not a cloudflare key",
+        f"n.yaml:10: checks.ddns.ext.update.token_file: {token} is accessible to others "
+        "(mode 0644): chmod 600 it",
+        "n.yaml:7: checks.ddns.ext.update.zone: required key is missing",
+        "n.yaml:18: checks.ddns.other.update.zone: not a dyndns2 key",
+        "n.yaml:19: checks.ddns.other.update.token: not a dyndns2 key",
+    ]
+
+
+def test_cloudflare_host_names_must_be_in_the_zone() -> None:
+    _, problems = read("""
+checks:
+  ddns:
+    ext:
+      sources: [https://ip.example.net/]
+      update:
+        protocol: cloudflare
+        zone: example.com
+        token: t
+        hostnames: [home.example.com, home.notexample.com]
+""")
+    assert problems == ["n.yaml:10: checks.ddns.ext.update.hostnames: home.notexample.com "
+                        "is not in zone example.com"]
 
 
 def test_example_update_block_is_valid_but_for_its_password_file() -> None:
