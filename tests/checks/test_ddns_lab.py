@@ -1,5 +1,5 @@
 """ddns in namespaces: nginx as HTTP/HTTPS echo services, dnsmasq as a DNS source, and a
-small dyndns2 server as the DNS provider the daemon updates."""
+small dyndns2 and Cloudflare API server as the DNS provider the daemon updates."""
 
 from __future__ import annotations
 
@@ -125,24 +125,35 @@ checks:
 PASSWORD = "pw-4f1e9c"
 
 
+CF_TOKEN = "cf-tok-8d02"
+
+
 class Provider:
-    """The dyndns2 stand-in (tests/checks/dyndns2_server.py) in its own namespace: the
-    real providers are on the internet, which tests never reach."""
+    """The dyndns2 and Cloudflare API stand-in (tests/checks/provider_server.py) in its own
+    namespace: the real providers are on the internet, which tests never reach. Its
+    Cloudflare zone has home.example.com at 10.0.8.99 and accepts CF_TOKEN."""
 
     def __init__(self, lab: Lab, ns: str, directory: Path) -> None:
         self.directory = directory / "provider"
         self.directory.mkdir()
         self.set_reply("auto")
+        self.set_token(CF_TOKEN)
+        (self.directory / "cloudflare_records.json").write_text(
+            json.dumps({"home.example.com": ["rec-1", "10.0.8.99"]}))
         ca = make_certificates(self.directory, ["dyn.test"])
         self.ca = ca
-        lab.popen(ns, [sys.executable, str(Path(__file__).with_name("dyndns2_server.py")),
+        lab.popen(ns, [sys.executable, str(Path(__file__).with_name("provider_server.py")),
                        "10.0.8.3", str(self.directory / "dyn.test.crt"),
                        str(self.directory / "dyn.test.key"), str(self.directory)])
-        wait_for((self.directory / "ready").exists, what="dyndns2 server listening")
+        wait_for((self.directory / "ready").exists, what="provider server listening")
 
     def set_reply(self, word: str) -> None:
         # replaced, not rewritten in place: a request at that moment must not read it empty
         write_atomic(str(self.directory / "reply"), word.encode())
+
+    def set_token(self, token: str) -> None:
+        """The API token the Cloudflare side accepts (another one: 403, error 9109)."""
+        write_atomic(str(self.directory / "token"), f"{token}\n".encode())
 
     def requests(self) -> list[dict[str, Any]]:
         log = self.directory / "requests.jsonl"
@@ -249,3 +260,73 @@ def test_badauth_stops_updates_until_the_address_or_the_config_changes(
     assert retrying["state"] == "retrying"
     assert retrying["next_attempt"] == pytest.approx(retrying["last_attempt"] + 300, abs=1)
     assert PASSWORD not in daemon.output() and "n3w-7c2a" not in daemon.output()
+
+
+CLOUDFLARE = """
+checks:
+  action: {action}
+  ddns:
+    ext:
+      interval: 1
+      timeout: 2
+      accept_private: true
+      sources: [{{interface: {wan}}}]
+      update:
+        protocol: cloudflare
+        server: "https://dyn.test/client/v4"
+        zone: example.com
+        token_file: {dir}/cloudflare.token
+        hostnames: [home.example.com]
+        ca: {ca}
+        min_interval: 0
+"""
+
+
+def test_cloudflare_record_is_patched_then_left_and_a_refused_token_stops_updates(
+        lab: Lab, tmp_path: Path, provider_lab: tuple[str, str, Provider, Recorder]) -> None:
+    """The API is a stand-in (Cloudflare's v4 API in tests/checks/provider_server.py, in a
+    namespace): the real one is on the internet and needs an account. It sees the
+    daemon's real HTTPS requests: the bearer token, the zone and record lookups, the
+    PATCH body; after a 403 no request reaches it though checks go on."""
+    router, wan, provider, recorder = provider_lab
+    token = tmp_path / "cloudflare.token"
+    token.write_text(CF_TOKEN + "\n")
+    token.chmod(0o600)
+    config = CLOUDFLARE.format(action=recorder.script, wan=wan, dir=tmp_path, ca=provider.ca)
+    daemon = Daemon(lab, router, tmp_path, config).start()
+    wait_for(lambda: recorder.events("ddns-provider-updated") == [
+        ["ext", "1", "ddns-provider-updated", "10.0.8.10", "home.example.com"]],
+        what="first update")
+    records = "/client/v4/zones/zone-1/dns_records"
+    lookup = ("GET", records, {"type": "A", "name": "home.example.com"}, None)
+    assert [(r["method"], r["path"], r["query"], r["body"]) for r in provider.requests()] == [
+        ("GET", "/client/v4/zones", {"name": "example.com"}, None), lookup,
+        ("PATCH", f"{records}/rec-1", {}, {"content": "10.0.8.10"})]
+    assert {r["token"] for r in provider.requests()} == {CF_TOKEN}
+
+    def host(d: Daemon) -> dict[str, Any]:
+        hosts = d.status()["checks"]["ddns"]["ext"]["provider"]["hosts"]
+        return hosts["home.example.com"]  # type: ignore[no-any-return]
+
+    assert host(daemon)["result"] == "good" and host(daemon)["address"] == "10.0.8.10"
+    daemon.stop()
+
+    again = Daemon(lab, router, tmp_path, config).start()  # no state file: it asks again
+    wait_for(lambda: len(recorder.events("ddns-provider-updated")) == 2, what="a second update")
+    assert host(again)["result"] == "nochg"
+    assert [(r["method"], r["path"]) for r in provider.requests()[3:]] == [
+        ("GET", "/client/v4/zones"), ("GET", records)]             # no PATCH
+
+    provider.set_token("someone-else")                            # the token was revoked
+    renumber(lab, router, wan, "10.0.8.10", "10.0.8.11")
+    wait_for(lambda: recorder.events("ddns-provider-error") == [
+        ["ext", "1", "ddns-provider-error", "badauth"]], what="badauth")
+    sent = provider.requests()
+    assert sent[5:] == [dict(sent[5], method="GET", path=records)]  # the zone id remembered
+    checked = again.status()["checks"]["ddns"]["ext"]["checked_at"]
+    wait_for(lambda: again.status()["checks"]["ddns"]["ext"]["checked_at"] >= checked + 3,
+             what="three more checks")
+    assert len(provider.requests()) == len(sent)
+    assert again.status()["checks"]["ddns"]["ext"]["provider"]["state"] == "failed"
+    assert "9109: Invalid access token" in again.output()
+    assert CF_TOKEN not in again.output() and CF_TOKEN not in json.dumps(again.status())
