@@ -315,7 +315,7 @@ def ddclient(here: Path, text: str | None = None) -> str:
 def load_ddns(text: str) -> dict[str, DdnsConfig]:
     """Load as the daemon would, after writing each password file the import names (0600),
     as the user is told to."""
-    for path in re.findall(r"password_file: (\S+)", text):
+    for path in re.findall(r"(?:password|token)_file: (\S+)", text):
         Path(path).write_text("pw\n")
         Path(path).chmod(0o600)
     return {d.name: d for d in load(text).features["checks"].ddns}
@@ -340,8 +340,9 @@ def test_ddclient_conf_becomes_ddns_instances(here: Path) -> None:
     assert office.sources == (InterfaceSource("ppp0"),)
     assert office.update is not None and office.update.server == "https://dynupdate.no-ip.com/nic/update"
     www = ddns["www.example.com"]
-    assert www.update is None and www.sources == (InterfaceSource("ppp0"),)
-    assert "protocol=cloudflare (line 27): provider updates are not supported" in text
+    assert www.update is not None and www.sources == (InterfaceSource("ppp0"),)
+    assert (www.update.protocol, www.update.zone, www.update.server, www.update.password) == (
+        "cloudflare", "example.com", "https://api.cloudflare.com/client/v4", "pw")
     assert "# wildcard=yes (line 23): not sent" in text
     assert "# syslog=yes (line 5): logging goes through twistd" in text
     for password in PASSWORDS:
@@ -531,3 +532,21 @@ def test_ctl_help_lists_every_importer(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0
     for tool in ("ipmon", "imon", "tuninetd", "monconn", "rust-network-mgr", "ddclient"):
         assert f"  import {tool} " in out
+
+
+def test_ddclient_cloudflare_entries_take_a_token(here: Path) -> None:
+    """login=EMAIL was the global API key's login: the token is asked for instead; a
+    missing zone is refused with its line."""
+    text = ddclient(here, "protocol=cloudflare, zone=example.net, login=me@example.net, "
+                    "password=global-key-77, server=api.test/client/v4\n"
+                    "home.example.net\n")
+    [update] = [d.update for d in load_ddns(text).values()]
+    assert update is not None and update.server == "https://api.test/client/v4"
+    assert update.login == "" and update.zone == "example.net"
+    assert "# login=me@example.net (line 1): an e-mail is for Cloudflare's old global API key" \
+        in text
+    assert "global-key-77" not in text and "login:" not in text
+    (here / "t.conf").write_text("protocol=cloudflare, password=t a.example.net\n")
+    assert refused("ddclient", str(here / "t.conf")) == [
+        f"{here}/t.conf:1: zone: a.example.net: cloudflare needs zone= (the zone the host "
+        "names are in)"]

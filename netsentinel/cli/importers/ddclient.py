@@ -94,7 +94,7 @@ ENTRY_NOTES = {
     "custom": "not sent; add it to the query of `server` if your provider needs it",
     "if-skip": "deprecated in ddclient, does nothing",
     "fw-banlocal": "deprecated in ddclient, does nothing",
-    "zone": "for protocols other than dyndns2",
+    "zone": "for protocols other than dyndns2 (cloudflare takes it)",
     "ttl": "for protocols other than dyndns2",
 }
 
@@ -293,6 +293,8 @@ class Values:
     ssl: bool | None
 
 
+PROTOCOLS = ("dyndns2", "cloudflare")
+CLOUDFLARE_HOST = "api.cloudflare.com/client/v4"     # ddclient's default server for it
 DONE = {"host", "login", "password", "protocol", "server", "script", "ssl", "ssl_ca_file",
         "daemon", "min-interval", "max-interval", "cache", "timeout", "use", "usev4", "usev6",
         "fw-login", "fw-password", "fw-skip", "cmd-skip",
@@ -396,22 +398,27 @@ class _Writer:
             doc.absent("state_file", f"/var/lib/netsentinel/ddns-{name}", depth, "a file "
                        "remembers the address across restarts (else each start updates once)")
         protocol = settings.get("protocol")
-        if protocol is None or protocol.value == "dyndns2":
+        if protocol is None or protocol.value in PROTOCOLS:
             self.update(entry, protocol, values, depth)
         else:
             doc.comment(f"{protocol.at('protocol')}: provider updates are not supported for "
-                        "it (only dyndns2):\nupdate the provider from checks.action on "
+                        "it (only dyndns2 and cloudflare):\nupdate the provider from "
+                        "checks.action on "
                         f"ddns-ip-update NEW OLD (host names: {','.join(hostnames)};\n"
                         "its login and password are not copied)", depth)
         if not first:
             return
+        handled = DONE | ({"zone", "ttl"} if protocol and protocol.value == "cloudflare"
+                          else set())
         for key in settings:
+            if key in handled:
+                continue
             if key in PROGRAM_NOTES:
                 self.global_notes[(settings[key].line, key)] = (
                     f"{settings[key].at(key)}: {PROGRAM_NOTES[key]}")
             elif key in ENTRY_NOTES:
                 self.note(entry, key, ENTRY_NOTES[key], depth)
-            elif key not in DONE:      # its value may be a secret (apikey=, token=)
+            else:      # its value may be a secret (apikey=, token=)
                 self.note(entry, key, "unknown to this importer, not imported", depth, False)
 
     def sources(self, entry: Entry, method: Method, depth: int) -> None:
@@ -461,10 +468,19 @@ class _Writer:
         return True
 
     def update(self, entry: Entry, protocol: Setting | None, values: Values, depth: int) -> None:
-        doc, settings = self.doc, entry.settings
+        doc = self.doc
+        kind = protocol.value if protocol else "dyndns2"
         doc.key("update", depth)
-        doc.value("protocol", "dyndns2", depth + 1, protocol.at("protocol") if protocol
+        doc.value("protocol", kind, depth + 1, protocol.at("protocol") if protocol
                   else "ddclient's default protocol")
+        if kind == "cloudflare":
+            self.cloudflare(entry, depth + 1)
+        else:
+            self.dyndns2(entry, values, depth + 1)
+        self.update_common(entry, values, depth + 1)
+
+    def dyndns2(self, entry: Entry, values: Values, depth: int) -> None:
+        doc, settings = self.doc, entry.settings
         server, script = settings.get("server"), settings.get("script")
         host = server.value if server else "members.dyndns.org"
         path = script.value if script else "/nic/update"
@@ -485,39 +501,75 @@ class _Writer:
             said.append("https (ddclient 3.10 used http unless ssl=yes)")
         else:
             said.append(settings["ssl"].at("ssl"))
-        doc.value("server", url, depth + 1, "; ".join(said))
+        doc.value("server", url, depth, "; ".join(said))
         login = settings.get("login")
         if login is None:
             self.problem("login", None, f"{entry.name}: dyndns2 needs login= (the provider "
                          "answers badauth without one)", entry.line)
         else:
             try:
-                doc.value("login", _credential(login.value), depth + 1, login.at("login"))
+                doc.value("login", _credential(login.value), depth, login.at("login"))
             except _Invalid as e:
                 self.problem("login", login, str(e))
         password = settings.get("password")
         where = (f"the password from line {password.line} of {self.file}" if password
                  else "the account's password (ddclient.conf has none for this entry)")
         doc.comment(f"not copied: write {where}\non the first line of this file, then "
-                    "chmod 600 it", depth + 1)
-        doc.value("password_file", f"{self.secret_dir}/ddns-{entry.name}.secret", depth + 1)
-        doc.value("hostnames", [host for host, _ in entry.hosts], depth + 1,
+                    "chmod 600 it", depth)
+        doc.value("password_file", f"{self.secret_dir}/ddns-{entry.name}.secret", depth)
+
+    def cloudflare(self, entry: Entry, depth: int) -> None:
+        """Zone and token; the API base only when ddclient.conf names another one."""
+        doc, settings = self.doc, entry.settings
+        server = settings.get("server")
+        if server is not None and server.value.split("://")[-1].rstrip("/") != CLOUDFLARE_HOST:
+            url = server.value if "://" in server.value else f"https://{server.value}"
+            try:
+                doc.value("server", _update_url(url), depth, server.at("server"))
+            except _Invalid as e:
+                self.problem("server", server, str(e))
+        zone = settings.get("zone")
+        if zone is None:
+            self.problem("zone", None, f"{entry.name}: cloudflare needs zone= (the zone the "
+                         "host names are in)", entry.line)
+        else:
+            try:
+                doc.value("zone", _hostname(zone.value), depth, zone.at("zone"))
+            except _Invalid as e:
+                self.problem("zone", zone, str(e))
+        login, password = settings.get("login"), settings.get("password")
+        if login is not None and login.value != "token":
+            doc.comment(f"{login.at('login')}: an e-mail is for Cloudflare's old global API "
+                        "key, which netsentinel\ndoes not use: create an API token with "
+                        "Zone.DNS Edit permission for this zone", depth)
+        where = (f"the API token (password= on line {password.line} of {self.file}"
+                 f"{'' if login is None or login.value == 'token' else ', if it is one'})"
+                 if password else "an API token (ddclient.conf has none for this entry)")
+        doc.comment(f"not copied: write {where}\non the first line of this file, then "
+                    "chmod 600 it", depth)
+        doc.value("token_file", f"{self.secret_dir}/ddns-{entry.name}.token", depth)
+        if "ttl" in settings:
+            self.note(entry, "ttl", "not sent: the record keeps its TTL", depth)
+
+    def update_common(self, entry: Entry, values: Values, depth: int) -> None:
+        doc, settings = self.doc, entry.settings
+        doc.value("hostnames", [host for host, _ in entry.hosts], depth,
                   "the host names ending the entry")
         ca = settings.get("ssl_ca_file")
         if ca is not None:
-            doc.value("ca", ca.value, depth + 1, ca.at("ssl_ca_file") + " (the sources use "
+            doc.value("ca", ca.value, depth, ca.at("ssl_ca_file") + " (the sources use "
                       "the system store)")
         if values.min_interval is not None:
             seconds = min(values.min_interval, 86400)
-            doc.value("min_interval", seconds, depth + 1, settings["min-interval"].at(
+            doc.value("min_interval", seconds, depth, settings["min-interval"].at(
                 "min-interval") + ("" if seconds == values.min_interval else
                                    ": netsentinel's limit is 1 day"))
         else:
             doc.comment("min_interval: 300 by default (ddclient's min-interval was 30 s)",
-                        depth + 1)
+                        depth)
         if values.max_interval is not None:
             seconds = min(values.max_interval, 366 * 86400)
-            doc.value("max_interval", seconds, depth + 1, settings["max-interval"].at(
+            doc.value("max_interval", seconds, depth, settings["max-interval"].at(
                 "max-interval") + ("" if seconds == values.max_interval else
                                    ": netsentinel's limit is 366 days"))
 
@@ -550,8 +602,8 @@ def convert_text(text: str, file: str, secret_dir: str = SECRET_DIR) -> str:
     doc.comment(f"netsentinel `checks:` imported from {file}\n"
                 "by `netsentinel-ctl import ddclient`; check it with "
                 "`netsentinel-ctl check-config FILE`.\n"
-                "Passwords are never copied: write each one into the password_file named "
-                "below (chmod 600).")
+                "Passwords and tokens are never copied: write each one into the "
+                "password_file\nor token_file named below (chmod 600).")
     doc.key("checks", 0)
     doc.key("ddns", 1)
     caches: dict[str, int] = {}
