@@ -1,9 +1,9 @@
 """The cloudflare update protocol: Cloudflare's API v4, as ddclient's ``protocol=cloudflare``.
 
 With an API token (``Authorization: Bearer``): the zone's id by name (looked up
-once, then remembered for the daemon's life), then per host name its A (AAAA)
-record; an equal content is ``nochg``, else one PATCH of the content is
-``good``. Records are never created: a missing one is ``nohost``. Failures map
+once, then remembered for the daemon's life; asked again after a ``nohost``), then
+per host name its A (AAAA) record; an equal content is ``nochg``, else one PATCH
+of the content is ``good``. Records are never created: a missing one is ``nohost``. Failures map
 to the words the updater knows (``badauth`` and ``nohost`` permanent, the rest
 temporary), decided here once from the API's documentation.
 """
@@ -142,5 +142,7 @@ def update(reactor: Any, config: UpdateConfig, timeout: float, hostnames: tuple[
         except Refused as e:
             if e.code == "badauth":     # the same token for the rest: do not insist
                 return results + [e.result(h) for h in hostnames[i:]]
+            if e.code == "nohost":      # the zone may be gone with its id: ask again next time
+                _zone_ids.pop((config.server, config.zone or ""), None)
             results.append(e.result(host))
     return results

@@ -119,6 +119,10 @@ def test_a_missing_zone_or_record_is_nohost(monkeypatch: pytest.MonkeyPatch) -> 
     assert run(api, monkeypatch) == [("home.example.com", "nohost", PERMANENT),
                                      ("vpn.example.com", "good", OK)]
     assert [m for m, _, _ in api.requests] == ["GET", "GET", "GET", "PATCH"]   # never a POST
+    api = Api(ZONES, record("192.0.2.7"))          # the zone is looked up again after nohost
+    assert run(api, monkeypatch, hosts=CONFIG.hostnames[:1]) == [
+        ("home.example.com", "nochg", OK)]
+    assert api.requests[0] == ("GET", "/zones?name=example.com", None)
 
 
 def test_overload_outages_and_strange_replies_are_temporary(monkeypatch: pytest.MonkeyPatch
