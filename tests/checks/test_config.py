@@ -347,3 +347,22 @@ def test_example_failover_quality_block_is_valid() -> None:
     assert [p for p in problems if ".quality" in p] == []
     assert config is not None and config.failover[0].quality is not None
     assert config.failover[0].quality.recovery_latency == 0.2
+
+
+def test_example_cloudflare_block_is_valid_but_for_its_token_file() -> None:
+    """The commented cloudflare block of etc/examples/checks.yaml, uncommented."""
+    example = Path(__file__).parents[2] / "etc" / "examples" / "checks.yaml"
+    lines = example.read_text().splitlines()
+    start = lines.index("      # update:")
+    block = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith("      #   "):
+            break
+        block.append(line)
+    text = "\n".join(line.replace("# ", "", 1) for line in block)
+    config, problems = read("checks:\n  ddns:\n    ext:\n      sources: [https://ip.example.net/]\n"
+                            + text + "\n")
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "checks.ddns.ext.update.token_file: file not found: /etc/netsentinel/cloudflare.token"]
+    assert config is not None and config.ddns[0].update is not None
+    assert config.ddns[0].update.zone == "example.com"
