@@ -23,6 +23,7 @@ from netsentinel.checks.config import DdnsConfig, DnsSource, InterfaceSource, Ur
 from netsentinel.cli.ctl import main
 from netsentinel.cli.importers import convert, read_file
 from netsentinel.cli.importers.ddclient import duration, read_config
+from netsentinel.cli.importers.imon import USAGE as IMON_USAGE
 from netsentinel.cli.importers.monconn import USAGE as USAGE_MONCONN
 from netsentinel.config import Config, parse_config
 from netsentinel.schema import ConfigError
@@ -157,6 +158,16 @@ def test_imon_instance_option_and_nosyslog(here: Path) -> None:
     checks = load(text).features["checks"]
     assert [m.name for m in (*checks.updown, *checks.ddns, *checks.failover)] == ["wan"] * 3
     assert "imon passed 1 (--nosyslog)" in text
+
+
+def test_imon_option_forms_and_refusals(here: Path) -> None:
+    shutil.copy(here / "imon-demo", here / "config.json")
+    assert run("imon", str(here / "config.json"), "--", "--instance=wan") == run(
+        "imon", str(here / "config.json"), "--", "--instance", "wan")
+    assert refused("imon", str(here / "config.json"), "--", "--instance") == [
+        "argv:3: --instance: not an option of this importer; " + IMON_USAGE]
+    assert refused("imon", str(here / "config.json"), "--", "--nosyslog=1") == [
+        "argv:3: --nosyslog=1: not an option of this importer; " + IMON_USAGE]
 
 
 def test_imon_numbers_as_imon_reads_them(here: Path) -> None:

@@ -57,6 +57,29 @@ def split_args(args: list[str], usage: str) -> tuple[list[str], list[str]]:
     return files, options
 
 
+def parse_options(files: list[str], options: list[str], usage: str,
+                  flags: tuple[str, ...] = (), valued: tuple[str, ...] = ()) -> dict[str, str]:
+    """An importer's own options after ``--``: ``flags`` (value "") and ``valued`` ones
+    (``--name VALUE`` or ``--name=VALUE``); anything else is refused with its position."""
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(options):
+        word = options[i]
+        name, equals, value = word.partition("=")
+        if word in flags:
+            found[word] = ""
+        elif name in valued and equals:
+            found[name] = value
+        elif word in valued and i + 1 < len(options):
+            i += 1
+            found[word] = options[i]
+        else:
+            raise argv_problem(len(files) + 2 + i, word,
+                               f"not an option of this importer; {usage}")
+        i += 1
+    return found
+
+
 def argv_problem(position: int, option: str, reason: str) -> ConfigError:
     return ConfigError([Problem(ARGV, position, option, reason)])
 

@@ -26,7 +26,7 @@ from netsentinel.checks.config import (
     _interface,
     _update_url,
 )
-from netsentinel.cli.importers import Reader, argv_problem, split_args
+from netsentinel.cli.importers import Reader, argv_problem, parse_options, split_args
 from netsentinel.cli.importers.emit import Document, scalar
 from netsentinel.schema import ConfigError, Problem, _Invalid
 
@@ -137,18 +137,8 @@ class _Logical:
 
 def convert(args: list[str], read: Reader) -> str:
     files, options = split_args(args, USAGE)
-    secret_dir = SECRET_DIR
-    i = 0
-    while i < len(options):
-        word = options[i]
-        if word == "--secret-dir" and i + 1 < len(options):
-            i += 1
-            secret_dir = options[i]
-        elif word.startswith("--secret-dir="):
-            secret_dir = word.partition("=")[2]
-        else:
-            raise argv_problem(len(files) + 2 + i, word, f"not an option of this importer; {USAGE}")
-        i += 1
+    secret_dir = parse_options(files, options, USAGE, valued=("--secret-dir",)).get(
+        "--secret-dir", SECRET_DIR)
     if len(files) > 1:
         raise argv_problem(2, files[1], "ddclient reads one config file")
     path = files[0] if files else DEFAULT_FILE

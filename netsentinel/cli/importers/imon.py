@@ -15,6 +15,7 @@ from netsentinel.checks.config import INSTANCE, _hostname, _interface
 from netsentinel.cli.importers import (
     Reader,
     argv_problem,
+    parse_options,
     refuse_problems,
     split_args,
     unknown_keys,
@@ -35,20 +36,8 @@ GLOBAL_NOTES = {
 
 def convert(args: list[str], read: Reader) -> str:
     files, options = split_args(args, USAGE)
-    instance, syslog = None, True
-    i = 0
-    while i < len(options):
-        word = options[i]
-        if word == "--nosyslog":
-            syslog = False
-        elif word == "--instance" and i + 1 < len(options):
-            i += 1
-            instance = options[i]
-        elif word.startswith("--instance="):
-            instance = word.partition("=")[2]
-        else:
-            raise argv_problem(len(files) + 2 + i, word, f"not an imon option; {USAGE}")
-        i += 1
+    found = parse_options(files, options, USAGE, flags=("--nosyslog",), valued=("--instance",))
+    instance, syslog = found.get("--instance"), "--nosyslog" not in found
     if files:
         path = files[0]
     elif instance is not None:
