@@ -96,15 +96,19 @@ def parse_config(text: str, file: str, options: Mapping[str, Any] | None = None,
 
 
 def _first_claims(claims: Iterable[SetClaim]) -> list[SetClaim]:
-    """One claim per set within a feature (a zone's interfaces share its sets)."""
-    return list({(c.family, c.table, c.name): c for c in reversed(list(claims))}.values())[::-1]
+    """One claim per set within a feature (two forward services naming one blacklist_set
+    are that feature's own problem, reported by its parser)."""
+    first: dict[str, SetClaim] = {}
+    for claim in claims:
+        first.setdefault(claim.set, claim)
+    return list(first.values())
 
 
 def _check_set_writers(root: Section, claims: list[SetClaim]) -> None:
     """Refuse two features writing one nft set: each sync would undo the other's elements."""
-    writers: dict[tuple[str, str, str], SetClaim] = {}
+    writers: dict[str, SetClaim] = {}
     for claim in claims:
-        first = writers.setdefault((claim.family, claim.table, claim.name), claim)
+        first = writers.setdefault(claim.set, claim)
         if first is not claim:
             root.problem(f"nft set {claim.set} is also written by {'.'.join(first.key)} "
                          f"(line {root.line_at(first.key)}); give one of them another name",
