@@ -76,6 +76,11 @@ def ago(stamp: float | None, now: float) -> str:
     return "never" if stamp is None else f"{duration(max(0.0, now - stamp))} ago"
 
 
+def provider_troubled(provider: dict[str, Any] | None) -> bool:
+    """A ddns provider that refused an update or is waiting to retry one: a problem."""
+    return provider is not None and provider["state"] in ("failed", "retrying")
+
+
 def provider_text(provider: dict[str, Any] | None, now: float | None) -> str | None:
     """A ddns instance's provider in a few words: its state, the address it has, and
     what went wrong (with when the next attempt is, given ``now``)."""
@@ -85,7 +90,7 @@ def provider_text(provider: dict[str, Any] | None, now: float | None) -> str | N
     if provider["address"] is not None:
         words.append(provider["address"])
     errors = sorted({h["result"] for h in provider["hosts"].values()
-                     if provider["state"] in ("failed", "retrying") and h["result"]
+                     if provider_troubled(provider) and h["result"]
                      not in (None, "good", "nochg")})
     if errors:
         words.append(f"({', '.join(errors)})")
@@ -145,7 +150,7 @@ def problems(status: Mapping[str, Any]) -> list[str]:
     for name, ddns in checks.get("ddns", {}).items():
         if ddns["failures"]:
             found.append(f"ddns {name}: {len(ddns['failures'])} source(s) failed")
-        if (ddns.get("provider") or {}).get("state") in ("failed", "retrying"):
+        if provider_troubled(ddns.get("provider")):
             found.append(f"ddns {name}: provider {provider_text(ddns['provider'], None)}")
     for name, failover in checks.get("failover", {}).items():
         if failover["active"] is None:
@@ -372,8 +377,8 @@ class StatusPage(Element):
                   "; ".join(f"{f['source']}: {f['reason']}" for f in d["failures"]) or None,
                   provider_text(d.get("provider"), self.now))
                  for n, d in ddns.items()],
-                [bool(d["failures"]) or (d.get("provider") or {}).get("state")
-                 in ("failed", "retrying") for d in ddns.values()], id="ddns")]
+                [bool(d["failures"]) or provider_troubled(d.get("provider"))
+                 for d in ddns.values()], id="ddns")]
         if checks.get("failover"):
             failover = checks["failover"]
             parts += [tags.h3("failover"), grid(
