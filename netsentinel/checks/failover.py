@@ -183,9 +183,11 @@ class FailoverMonitor(Monitor):
                      for key in self.uplinks for why in self._why(key))
 
     def _desired(self, family: int) -> Route | None:
-        if self.active is None:
-            return None
-        uplink = self.uplinks[self.active]
+        return None if self.active is None else self._route(self.uplinks[self.active], family)
+
+    def _route(self, uplink: Uplink, family: int) -> Route | None:
+        """The default route of ``family`` through ``uplink``; None if it has no gateway
+        of that family or its interface is gone."""
         gateway = uplink.gateways().get(family)
         index = self.netlink.index(uplink.interface)
         return None if index is None or gateway is None else Route(gateway, index)
@@ -218,8 +220,7 @@ class FailoverMonitor(Monitor):
         for family in self.families:
             if (metric, family) in keep:
                 continue
-            ours = {Route(u.gateways()[family], self.netlink.index(u.interface))
-                    for u in self.uplinks.values() if family in u.gateways()}
+            ours = {self._route(u, family) for u in self.uplinks.values()} - {None}
             for route in self.netlink.default_routes(metric, family=family):
                 if route in ours:
                     self.netlink.delete_default(route, metric, family=family)
