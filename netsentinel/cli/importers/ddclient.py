@@ -313,6 +313,25 @@ class _Writer:
             self.problem(key, setting, f"ddclient would ignore {setting.value!r}: {why}")
         return result
 
+    def required(self, entry: Entry, key: str, convert: Callable[[str], Any], depth: int,
+                 why: str) -> None:
+        """A setting the protocol needs, written converted; missing or refused by
+        ``convert`` it is a problem on its line (the entry's when it is missing)."""
+        setting = entry.settings.get(key)
+        if setting is None:
+            self.problem(key, None, f"{entry.name}: {why}", entry.line)
+            return
+        try:
+            self.doc.value(key, convert(setting.value), depth, setting.at(key))
+        except _Invalid as e:
+            self.problem(key, setting, str(e))
+
+    def secret_file(self, entry: Entry, key: str, suffix: str, where: str, depth: int) -> None:
+        """Secrets are never copied: name the file the user writes ``where`` into."""
+        self.doc.comment(f"not copied: write {where}\non the first line of this file, then "
+                         "chmod 600 it", depth)
+        self.doc.value(key, f"{self.secret_dir}/ddns-{entry.name}.{suffix}", depth)
+
     def note(self, entry: Entry, key: str, text: str, depth: int, show: bool = True) -> None:
         """A note about a setting; one from a global line is written once, at the end."""
         setting = entry.settings[key]
@@ -492,21 +511,12 @@ class _Writer:
         else:
             said.append(settings["ssl"].at("ssl"))
         doc.value("server", url, depth, "; ".join(said))
-        login = settings.get("login")
-        if login is None:
-            self.problem("login", None, f"{entry.name}: dyndns2 needs login= (the provider "
-                         "answers badauth without one)", entry.line)
-        else:
-            try:
-                doc.value("login", _credential(login.value), depth, login.at("login"))
-            except _Invalid as e:
-                self.problem("login", login, str(e))
+        self.required(entry, "login", _credential, depth,
+                      "dyndns2 needs login= (the provider answers badauth without one)")
         password = settings.get("password")
         where = (f"the password from line {password.line} of {self.file}" if password
                  else "the account's password (ddclient.conf has none for this entry)")
-        doc.comment(f"not copied: write {where}\non the first line of this file, then "
-                    "chmod 600 it", depth)
-        doc.value("password_file", f"{self.secret_dir}/ddns-{entry.name}.secret", depth)
+        self.secret_file(entry, "password_file", "secret", where, depth)
 
     def cloudflare(self, entry: Entry, depth: int) -> None:
         """Zone and token; the API base only when ddclient.conf names another one."""
@@ -518,15 +528,8 @@ class _Writer:
                 doc.value("server", _update_url(url), depth, server.at("server"))
             except _Invalid as e:
                 self.problem("server", server, str(e))
-        zone = settings.get("zone")
-        if zone is None:
-            self.problem("zone", None, f"{entry.name}: cloudflare needs zone= (the zone the "
-                         "host names are in)", entry.line)
-        else:
-            try:
-                doc.value("zone", _hostname(zone.value), depth, zone.at("zone"))
-            except _Invalid as e:
-                self.problem("zone", zone, str(e))
+        self.required(entry, "zone", _hostname, depth,
+                      "cloudflare needs zone= (the zone the host names are in)")
         login, password = settings.get("login"), settings.get("password")
         if login is not None and login.value != "token":
             doc.comment(f"{login.at('login')}: an e-mail is for Cloudflare's old global API "
@@ -535,9 +538,7 @@ class _Writer:
         where = (f"the API token (password= on line {password.line} of {self.file}"
                  f"{'' if login is None or login.value == 'token' else ', if it is one'})"
                  if password else "an API token (ddclient.conf has none for this entry)")
-        doc.comment(f"not copied: write {where}\non the first line of this file, then "
-                    "chmod 600 it", depth)
-        doc.value("token_file", f"{self.secret_dir}/ddns-{entry.name}.token", depth)
+        self.secret_file(entry, "token_file", "token", where, depth)
         if "ttl" in settings:
             self.note(entry, "ttl", "not sent: the record keeps its TTL", depth)
 
