@@ -72,6 +72,15 @@ class Router:
         finally:
             conn.close()
 
+    def refuse_a_blacklisted_client(self) -> None:
+        """Blacklist 127.0.0.2 on the echo service and see a client from it closed."""
+        self.daemon.ctl("reject echo 127.0.0.2")
+        with inside(self.ns):
+            refused = socket.create_connection(("127.0.0.1", FRONT), timeout=10,
+                                               source_address=("127.0.0.2", 0))
+        wait_for(lambda: refused.recv(1) == b"", what="blacklisted client closed")
+        refused.close()
+
     def scrape(self, port: int = 9380) -> dict[str, float]:
         status, _, body = self.http(port=port)
         assert status == 200, body
@@ -93,12 +102,7 @@ def test_scrape_counts_forwarded_bytes_connections_and_set_elements(router: Rout
     done = dial(router.ns, FRONT)
     assert echo(done, b"y" * 234) == b"y" * 234
     done.close()
-    router.daemon.ctl("reject echo 127.0.0.2")
-    with inside(router.ns):
-        refused = socket.create_connection(("127.0.0.1", FRONT), timeout=10,
-                                           source_address=("127.0.0.2", 0))
-    wait_for(lambda: refused.recv(1) == b"", what="blacklisted client closed")
-    refused.close()
+    router.refuse_a_blacklisted_client()
     svc = 'service="echo"'
     wait_for(lambda: router.scrape().get(f"netsentinel_forward_open_connections{{{svc}}}") == 1,
              what="one connection left open")

@@ -5,7 +5,6 @@ control socket's ``status``."""
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from netsentinel import __version__
 from netsentinel.control.statuspage import size
-from tests.forward.test_daemon import dial, echo, inside
+from tests.forward.test_daemon import dial, echo
 from tests.lab import Lab, wait_for
 from tests.test_metrics_daemon import BACKEND, FRONT, Router
 
@@ -61,12 +60,7 @@ def rows(root: ET.Element, table_id: str) -> list[list[str]]:
 def test_page_figures_match_status(router: Router) -> None:
     kept = dial(router.ns, FRONT)
     assert echo(kept, b"x" * 1000) == b"x" * 1000
-    router.daemon.ctl("reject echo 127.0.0.2")
-    with inside(router.ns):
-        refused = socket.create_connection(("127.0.0.1", FRONT), timeout=10,
-                                           source_address=("127.0.0.2", 0))
-    wait_for(lambda: refused.recv(1) == b"", what="blacklisted client closed")
-    refused.close()
+    router.refuse_a_blacklisted_client()
     root = page(router)
     status = router.daemon.status()
     svc = status["forward"]["echo"]
