@@ -9,6 +9,7 @@ user sees every mistake at once.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -202,6 +203,8 @@ def number(low: float | None = None, high: float | None = None) -> Callable[[Any
     def convert(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise invalid(f"expected a number, got {value!r}")
+        if not math.isfinite(value):   # .nan passes every range test; .inf never fires a timer
+            raise invalid(f"expected a finite number, got {value}")
         _check_range(value, low, high)
         return float(value)
     return convert

@@ -36,7 +36,7 @@ class Monitor(service.Service):
         self.config = config
         self.tools = tools
         self.offset = 0.0           # delay of the first check, to spread many monitors
-        self.setName(config.name)
+        self.setName(f"{self.monitor} {config.name}")   # unique per kind: imon names all four after the instance
         self.periodic = Periodic(tools.beat, self.check, self.next_delay,
                                  f"{self.monitor} {config.name}")
 

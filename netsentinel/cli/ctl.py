@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
@@ -80,6 +81,14 @@ Unreadable input: one FILE:LINE: key: reason per problem, exit status 2.
 """
 
 
+def error_text(e: BaseException) -> str:
+    """One line for an error reply, as the line protocol prints it (never a traceback)."""
+    text = getattr(e, "description", None) or str(e) or type(e).__name__
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return re.sub(r"^Code<[A-Z_]+>: ", "", str(text)).splitlines()[0] if text else "failed"
+
+
 async def _run(reactor: Any, args: argparse.Namespace) -> int:
     endpoint = endpoints.UNIXClientEndpoint(reactor, args.socket, timeout=5)
     try:
@@ -93,8 +102,8 @@ async def _run(reactor: Any, args: argparse.Namespace) -> int:
         return 0
     try:
         result = await client.callRemote(Call, words=args.command)
-    except amp.RemoteAmpError as e:
-        print(f"ERROR: {e.description}", file=sys.stderr)
+    except Exception as e:   # the daemon's refusal (COMMAND_ERROR) or a connection lost mid-reply
+        print(f"ERROR: {error_text(e)}", file=sys.stderr)
         return 1
     finally:
         client.transport.loseConnection()

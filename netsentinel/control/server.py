@@ -101,6 +101,9 @@ class ControlLines(basic.LineOnlyReceiver):
             lambda text: self.sendLine(text.encode()))
 
     def readConnectionLost(self) -> None:
+        rest, self._buffer = self._buffer, b""
+        if rest.strip():   # `printf ping | socat - UNIX-CONNECT:...`: the last line has no newline
+            self.lineReceived(rest)
         if self._unsubscribe is None:
             self._pending.addCallback(lambda _: self._close())
 
