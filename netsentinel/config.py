@@ -7,6 +7,7 @@ all of them and the rule that the file is refused as a whole.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any, Iterable, Mapping
 
 import attrs
@@ -115,15 +116,45 @@ def _check_set_writers(root: Section, claims: list[SetClaim]) -> None:
                          root.line_at(claim.key), ".".join(claim.key))
 
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
 def load_config(path: str, options: Mapping[str, Any] | None = None) -> Config:
     """Read ``path``; a missing file is allowed only when options configure something."""
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_config_text(path)
     except FileNotFoundError:
         if not (options and any(options.values())):
             raise ConfigError([Problem(path, 0, "", "config file not found")]) from None
         text = ""
+    return parse_config(text, os.path.abspath(path), options)
+
+
+def read_config_text(path: str) -> str:
+    """The file's text; a FIFO, a device, a huge file or non-UTF-8 bytes are refused
+    without blocking (opened non-blocking, checked with fstat before any read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise
     except OSError as e:
         raise ConfigError([Problem(path, 0, "", f"cannot read: {e.strerror}")]) from None
-    return parse_config(text, os.path.abspath(path), options)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError([Problem(path, 0, "", "not a regular file")])
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError([Problem(path, 0, "", f"{info.st_size} bytes: larger than the "
+                                       f"{MAX_CONFIG_BYTES} a config file may have")])
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError([Problem(path, 0, "", f"cannot read: {e.strerror}")]) from None
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8-sig")   # a BOM is allowed, as YAML allows it
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError([Problem(path, line, "", f"not UTF-8 text (byte {data[e.start]:#04x} "
+                                   f"at offset {e.start})")]) from None

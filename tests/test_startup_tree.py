@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from netsentinel.cli.ctl import error_text
-from netsentinel.config import parse_config
+from netsentinel.config import MAX_CONFIG_BYTES, load_config, parse_config
 from netsentinel.control.server import ControlLines
 from netsentinel.schema import ConfigError
 from netsentinel.service import Daemon
@@ -92,3 +94,51 @@ def test_a_command_ended_by_eof_without_newline_is_answered() -> None:
     proto.dataReceived(b"ping")
     proto.readConnectionLost()
     assert transport.value() == b"PONG\n"
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"actions:\n  timeout: \xff\n", ":2: <top>: not UTF-8 text"),
+    (b"actions:\n  timeout: 5\x01\n", ":2: <top>: not YAML text"),
+    (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper than"),
+    (b'a: !!python/object/apply:os.system ["true"]\n', ":1: <top>: bad value"),
+    (b"a: 1\nb: !!int xyz\n", ":2: <top>: bad value"),
+    (b"a: !!timestamp nope\n", ":1: <top>: bad value"),
+    (b"a: " + b"9" * 5001 + b"\n", "bad value: Exceeds the limit"),
+    (BOMB.encode(), "a YAML alias bomb"),
+])
+def test_faults_outside_the_schema_are_one_line_and_exit_2(
+        tmp_path: Path, content: bytes, reason: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    result = subprocess.run([CTL, "check-config", str(path)], check=False, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and reason in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bom_is_allowed(tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbfactions:\n  timeout: 5\n")
+    assert load_config(str(path)).actions.timeout == 5.0
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_special_files_are_refused_without_blocking(tmp_path: Path, special: str) -> None:
+    path = special
+    if special == "fifo":
+        path = str(tmp_path / "fifo")
+        os.mkfifo(path)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config(path)
+
+
+def test_a_huge_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"# " + b"x" * MAX_CONFIG_BYTES + b"\n")
+    with pytest.raises(ConfigError, match="larger than"):
+        load_config(str(path))
