@@ -7,8 +7,9 @@ which journald reads as the line's level: ``journalctl -p warning`` works.
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Any
+from typing import Any, Mapping
 
 from twisted.logger import FileLogObserver, LogLevel, formatEvent
 
@@ -30,3 +31,21 @@ def format_for_journal(event: dict[str, Any]) -> str | None:
 
 def journald() -> FileLogObserver:
     return FileLogObserver(sys.stdout, format_for_journal)
+
+
+def logs_to_system_log(argv: list[str], environ: Mapping[str, str], stream: Any) -> bool:
+    """Whether our lines reach syslog or journald: imon's SYSLOGFLAG is then 0, and
+    imon-action.sample logs through ``logger`` as it did under imon's own unit.
+
+    ``JOURNAL_STREAM`` counts only when it names the stream we write to (systemd's
+    documented check: a child whose output was redirected inherits the variable)."""
+    if "--syslog" in argv or any(a.endswith("netsentinel.logs.journald") for a in argv):
+        return True
+    device, _, inode = environ.get("JOURNAL_STREAM", "").partition(":")
+    if not inode:
+        return False
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return f"{info.st_dev}:{info.st_ino}" == f"{device}:{inode}"

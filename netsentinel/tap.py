@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import signal
 import sys
 from typing import Any
@@ -12,6 +14,7 @@ from twisted.python import usage
 
 from netsentinel.config import DEFAULT_CONFIG, load_config
 from netsentinel.control.server import ControlService
+from netsentinel.logs import logs_to_system_log
 from netsentinel.schema import ConfigError
 from netsentinel.service import Daemon
 
@@ -42,12 +45,28 @@ def makeService(options: Options, reactor: Any = global_reactor) -> Daemon:
         for problem in e.problems:
             print(f"netsentinel: {problem}", file=sys.stderr)
         raise SystemExit(2) from None
-    syslog = "--syslog" in sys.argv   # twistd keeps its own options to itself
+    raise_fd_limit()
+    # twistd keeps its own options to itself: --syslog, --logger are read from argv
+    syslog = logs_to_system_log(sys.argv, os.environ, sys.stdout)
     daemon = Daemon(config, reactor, feature_options, syslog=syslog)
     socket_path = options["socket"] or config.control.socket
     ControlService(daemon, socket_path, config.control.mode, reactor).setServiceParent(daemon)
     _reload_on_sighup(daemon, reactor)
     return daemon
+
+
+def raise_fd_limit() -> None:
+    """The soft open-files limit up to the hard one: 1,024 is the common default, and a
+    forwarder under a connection flood would otherwise starve the control socket."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == resource.RLIM_INFINITY or soft >= hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as e:
+        log.warn("cannot raise the open-files limit from {soft}: {error}", soft=soft, error=e)
+        return
+    log.info("open-files limit raised from {soft} to {hard}", soft=soft, hard=hard)
 
 
 def _reload_on_sighup(daemon: Daemon, reactor: Any) -> None:

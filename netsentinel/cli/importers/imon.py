@@ -139,8 +139,8 @@ def convert_text(text: str, file: str, instance: str | None = None, syslog: bool
         doc.value("action", action, 1, "global.action, called as imon did: "
                   "SCRIPT INSTANCE SYSLOGFLAG EVENT ARGS...")
         doc.comment("SYSLOGFLAG: imon passed " + ("0 (it logged to syslog)" if syslog else
-                    "1 (--nosyslog)") + "; netsentinel passes 0 when twistd runs with --syslog\n"
-                    "and 1 otherwise (the packaged unit logs to journald: 1).", 1)
+                    "1 (--nosyslog)") + "; netsentinel passes 0 when it logs to syslog or journald\n"
+                    "(--syslog, the packaged unit) and 1 otherwise, as imon's unit did.", 1)
     else:
         doc.comment("no global.action: events are only logged, as imon did", 1)
     for kind, values in monitors:
