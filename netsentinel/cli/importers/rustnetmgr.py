@@ -83,10 +83,8 @@ def convert_text(text: str, file: str) -> str:
     if any(zone is not None for _, zone, *_ in entries):
         doc.key("nftables", 1)
         doc.value("table", "inet filter", 2, "rust-network-mgr's fixed table")
-        doc.value("create", False, 2, "it expected the sets to exist, and so does this")
-        doc.comment("netsentinel also fills <zone>_ipv6 with the IPv6 addresses: declare it "
-                    "(`set wan_ipv6 { type ipv6_addr; }`)\nnext to each <zone>_ips, or the log and "
-                    "`status` report it missing at every sync.", 2)
+        doc.value("create", True, 2, "its load_rules() created the table, <zone>_ips and "
+                  "<zone>_ipv6")
     doc.blank()
     doc.comment(f"socket_path {socket or DEFAULT_SOCKET}: `reload`, `status`, `ping` now go to "
                 "control.socket\n(default /run/netsentinel.sock); to keep the old path set "
