@@ -442,12 +442,19 @@ def _uplink(s: Section, role: str, default_table: int, probe: Probe) -> Uplink:
         s.problem("ping probes the IPv4 side: it needs gateway", s.line_of("ping"), "ping")
     if ping6 is not None and gateway6 is None:
         s.problem("ping6 probes the IPv6 side: it needs gateway6", s.line_of("ping6"), "ping6")
-    uplink = Uplink(role, s.get("interface", _interface, "?"), s.get("name", string, role.lower()),
+    uplink = Uplink(role, s.get("interface", _interface, "?"), s.get("name", _uplink_name, role.lower()),
                     gateway, ping, s.get("postping", _optional_address, None),
                     s.get("table", integer(1, 0xFFFFFFF0), default_table), gateway6, ping6,
                     _quality(s.section("quality"), probe) if s.has("quality") else None)
     s.done()
     return uplink
+
+
+def _uplink_name(value: Any) -> str:
+    """The NAME of the action's ``NAME:ROLE:IF:IP``; "" is imon's empty ``primary-name``."""
+    if not isinstance(value, str) or any(c in value for c in ": \t\n"):
+        raise invalid(f"expected a name without ':' or spaces (\"\" for none), got {value!r}")
+    return value
 
 
 def _family_address(s: Section, key: str, family: int) -> str | None:
