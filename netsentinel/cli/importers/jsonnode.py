@@ -10,7 +10,6 @@ importer can say which one counted.
 from __future__ import annotations
 
 import json
-import json.scanner
 import math
 import re
 from typing import Any
@@ -40,7 +39,7 @@ def compose(text: str, file: str) -> tuple[yaml.Node, list[tuple[str, int, int]]
 class _Reader:
     def __init__(self, text: str, file: str, duplicates: list[tuple[str, int, int]]) -> None:
         self.text, self.file, self.duplicates = text, file, duplicates
-        self.scan = json.scanner.make_scanner(json.JSONDecoder())
+        self.scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # set in __init__
 
     def mark(self, at: int) -> yaml.Mark:
         line = self.text.count("\n", 0, at)
