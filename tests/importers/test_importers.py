@@ -350,9 +350,15 @@ def test_rust_network_mgr_config_becomes_addresses(here: Path) -> None:
     config = load(text).features["addresses"]
     assert config.interfaces == (("eth0", "wan"), ("eth1", "lan"), ("eth2", "lan"), ("wg0", None))
     assert config.zones == {"wan": ("eth0",), "lan": ("eth1", "eth2")}
+    # rust-network-mgr's load_rules() creates inet filter, <zone>_ips and <zone>_ipv6 itself:
+    # with create: false, wan_ipv6 (which nobody had declared) was an error at every sync
     assert (config.nftables.family, config.nftables.table, config.nftables.create) == (
-        "inet", "filter", False)
+        "inet", "filter", True)
     assert "`docker:` section does that job" in text
+    # its code's socket and HTTP API defaults (src/socket.rs, src/main.rs), and the README's path
+    assert "socket_path /run/rust-network-manager/rust-network-manager.sock (its code's " \
+        "default; its README says /run/rust-network-mgr.sock)" in text
+    assert "http_bind_addr 127.0.0.1:9100 (its default" in text
 
 
 def test_rust_network_mgr_unreadable_inputs(here: Path) -> None:
