@@ -356,9 +356,11 @@ def test_rust_network_mgr_config_becomes_addresses(here: Path) -> None:
         "inet", "filter", True)
     assert "`docker:` section does that job" in text
     # its code's socket and HTTP API defaults (src/socket.rs, src/main.rs), and the README's path
+    (here / "plain.yaml").write_text("interfaces:\n  - name: eth0\n    nftables_zone: wan\n")
+    plain = run("rust-network-mgr", str(here / "plain.yaml"))
     assert "socket_path /run/rust-network-manager/rust-network-manager.sock (its code's " \
-        "default; its README says /run/rust-network-mgr.sock)" in text
-    assert "http_bind_addr 127.0.0.1:9100 (its default" in text
+        "default; its README says /run/rust-network-mgr.sock)" in plain
+    assert "http_bind_addr 127.0.0.1:9100 (its default: the API ran unless set)" in plain
 
 
 def test_rust_network_mgr_unreadable_inputs(here: Path) -> None:
