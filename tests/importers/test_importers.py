@@ -312,10 +312,27 @@ def test_monconn_config_and_flags_become_forward(here: Path) -> None:
     ssh = service(config, "ssh")
     assert (str(ssh.listen), str(ssh.backend)) == ("[::]:2222", "[::1]:22")   # no listen_ip: all
     assert ssh.timeouts.read == 600                              # monconn's 0 is its default
-    assert (ssh.timeouts.max_idle, ssh.limits.conn_limit, ssh.limits.ip_limit) == (3600, 20, 5)
+    # monconn's ip_limit 5 admitted 6 IPs (ipCount > IPLimit): the import keeps the six
+    assert (ssh.timeouts.max_idle, ssh.limits.conn_limit, ssh.limits.ip_limit) == (3600, 20, 6)
     assert ssh.keepalive is False
-    cli = service(config, "cli-22")
-    assert (str(cli.listen), str(cli.backend)) == ("[::]:22", "127.0.0.1:2222")
+    # with a config file monconn ignores -p ("using config file, -p params will be ignored.")
+    assert config.features["forward"].service("cli-22") is None
+    assert "-p :22=127.0.0.1:2222: not imported: with a config file monconn ignored -p" in text
+
+
+def test_monconn_flags_alone_and_its_defaults(here: Path) -> None:
+    """cli/monconn's setDefault: keepalive off unless the file says true, -p services too;
+    an ip_limit above MaxIPLimit 64 never refused anyone (its bucket stops at 65 IPs)."""
+    cli = service(load(run("monconn", "--", "-p", ":22=127.0.0.1:2222")), "cli-22")
+    assert (str(cli.listen), str(cli.backend), cli.keepalive) == ("[::]:22", "127.0.0.1:2222", False)
+    (here / "limits.yaml").write_text("a:\n  listen_port: 81\n  backend_port: 80\n  ip_limit: 64\n"
+                                      "b:\n  listen_port: 82\n  backend_port: 80\n  ip_limit: 65\n")
+    text = run("monconn", str(here / "limits.yaml"))
+    config = load(text)
+    a, b = service(config, "a"), service(config, "b")
+    assert (a.limits.ip_limit, a.keepalive, b.limits.ip_limit) == (65, False, 0)
+    assert "ip_limit 65: not imported: monconn's IP bucket counts at most 65 IPs" in text
+    assert "MaxIPLimit (64) client IPs" not in text        # the old note's global cap was wrong
 
 
 def test_monconn_json_config_by_its_c_flag(here: Path) -> None:
