@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import stat
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 
+from netsentinel.checks.provider_config import (  # noqa: F401 - UpdateConfig: its home once
+    UpdateConfig,
+    _credential,
+    _hostname,
+    _update,
+    _update_url,
+    _url,
+)
 from netsentinel.schema import (
-    REQUIRED,
     Section,
     boolean,
     choice,
@@ -24,7 +28,6 @@ from netsentinel.schema import (
     ip_address,
     list_of,
     number,
-    string,
     writable_path,
 )
 
@@ -104,21 +107,6 @@ class InterfaceSource:
 
 
 Source = UrlSource | DnsSource | InterfaceSource
-
-
-@attrs.frozen
-class UpdateConfig:
-    """How a ddns instance tells its DNS provider the address (ddclient's job)."""
-
-    server: str                      # full URL of the update endpoint (cloudflare: API base)
-    login: str                       # dyndns2 only ("" for cloudflare)
-    password: str = attrs.field(repr=False)    # or the API token; never in a repr, log, status
-    hostnames: tuple[str, ...]
-    protocol: str = "dyndns2"
-    ca: str | None = None
-    min_interval: float = 300.0      # never two updates of one host closer than this
-    max_interval: float = 25 * 86400.0    # re-send an unchanged address after this (0: never)
-    zone: str | None = None          # cloudflare: the zone the host names are in
 
 
 @attrs.frozen
@@ -223,21 +211,6 @@ def _interface(value: Any) -> str:
     if not isinstance(value, str) or not IFNAME.match(value):
         raise invalid(f"not an interface name: {value!r}")
     return value
-
-
-def _hostname(value: Any) -> str:
-    name = string(value).rstrip(".")
-    if not re.match(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$", name):
-        raise invalid(f"not a DNS name: {value!r}")
-    return name
-
-
-def _url(value: Any) -> str:
-    url = string(value)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise invalid(f"expected an http:// or https:// URL, got {value!r}")
-    return url
 
 
 def _probe(section: Section) -> Probe:
@@ -351,81 +324,6 @@ def _ddns(name: str, s: Section) -> DdnsConfig:
     return config
 
 
-CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
-# per protocol: the secret's two keys (inline, file) and the keys only the other one takes
-SECRET_KEYS = {"dyndns2": ("password", "password_file"), "cloudflare": ("token", "token_file")}
-OTHER_KEYS = {"dyndns2": ("zone", "token", "token_file"),
-              "cloudflare": ("login", "password", "password_file")}
-
-
-def _update(s: Section) -> UpdateConfig | None:
-    protocol = s.get("protocol", choice(*SECRET_KEYS), "dyndns2")
-    for key in OTHER_KEYS[protocol]:
-        if s.has(key):
-            s.raw(key)
-            s.problem(f"not a {protocol} key"
-                      + (" (Cloudflare takes an API token, not a login)"
-                         if key == "login" else ""), s.line_of(key), key)
-    inline, file = SECRET_KEYS[protocol]
-    if s.has(inline) == s.has(file):
-        s.problem(f"set either {file} or {inline}")
-    secret = (s.get(inline, string, None) if s.has(inline)
-              else s.get(file, _password_file, None))
-    cloudflare = protocol == "cloudflare"
-    server = s.get("server", _update_url, CLOUDFLARE_API if cloudflare else REQUIRED)
-    login = "" if cloudflare else s.get("login", _credential)
-    zone = s.get("zone", _hostname) if cloudflare else None
-    hostnames = s.get("hostnames", _hostnames, ())
-    outside = [h for h in hostnames if zone and h != zone and not h.endswith(f".{zone}")]
-    for host in outside:
-        s.problem(f"{host} is not in zone {zone}", s.line_of("hostnames"), "hostnames")
-    config = UpdateConfig(
-        server, login, secret or "", hostnames, protocol, s.get("ca", existing_file, None),
-        s.get("min_interval", number(0, 86400), 300.0),
-        s.get("max_interval", number(0, 366 * 86400), 25 * 86400.0), zone)
-    s.done()
-    return config
-
-
-def _hostnames(value: Any) -> tuple[str, ...]:
-    names = list_of(_hostname)(value)
-    if not names:
-        raise invalid("at least one host name is needed")
-    return names
-
-
-def _update_url(value: Any) -> str:
-    url = _url(value)
-    if "@" in (urlsplit(url).netloc or ""):
-        raise invalid("credentials go in login and password_file, not in the URL")
-    return url
-
-
-def _credential(value: Any) -> str:
-    """A login goes into a basic-auth header: ':' would split it there."""
-    login = string(value)
-    if ":" in login or any(ord(c) < 32 for c in login):
-        raise invalid("a login must not contain ':' or control characters")
-    return login
-
-
-def _password_file(value: Any) -> str:
-    """The password (or API token) on the file's first line; like sshd with a loose key
-    file, a file others may read or write is refused rather than used."""
-    path = existing_file(value)
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    if mode & 0o007:
-        raise invalid(f"{path} is accessible to others (mode {mode:04o}): chmod 600 it")
-    try:
-        with open(path, encoding="utf-8") as f:
-            password = f.readline().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as e:
-        raise invalid(f"cannot read {path}: {e}") from None
-    if not password:
-        raise invalid(f"{path}: the first line (the secret) is empty")
-    return password
-
-
 def _optional_path(value: Any) -> str | None:
     return None if value is None else writable_path(value)
 
@@ -442,12 +340,19 @@ def _uplink(s: Section, role: str, default_table: int, probe: Probe) -> Uplink:
         s.problem("ping probes the IPv4 side: it needs gateway", s.line_of("ping"), "ping")
     if ping6 is not None and gateway6 is None:
         s.problem("ping6 probes the IPv6 side: it needs gateway6", s.line_of("ping6"), "ping6")
-    uplink = Uplink(role, s.get("interface", _interface, "?"), s.get("name", string, role.lower()),
+    uplink = Uplink(role, s.get("interface", _interface, "?"), s.get("name", _uplink_name, role.lower()),
                     gateway, ping, s.get("postping", _optional_address, None),
                     s.get("table", integer(1, 0xFFFFFFF0), default_table), gateway6, ping6,
                     _quality(s.section("quality"), probe) if s.has("quality") else None)
     s.done()
     return uplink
+
+
+def _uplink_name(value: Any) -> str:
+    """The NAME of the action's ``NAME:ROLE:IF:IP``; "" is imon's empty ``primary-name``."""
+    if not isinstance(value, str) or any(c in value for c in ": \t\n"):
+        raise invalid(f"expected a name without ':' or spaces (\"\" for none), got {value!r}")
+    return value
 
 
 def _family_address(s: Section, key: str, family: int) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from netsentinel.checks.config import (
     ChecksConfig,
     DnsSource,
@@ -169,14 +171,13 @@ checks:
     assert problems == [
         "n.yaml:7: checks.ddns.ext.update.protocol: expected one of dyndns2, cloudflare, got "
         "'noip'",
-        "n.yaml:7: checks.ddns.ext.update: set either password_file or password",
+        "n.yaml:7: checks.ddns.ext.update: set one of password_file, password_env, password",
         "n.yaml:8: checks.ddns.ext.update.server: credentials go in login and password_file, "
         "not in the URL",
         "n.yaml:9: checks.ddns.ext.update.login: a login must not contain ':' or control "
         "characters",
         "n.yaml:12: checks.ddns.ext.update.hostnames: item 0: not a DNS name: 'not a name'",
         "n.yaml:13: checks.ddns.ext.update.min_interval: -1 is out of range (minimum 0)",
-        "n.yaml:11: checks.ddns.ext.update.password_file: unknown key",
     ]
 
 
@@ -366,3 +367,56 @@ def test_example_cloudflare_block_is_valid_but_for_its_token_file() -> None:
         "checks.ddns.ext.update.token_file: file not found: /etc/netsentinel/cloudflare.token"]
     assert config is not None and config.ddns[0].update is not None
     assert config.ddns[0].update.zone == "example.com"
+
+
+def test_update_reads_password_env_and_token_env_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """ddclient's ``password_env=VAR``: the secret comes from the daemon's environment and is
+    never shown; a variable that is not set is a problem naming the key and the variable."""
+    monkeypatch.setenv("DDNS_PASSWORD", "s3cret-env")
+    config, problems = read(UPDATE.format(password="password_env: DDNS_PASSWORD"))
+    assert problems == [] and config is not None
+    update = config.ddns[0].update
+    assert update is not None and update.password == "s3cret-env"
+    assert "s3cret-env" not in repr(config)
+    monkeypatch.delenv("DDNS_PASSWORD")
+    _, problems = read(UPDATE.format(password="password_env: DDNS_PASSWORD"))
+    assert problems == ["n.yaml:9: checks.ddns.ext.update.password_env: environment variable "
+                        "DDNS_PASSWORD is not set (the daemon reads the secret from its "
+                        "environment; check-config from the one it runs with)"]
+    monkeypatch.setenv("CF_TOKEN", "tok-env")
+    config, problems = read("""
+checks:
+  ddns:
+    ext:
+      sources: [https://ip.example.net/]
+      update: {protocol: cloudflare, zone: example.com, token_env: CF_TOKEN,
+               hostnames: [home.example.com]}
+""")
+    assert problems == [] and config is not None
+    update = config.ddns[0].update
+    assert update is not None and update.password == "tok-env"
+
+
+def test_dyndns2_update_without_login_sends_no_credentials() -> None:
+    """ddclient reads an entry without login= (a provider whose URL carries its token):
+    no login, no secret; a secret without a login is refused."""
+    config, problems = read("""
+checks:
+  ddns:
+    ext:
+      sources: [https://ip.example.net/]
+      update: {server: "https://dyn.example/update?token=abc", hostnames: [h.example.org]}
+""")
+    assert problems == [] and config is not None
+    update = config.ddns[0].update
+    assert update is not None and (update.login, update.password) == ("", "")
+    _, problems = read("""
+checks:
+  ddns:
+    ext:
+      sources: [https://ip.example.net/]
+      update: {server: "https://dyn.example/update", password: x, hostnames: [h.example.org]}
+""")
+    assert problems == ["n.yaml:6: checks.ddns.ext.update.password: a password needs a login "
+                        "(without login no credentials are sent)"]

@@ -140,8 +140,12 @@ def test_imon_instance_file_becomes_checks(here: Path) -> None:
     assert updown.addping == ("192.168.92.1", "192.168.1.1")
     assert (updown.dns_server, updown.dns_lookup) == ("8.8.8.8", "microsoft.com")
     [ddns] = checks.ddns
-    assert ddns.interval == 300.0 and len(ddns.sources) == 6
-    assert all(s.url.startswith("https://") for s in ddns.sources)
+    assert ddns.interval == 300.0
+    assert [s.url for s in ddns.sources] == [      # imon's _getextip(), in its order
+        "http://whatismyip.akamai.com/", "http://ifconfig.co/ip", "http://dynupdate.no-ip.com/ip.php",
+        "http://icanhazip.com/", "http://ident.me/", "http://l2.io/ip", "http://ifconfig.me/ip",
+        "http://wgetip.com/", "http://ipinfo.io/ip", "http://ipecho.net/plain",
+        "http://curlmyip.net", "http://ip.seeip.org"]
     [failover] = checks.failover
     assert (failover.interval, failover.probe.count, failover.metric) == (1.0, 2, 201)
     assert failover.prefer_primary is True
@@ -171,13 +175,65 @@ def test_imon_option_forms_and_refusals(here: Path) -> None:
 
 
 def test_imon_numbers_as_imon_reads_them(here: Path) -> None:
-    """imon used int()/float(): "2" and 2.0 are fine, a name as a target is not."""
+    """imon read interval with float() and pingcount/pingwait with int(): "3" is 3, 2.9 is 2;
+    a pingwait int() makes 0 (imon never waited) keeps its value, with a note."""
     text = ('{"global": {"action": ""}, "ping": {"enable": true, "interval": "30",'
-            ' "pingcount": "3", "pingwait": 0.5, "monitorip": "192.168.1.1"}}')
+            ' "pingcount": "3", "pingwait": 0.5, "monitorip": "192.168.1.1"},'
+            ' "updown": {"enable": true, "monitorip": "1.1.1.1", "pingcount": 2.9,'
+            ' "pingwait": "2"}}')
     (here / "imon-lan").write_text(text)
-    [ping] = load(run("imon", str(here / "imon-lan"))).features["checks"].ping
+    imported = run("imon", str(here / "imon-lan"))
+    checks = load(imported).features["checks"]
+    [ping], [updown] = checks.ping, checks.updown
     assert (ping.name, ping.target, ping.interval, ping.probe.count, ping.probe.wait) == (
         "lan", "192.168.1.1", 30.0, 3, 0.5)
+    assert (updown.probe.count, updown.probe.wait) == (2, 2.0)
+    assert "ping.pingwait 0.5: imon read int() of it, 0, and never waited" in imported
+    assert "updown.pingcount 2.9: imon read int() of it, 2" in imported
+
+
+IMON_README = (        # the shape of imon's README sample: JSON, a tab in the indentation
+    '{\n    "global": {\n        "action": "",\n        "datefmt": "%Y-%m-%d %H:%M:%S"\n    },\n'
+    '    "updown": {\n\t"enable": true,\n        "interval": 1e1,\n'
+    '        "monitorip": "1.1.1.1",\n        "addping": "192.168.1.1,gw.lan",\n'
+    '        "dnsserver": "",\n        "dnslookup": "google.com"\n    },\n'
+    '    "failover": {\n        "enable": 1,\n        "metric": 0,\n'
+    '        "primary-if": "eth0", "primary-name": "", "primary-gw": "192.168.1.1",\n'
+    '        "primary-ping": "", "primary-postping": "",\n'
+    '        "standby-if": "wwan0", "standby-name": "lte", "standby-gw": "10.0.0.1",\n'
+    '        "standby-ping": "", "standby-postping": "", "metric": 5\n    }\n}\n')
+
+
+def test_imon_reads_json_as_json_and_accepts_what_imon_runs(here: Path) -> None:
+    """A tab in the indentation and 1e1 are JSON (json.load reads them; YAML does not);
+    dnsserver "" with dnslookup is ignored by imon, so it is imported without DNS, noted;
+    a name in addping is noted; enable: 1 is true to imon; a key given twice keeps the last."""
+    (here / "imon-readme").write_text(IMON_README)
+    imported = run("imon", str(here / "imon-readme"))
+    checks = load(imported).features["checks"]
+    [updown], [failover] = checks.updown, checks.failover
+    assert (updown.interval, updown.addping, updown.dns_server, updown.dns_lookup) == (
+        10.0, ("192.168.1.1",), None, None)
+    assert "updown.dnslookup without its partner: imon ignored it" in imported
+    assert "updown.addping: gw.lan not imported" in imported
+    assert "'metric' is given twice (lines 16 and 20): imon's json.load kept the last" in imported
+    assert failover.metric == 5
+    assert (failover.primary.name, failover.standby.name) == ("", "lte")
+
+
+def test_imon_empty_primary_name_gives_imons_action_argument(here: Path) -> None:
+    """imon's _packifinfo: ``name:Primary:if:ip`` with the name as written, "" included
+    (the monitor's netlink is the in-memory fake of tests/checks: no uplink needed)."""
+    from twisted.internet.task import Clock
+
+    from netsentinel.checks.failover import PRIMARY, FailoverMonitor
+    from tests.checks.fakes import FakeEngine, FakeNetlink, tools
+    (here / "imon-wan").write_text(IMON_README)
+    [failover] = load(run("imon", str(here / "imon-wan"))).features["checks"].failover
+    netlink = FakeNetlink()
+    netlink.addrs["eth0"] = ["192.168.1.7"]
+    monitor = FailoverMonitor(failover, tools(Clock(), FakeEngine())[0], netlink)  # type: ignore[arg-type]
+    assert monitor.info(PRIMARY) == ":Primary:eth0:192.168.1.7"
 
 
 def test_imon_unreadable_inputs_name_file_and_line(here: Path) -> None:
@@ -185,12 +241,14 @@ def test_imon_unreadable_inputs_name_file_and_line(here: Path) -> None:
                                    '    "monitorip": "one.one.one.one",\n'
                                    '    "pingcount": "two"\n  }\n}\n')
     assert refused("imon", str(here / "imon-bad")) == [
-        f"{here}/imon-bad:5: updown.pingcount: expected a number, got 'two'",
+        f"{here}/imon-bad:5: updown.pingcount: expected a whole number (imon reads it with "
+        "int()), got 'two'",
         f"{here}/imon-bad:4: updown.monitorip: 'one.one.one.one' is not an IP address: "
         "netsentinel probes addresses only (no resolver in a check); write the address"]
     (here / "imon-broken").write_text('{\n  "global": {\n    "action": "/x",\n  }\n')
     [problem] = refused("imon", str(here / "imon-broken"))
-    assert problem.startswith(f"{here}/imon-broken:") and "YAML syntax" in problem
+    assert problem == f"{here}/imon-broken:4: <top>: JSON syntax: Expecting property name " \
+        "enclosed in double quotes (column 3)"
     assert refused("imon", str(here / "imon-missing")) == [f"{here}/imon-missing:0: <top>: file not found"]
 
 
@@ -254,10 +312,27 @@ def test_monconn_config_and_flags_become_forward(here: Path) -> None:
     ssh = service(config, "ssh")
     assert (str(ssh.listen), str(ssh.backend)) == ("[::]:2222", "[::1]:22")   # no listen_ip: all
     assert ssh.timeouts.read == 600                              # monconn's 0 is its default
-    assert (ssh.timeouts.max_idle, ssh.limits.conn_limit, ssh.limits.ip_limit) == (3600, 20, 5)
+    # monconn's ip_limit 5 admitted 6 IPs (ipCount > IPLimit): the import keeps the six
+    assert (ssh.timeouts.max_idle, ssh.limits.conn_limit, ssh.limits.ip_limit) == (3600, 20, 6)
     assert ssh.keepalive is False
-    cli = service(config, "cli-22")
-    assert (str(cli.listen), str(cli.backend)) == ("[::]:22", "127.0.0.1:2222")
+    # with a config file monconn ignores -p ("using config file, -p params will be ignored.")
+    assert config.features["forward"].service("cli-22") is None
+    assert "-p :22=127.0.0.1:2222: not imported: with a config file monconn ignored -p" in text
+
+
+def test_monconn_flags_alone_and_its_defaults(here: Path) -> None:
+    """cli/monconn's setDefault: keepalive off unless the file says true, -p services too;
+    an ip_limit above MaxIPLimit 64 never refused anyone (its bucket stops at 65 IPs)."""
+    cli = service(load(run("monconn", "--", "-p", ":22=127.0.0.1:2222")), "cli-22")
+    assert (str(cli.listen), str(cli.backend), cli.keepalive) == ("[::]:22", "127.0.0.1:2222", False)
+    (here / "limits.yaml").write_text("a:\n  listen_port: 81\n  backend_port: 80\n  ip_limit: 64\n"
+                                      "b:\n  listen_port: 82\n  backend_port: 80\n  ip_limit: 65\n")
+    text = run("monconn", str(here / "limits.yaml"))
+    config = load(text)
+    a, b = service(config, "a"), service(config, "b")
+    assert (a.limits.ip_limit, a.keepalive, b.limits.ip_limit) == (65, False, 0)
+    assert "ip_limit 65: not imported: monconn's IP bucket counts at most 65 IPs" in text
+    assert "MaxIPLimit (64) client IPs" not in text        # the old note's global cap was wrong
 
 
 def test_monconn_json_config_by_its_c_flag(here: Path) -> None:
@@ -292,9 +367,17 @@ def test_rust_network_mgr_config_becomes_addresses(here: Path) -> None:
     config = load(text).features["addresses"]
     assert config.interfaces == (("eth0", "wan"), ("eth1", "lan"), ("eth2", "lan"), ("wg0", None))
     assert config.zones == {"wan": ("eth0",), "lan": ("eth1", "eth2")}
+    # rust-network-mgr's load_rules() creates inet filter, <zone>_ips and <zone>_ipv6 itself:
+    # with create: false, wan_ipv6 (which nobody had declared) was an error at every sync
     assert (config.nftables.family, config.nftables.table, config.nftables.create) == (
-        "inet", "filter", True)   # upstream load_rules() creates them
+        "inet", "filter", True)
     assert "`docker:` section does that job" in text
+    # its code's socket and HTTP API defaults (src/socket.rs, src/main.rs), and the README's path
+    (here / "plain.yaml").write_text("interfaces:\n  - name: eth0\n    nftables_zone: wan\n")
+    plain = run("rust-network-mgr", str(here / "plain.yaml"))
+    assert "socket_path /run/rust-network-manager/rust-network-manager.sock (its code's " \
+        "default; its README says /run/rust-network-mgr.sock)" in plain
+    assert "http_bind_addr 127.0.0.1:9100 (its default: the API ran unless set)" in plain
 
 
 def test_rust_network_mgr_unreadable_inputs(here: Path) -> None:

@@ -3,6 +3,9 @@
 monconn applied a timeout or limit only when it was above zero, so ``0`` meant
 "monconn's default" for timeouts (600/600/60/900 s) and "none" for limits;
 netsentinel's ``0`` disables a timeout, so a zero timeout is left out here.
+Exact to cli/monconn: ``keepalive`` is off unless the file says true (setDefault),
+``ip_limit`` N admits N+1 IPs (``ipCount > IPLimit``), and ``-p`` is ignored when a
+config file is read.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from netsentinel.schema import (
 
 USAGE = "import monconn [CONFIG] [-- [-c CONFIG] [-p LISTEN=BACKEND]... [-D]]"
 TIMEOUTS = {"read_timeout": 600, "write_timeout": 600, "wait_timeout": 60, "max_idle": 900}
-LIMITS = ("conn_limit", "ip_limit")
+MAX_IP_LIMIT = 64       # monconn's IPBucket max: Add() refuses once Count() > 64, so 65 IPs
 
 
 def convert(args: list[str], read: Reader) -> str:
@@ -123,15 +126,31 @@ def _service(name: str, s: Section) -> _Service:
         elif s.has(key):
             notes.append(f"{key}: 0 meant monconn's default {default} s, so it is left out "
                          "(netsentinel's 0 disables it)")
-    for key in LIMITS:
-        if limit := s.get(key, integer(0, 1_000_000), 0):
-            values.append((key, limit, None))
-    for key in ("keepalive", "print_bytes"):
-        if (flag := s.get(key, boolean, None)) is not None:
-            values.append((key, flag, None))
+    if limit := s.get("conn_limit", integer(0, 1_000_000), 0):
+        values.append(("conn_limit", limit, None))
+    _ip_limit(s.get("ip_limit", integer(0, 1_000_000), 0), values, notes)
+    keepalive = s.get("keepalive", boolean, None)
+    values.append(("keepalive", bool(keepalive), None if keepalive is not None else
+                   "keepalive absent: monconn's setDefault turned it off"))
+    if (flag := s.get("print_bytes", boolean, None)) is not None:
+        values.append(("print_bytes", flag, None))
     if blacklist := s.get("ip_blacklist", _blacklist, ()):
         values.append(("ip_blacklist", list(blacklist), None))
     return _Service(name, values, notes + unknown_keys(s))
+
+
+def _ip_limit(limit: int, values: list[tuple[str, Any, str | None]], notes: list[str]) -> None:
+    """monconn refused a new client IP only once ``ipCount > IPLimit``: N admitted N+1.
+    Its IP bucket stops counting at 65 IPs, so a limit above 64 never refused anyone."""
+    if not limit:
+        return
+    if limit > MAX_IP_LIMIT:
+        notes.append(f"ip_limit {limit}: not imported: monconn's IP bucket counts at most "
+                     f"{MAX_IP_LIMIT + 1} IPs (MaxIPLimit {MAX_IP_LIMIT}), so this limit never "
+                     "refused a client; no limit, as in monconn")
+        return
+    values.append(("ip_limit", limit + 1, f"monconn ip_limit {limit}: it admitted {limit + 1} "
+                   "IPs (ipCount > IPLimit)"))
 
 
 def _blacklist(value: Any) -> tuple[str, ...]:
@@ -148,8 +167,10 @@ def _option(position: int, spec: str) -> _Service:
     except _Invalid as e:
         raise ConfigError([Problem(ARGV, position, "-p", str(e))]) from None
     listen, _, backend = spec.partition("=")
-    return _Service(name, [("listen", listen, None), ("backend", backend, None)],
-                    [f"-p {spec}: named as `--forward` names it; every setting at its default"])
+    return _Service(name, [("listen", listen, None), ("backend", backend, None),
+                           ("keepalive", False, "monconn's -p services ran without keepalive")],
+                    [f"-p {spec}: named as `--forward` names it; every other setting at its "
+                     "default"])
 
 
 def convert_text(config: tuple[str, str] | None, specs: list[tuple[int, str]],
@@ -161,7 +182,9 @@ def convert_text(config: tuple[str, str] | None, specs: list[tuple[int, str]],
         root = Section.from_text(text, source)
         services = [_service(name, section) for name, section in root.sections()]
         refuse_problems(root)
-    services += [_option(position, spec) for position, spec in specs]
+    options = [_option(position, spec) for position, spec in specs]
+    if config is None:
+        services = options
     owners: dict[Any, str] = {}
     for service in services:
         where = listen_endpoint(service.listen)
@@ -181,8 +204,13 @@ def convert_text(config: tuple[str, str] | None, specs: list[tuple[int, str]],
             doc.value(key, value, 2, note)
         for note in service.notes:
             doc.comment(note, 2)
-    doc.comment("monconn capped every service at MaxIPLimit (64) client IPs; netsentinel has no "
-                "global cap:\nadd `ip_limit: 64` to a service to keep it.", 1)
+    if config is not None and options:
+        doc.comment("-p " + " -p ".join(spec for _, spec in specs) + ": not imported: with a "
+                    "config file monconn ignored -p\n(\"using config file, -p params will be "
+                    "ignored.\")", 1)
+    elif options:
+        doc.comment("monconn used -p only when its -c file (default ./config.yaml) could not be "
+                    "read or parsed;\nif it had one, import that file instead.", 1)
     if debug:
         doc.comment("-D (debug log): `log_connections: true` logs each open and close; "
                     "`netsentinel-ctl watch` shows every event.", 1)

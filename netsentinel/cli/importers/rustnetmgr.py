@@ -1,9 +1,10 @@
 """rust-network-mgr's ``config.yaml`` → ``addresses:``.
 
-Its ``interfaces`` list maps each interface to an ``nftables_zone`` whose set
-``<zone>_ips`` lives in ``inet filter``: netsentinel's zones keep those names.
-``dhcp`` and ``address`` only described the interface; addresses come from the
-kernel in both tools.
+Its ``interfaces`` list maps each interface to an ``nftables_zone`` whose sets
+``<zone>_ips`` and ``<zone>_ipv6`` live in ``inet filter``: netsentinel's zones keep
+those names.  rust-network-mgr's ``load_rules()`` creates the table and both sets
+itself at start, so the import says ``create: true``.  ``dhcp`` and ``address`` only
+described the interface; addresses come from the kernel in both tools.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from netsentinel.cli.importers.emit import Document
 from netsentinel.schema import Section, boolean, invalid, string
 
 DEFAULT_CONFIG = "/etc/rust-network-mgr/config.yaml"
-DEFAULT_SOCKET = "/run/rust-network-mgr.sock"
+# src/cli.rs and src/socket.rs; the README says /run/rust-network-mgr.sock
+DEFAULT_SOCKET = "/run/rust-network-manager/rust-network-manager.sock"
+README_SOCKET = "/run/rust-network-mgr.sock"
+DEFAULT_HTTP = "127.0.0.1:9100"     # src/main.rs: served whenever http_bind_addr is absent
 USAGE = "import rust-network-mgr [CONFIG]"
 
 
@@ -67,39 +71,50 @@ def convert_text(text: str, file: str) -> str:
                 "`netsentinel-ctl check-config FILE`.")
     doc.key("addresses", 0)
     doc.key("interfaces", 1, "rust-network-mgr `interfaces:`, in its order")
-    for name, zone, dhcp, address, unknown in entries:
-        notes = []
-        if zone is not None:
-            notes.append(f"nftables_zone {zone} → sets {zone}_ips, {zone}_ipv6")
-        else:
-            notes.append("no nftables_zone: in no set (shown in status and watch)")
-        if dhcp is not None:
-            notes.append(f"dhcp: {str(dhcp).lower()} not needed")
-        if address is not None:
-            notes.append(f"address {address} not needed (read from the kernel)")
-        doc.value(name, {"zone": zone} if zone is not None else {}, 2, "; ".join(notes))
-        for note in unknown:
-            doc.comment(note, 2)
+    for entry in entries:
+        _write_interface(doc, *entry)
     if any(zone is not None for _, zone, *_ in entries):
         doc.key("nftables", 1)
         doc.value("table", "inet filter", 2, "rust-network-mgr's fixed table")
-        doc.value("create", True, 2, "its load_rules() created the table, <zone>_ips and "
-                  "<zone>_ipv6")
+        doc.value("create", True, 2, "rust-network-mgr's load_rules() created the table and "
+                  "<zone>_ips, <zone>_ipv6 at start; so does netsentinel")
     doc.blank()
-    doc.comment(f"socket_path {socket or DEFAULT_SOCKET}: `reload`, `status`, `ping` now go to "
-                "control.socket\n(default /run/netsentinel.sock); to keep the old path set "
-                f"`control: {{socket: {socket or DEFAULT_SOCKET}}}`.")
-    if http is not None:
-        doc.comment(f"http_bind_addr {http}: no HTTP API; `netsentinel-ctl status --json` gives "
-                    "the state.")
-    if rules is not None:
-        doc.comment(f"nftables_rules_path {rules}: unused by rust-network-mgr; nothing to import.")
-    doc.comment("Docker: rust-network-mgr tracked container IPs over /var/run/docker.sock; "
-                "netsentinel's\n`docker:` section does that job and fills nft sets: add zones "
-                "selecting containers\nby name, label or compose project (docs/docker.md).")
+    _write_notes(doc, socket, http, rules)
     for note in leftovers:
         doc.comment(note)
     return doc.text()
+
+
+def _write_interface(doc: Document, name: str, zone: str | None, dhcp: bool | None,
+                     address: str | None, unknown: list[str]) -> None:
+    notes = [f"nftables_zone {zone} → sets {zone}_ips, {zone}_ipv6" if zone is not None
+             else "no nftables_zone: in no set (shown in status and watch)"]
+    if dhcp is not None:
+        notes.append(f"dhcp: {str(dhcp).lower()} not needed")
+    if address is not None:
+        notes.append(f"address {address} not needed (read from the kernel)")
+    doc.value(name, {"zone": zone} if zone is not None else {}, 2, "; ".join(notes))
+    for note in unknown:
+        doc.comment(note, 2)
+
+
+def _write_notes(doc: Document, socket: str | None, http: str | None, rules: str | None) -> None:
+    """What rust-network-mgr served that netsentinel serves elsewhere."""
+    old = socket or f"{DEFAULT_SOCKET} (its code's default; its README says {README_SOCKET})"
+    doc.comment(f"socket_path {old}:\n`reload`, `status`, `ping` now go to control.socket "
+                "(default /run/netsentinel.sock); to keep\nthe old path set "
+                f"`control: {{socket: {socket or DEFAULT_SOCKET}}}`.")
+    doc.comment(f"http_bind_addr {http or DEFAULT_HTTP + ' (its default: the API ran unless set)'}"
+                ":\nno REST API here. GET /status, /interfaces, /containers → `netsentinel-ctl "
+                "status --json`;\nPOST /reload → `netsentinel-ctl reload`; GET /metrics → "
+                "`control: {metrics: \"127.0.0.1:9380\"}`\n(docs/metrics.md); /health → "
+                "`netsentinel-ctl ping`. Clients of port 9100 need changing.")
+    if rules is not None:
+        doc.comment(f"nftables_rules_path {rules}: unused by rust-network-mgr; nothing to import.")
+    doc.comment("Docker: rust-network-mgr tracked container IPs over /var/run/docker.sock into "
+                "its own\ndocker_ips/docker_ipv6 sets; netsentinel's `docker:` section does that "
+                "job and fills nft sets:\nadd zones selecting containers by name, label or "
+                "compose project (docs/docker.md).")
 
 
 def _optional_string(value: Any) -> str | None:
