@@ -315,7 +315,7 @@ class StatusPage(Element):
             ("state", s["state"]),
             ("listen → backend", f"{s['listen']} → {backend}"),
             ("open connections", s["connections"]),
-            ("client IPs", s["ips"]),
+            ("client IPs", s["ip_count"]),
             ("total / closed", f"{s['total_connections']} / {s['closed_connections']}"),
             ("bytes up", size(s["up"])),
             ("bytes down", size(s["down"])),

@@ -90,7 +90,7 @@ class Forwarding(MultiService):
         return [
             UP.with_samples(((n,), s["state"] == "running") for n, s in stats.items()),
             OPEN.with_samples(((n,), s["connections"]) for n, s in stats.items()),
-            CLIENT_IPS.with_samples(((n,), s["ips"]) for n, s in stats.items()),
+            CLIENT_IPS.with_samples(((n,), s["ip_count"]) for n, s in stats.items()),
             ACCEPTED.with_samples(((n,), s["total_connections"]) for n, s in stats.items()),
             CLOSED.with_samples(((n, reason), count) for n, s in stats.items()
                                 for reason, count in s["closes"].items()),
