@@ -103,7 +103,8 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 @pytest.mark.parametrize("content, reason", [
     (b"actions:\n  timeout: \xff\n", ":2: <top>: not UTF-8 text"),
     (b"actions:\n  timeout: 5\x01\n", ":2: <top>: not YAML text"),
-    (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper than"),
+    (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nest"),
+    ("".join("  " * i + "a:\n" for i in range(300)).encode(), ":201: <top>: YAML syntax: nested"),
     (b'a: !!python/object/apply:os.system ["true"]\n', ":1: <top>: bad value"),
     (b"a: 1\nb: !!int xyz\n", ":2: <top>: bad value"),
     (b"a: !!timestamp nope\n", ":1: <top>: bad value"),
