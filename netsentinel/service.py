@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 from netsentinel import __version__
 from netsentinel.actions import ActionRunner
 from netsentinel.config import Config, load_config
+from netsentinel.control.clients import ClientCounters
 from netsentinel.deferreds import observe
 from netsentinel.events import ConfigReloaded, DaemonReady, EventBus
 from netsentinel.features import (
@@ -75,6 +76,7 @@ class Daemon(MultiService):
         self.started_at = time.time()
         self.reloads: Counter[str] = Counter(ok=0, refused=0)
         self.metrics_server: MetricsServer | None = None
+        self.control_clients = ClientCounters()     # control socket and HTTP, refused/dropped
         self._serve_metrics(config)
         self._known: dict[str, Feature] = {f.key: f for f in load_features()}
         self._reloading: defer.Deferred[str] | None = None
@@ -234,6 +236,7 @@ class Daemon(MultiService):
             "reloads": dict(self.reloads),
             "events": self.bus.published,
             "actions": self.runner.status(),
+            "control": self.control_clients.status(),
         }
         if self.metrics_server is not None:
             state["metrics"] = self.metrics_server.status()
@@ -258,6 +261,7 @@ class Daemon(MultiService):
             ACTIONS_RUNNING.of(actions["running"]),
             ACTIONS_QUEUED.of(actions["queued"]),
         ]
+        families += self.control_clients.metrics()
         for child in self.features.values():
             families += child.metrics()
         return families

@@ -161,7 +161,7 @@ class Daemon:
     """``twistd -n netsentinel`` run in a namespace with its own config and socket."""
 
     def __init__(self, lab: Lab, ns: str, directory: Path, config_text: str,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), wrapper: Sequence[str] = ()) -> None:
         self.lab = lab
         self.ns = ns
         self.directory = directory
@@ -170,13 +170,14 @@ class Daemon:
         self.log = directory / "daemon.log"
         self.config.write_text(config_text)
         self.extra_args = list(extra_args)
+        self.wrapper = list(wrapper)            # e.g. prlimit --nofile=256:256, which execs
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> "Daemon":
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         with open(self.log, "ab") as log:
             self.process = self.lab.popen(
-                self.ns, [TWISTD, "-n", "--pidfile=", "netsentinel", "--config",
+                self.ns, [*self.wrapper, TWISTD, "-n", "--pidfile=", "netsentinel", "--config",
                           str(self.config), "--socket", self.socket, *self.extra_args],
                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(self.directory))
         if wait:

@@ -3,7 +3,10 @@
 
 Every answer is rendered from the daemon at each request (the same data as the
 ``metrics`` and ``status`` control commands); no request can change anything.
-Requests are not logged: a scrape every 15 s would drown the log.
+Requests are not logged: a scrape every 15 s would drown the log.  A client must send
+its headers within ``HEADER_TIMEOUT`` of its request's first byte (slowloris), may
+sit idle ``IDLE_TIMEOUT`` between requests, and the listener holds at most its share
+of the descriptor reserve (``control.clients``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ import json
 from typing import Any, Protocol
 
 from twisted.application import service
-from twisted.internet import defer, endpoints
+from twisted.internet import defer, endpoints, protocol
 from twisted.internet.interfaces import IListeningPort
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 from twisted.web.template import flattenString
 
 from netsentinel.config import Config
+from netsentinel.control.clients import HEADER_TIMEOUT, IDLE_TIMEOUT, ClientCounters, Clients
 from netsentinel.control.statuspage import StatusPage, refresh_seconds
 from netsentinel.deferreds import observe
 from netsentinel.forward.config import Endpoint
@@ -118,7 +122,53 @@ def _plain(request: server.Request, code: int, text: bytes) -> bytes:
     return text
 
 
+class _Channel(http.HTTPChannel):
+    """An HTTP connection whose request headers must all be in within ``HEADER_TIMEOUT``
+    of the request's first byte: a client sending them a byte at a time is dropped."""
+
+    site: "_QuietSite"
+    _deadline: Any = None
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._deadline is None and not self._handlingRequest and data:
+            self._deadline = self.callLater(HEADER_TIMEOUT, self._headers_too_slow)
+        super().dataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        self._cancel_deadline()
+        super().allHeadersReceived()
+
+    def _headers_too_slow(self) -> None:
+        self._deadline = None
+        self.site.clients.dropped("header_timeout")
+        transport: Any = self.transport
+        transport.abortConnection()
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self._cancel_deadline()
+        self.site.clients.release()
+        super().connectionLost(reason)
+
+
 class _QuietSite(server.Site):
+    protocol = _Channel         # type: ignore[assignment]  # no HTTP/2: headers are ours
+
+    def __init__(self, page: resource.Resource, clients: Clients, reactor: Any) -> None:
+        super().__init__(page, timeout=IDLE_TIMEOUT, reactor=reactor)
+        self.clients = clients
+
+    def buildProtocol(self, addr: Any) -> Any:
+        """None (the socket is closed at once) past the cap or into the last descriptors."""
+        if not self.clients.admit():
+            return None
+        return super().buildProtocol(addr)      # Site sets the channel's ``site``
+
     def log(self, request: Any) -> None:
         """No access log: Prometheus scrapes all day."""
 
@@ -142,7 +192,8 @@ class MetricsServer(service.Service):
 
     def startService(self) -> None:
         super().startService()
-        site = _QuietSite(MetricsPage(self.daemon))
+        counters = getattr(self.daemon, "control_clients", None) or ClientCounters()
+        site = _QuietSite(MetricsPage(self.daemon), Clients.http(counters), self.reactor)
         site.noisy = False
         self._listening = self._endpoint().listen(site).addCallbacks(
             self._bound, self._failed)

@@ -64,3 +64,8 @@ class Blacklist:
 
     def sorted(self) -> list[str]:
         return [str(n) for n in sorted(self.networks, key=lambda n: (n.version, n))]
+
+
+def network_of(text: str) -> Network:
+    """A ``reject``/``release`` argument: an IP or a CIDR network."""
+    return ipaddress.ip_network(text, strict=False)

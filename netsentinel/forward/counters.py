@@ -18,7 +18,8 @@ from typing import Any, Iterable, Protocol
 
 import attrs
 
-REJECT_REASONS = ("blacklist", "conn_limit", "ip_limit", "per_ip_limit", "per_ip_rate")
+REJECT_REASONS = ("blacklist", "conn_limit", "ip_limit", "per_ip_limit", "per_ip_rate",
+                  "fd_limit")
 
 
 class LiveConnection(Protocol):

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import attrs
 
+from netsentinel.fdbudget import BUDGET, default_conn_limit
 from netsentinel.forward.config import Limits
+
+
+def with_default_cap(limits: Limits) -> Limits:
+    """The configured limits; without ``conn_limit``, the one the process's descriptors
+    can carry (``fdbudget.default_conn_limit``), waiting at it."""
+    if limits.conn_limit:
+        return limits
+    BUDGET.estimate()
+    return attrs.evolve(limits, conn_limit=default_conn_limit(BUDGET.limit),
+                        conn_limit_action="wait")
 
 
 @attrs.define

@@ -11,7 +11,6 @@ timer work at all and a timeout is exact to within one tick.
 from __future__ import annotations
 
 import _socket
-import ipaddress
 import socket
 from collections import Counter
 from typing import Any
@@ -22,9 +21,10 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from netsentinel.events import EventBus
+from netsentinel.fdbudget import BUDGET
 from netsentinel.forward import counters, proxyheader
 from netsentinel.forward.backend import Backend
-from netsentinel.forward.blacklist import Blacklist, client_address, normalize
+from netsentinel.forward.blacklist import Blacklist, client_address, network_of, normalize
 from netsentinel.forward.buffers import PipePool
 from netsentinel.forward.config import Network, ServiceConfig
 from netsentinel.forward.events import (
@@ -33,8 +33,9 @@ from netsentinel.forward.events import (
     ConnectionOpened,
     ConnectionRejected,
 )
+from netsentinel.forward.expiry import expired
 from netsentinel.forward.hexdump import hexdump
-from netsentinel.forward.limiter import Limiter
+from netsentinel.forward.limiter import Limiter, with_default_cap
 from netsentinel.forward.port import ListeningPort
 from netsentinel.forward.relay import Connection
 
@@ -54,7 +55,7 @@ class Forwarder(service.Service):
         self.reactor = self.clock = reactor
         self.bus = bus
         self.mirror = mirror                     # nft set that shadows the blacklist, or None
-        self.limiter = Limiter(config.limits)
+        self.limiter = Limiter(with_default_cap(config.limits))
         self.added: set[Network] = set()         # runtime ``reject``
         self.released: set[Network] = set()      # runtime ``release`` of configured entries
         self.blacklist = self._blacklist()
@@ -93,14 +94,14 @@ class Forwarder(service.Service):
     def _listen(self) -> ListeningPort:
         listen = self.config.listen
         port = ListeningPort(listen.host, listen.port, self.config.backlog, self.reactor,
-                             self.accepted, self.sid)
+                             self.accepted, self.sid, self._refused)
         self._limit_accepts(port)
         port.startListening(self.socket_options())
         return port
 
     def _limit_accepts(self, port: ListeningPort) -> None:
         """With ``conn_limit_action: wait`` the port itself stops at the limit."""
-        waits = self.config.limits.conn_limit_action == "wait"
+        waits = self.limiter.limits.conn_limit_action == "wait"
         port.room = self.limiter.room if waits else ListeningPort.room  # type: ignore[method-assign]
 
     def _start_sweeper(self) -> None:
@@ -167,7 +168,7 @@ class Forwarder(service.Service):
         """Adopt everything but the listening address; open connections are kept."""
         assert self.config.same_listener(config)
         old, self.config = self.config, config
-        self.limiter.limits = config.limits
+        self.limiter.limits = with_default_cap(config.limits)
         if old.backend != config.backend:
             self.backend.stop()
             self.backend = Backend(self.reactor, config.backend, self.sid)
@@ -219,11 +220,14 @@ class Forwarder(service.Service):
         if self.blacklist and client_address(ip) in self.blacklist:
             return "blacklist"
         reason = self.limiter.admit(ip, now)
-        if reason == "conn_limit" and self.config.limits.conn_limit_action == "wait" \
+        if reason == "conn_limit" and self.limiter.limits.conn_limit_action == "wait" \
                 and self.port is not None:
             # only reachable when the limit was lowered under load: wait, as configured
             self.port.stopReading()
         return reason
+
+    def _refused(self, peer: tuple[Any, ...]) -> None:
+        self._reject(str(client_address(peer[0])), "fd_limit")
 
     def _reject(self, ip: str, reason: str) -> None:
         self.counters.rejected[reason] += 1
@@ -277,6 +281,7 @@ class Forwarder(service.Service):
         if self.connections.pop(conn.number, None) is None:
             return
         self.limiter.release(conn.ip)
+        BUDGET.closed()             # the client's socket; its backend's may never have opened
         self.counters.connection_closed(conn.up, conn.down, conn.reason)
         duration = round(self.clock.seconds() - conn.started, 6)
         if self.bus.wants(ConnectionClosed):
@@ -306,7 +311,7 @@ class Forwarder(service.Service):
         self._note_activity(now)
         timeouts = self.config.timeouts
         for conn in list(self.connections.values()):
-            reason = _expired(conn, now, timeouts)
+            reason = expired(conn, now, timeouts)
             if reason == "connect-timeout":
                 conn.dial_failed("connect timed out")
             elif reason is not None:
@@ -388,26 +393,5 @@ class Forwarder(service.Service):
         if self.mirror is not None:
             document["blacklist_set"] = self.mirror.status()
         document["backend_address"] = self.backend.status()
+        document["conn_limit"] = self.limiter.limits.conn_limit     # the default one too
         return document
-
-
-def _expired(conn: Connection, now: float, t: Any) -> str | None:
-    if conn.dialing_since is not None:
-        return "connect-timeout" if t.connect and now - conn.dialing_since >= t.connect \
-            else None
-    if t.read and now - conn.last_up >= t.read:
-        return "read-timeout"
-    if t.max_idle and now - conn.last_activity >= t.max_idle:
-        return "idle-timeout"
-    if t.fin and conn.half_closed_at is not None and now - conn.half_closed_at >= t.fin:
-        return "fin-timeout"
-    if t.write:
-        for flow in conn.flows:
-            if flow.stalled_since is not None and now - flow.stalled_since >= t.write:
-                return "write-timeout"
-    return None
-
-
-def network_of(text: str) -> Network:
-    """A ``reject``/``release`` argument: an IP or a CIDR network."""
-    return ipaddress.ip_network(text, strict=False)

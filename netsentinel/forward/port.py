@@ -7,12 +7,18 @@ should cost an ``accept`` and a ``close``.  So each readable event accepts at
 most ``MAX_ACCEPTS`` sockets, never more than ``room()`` allows, which keeps
 ``conn_limit`` exact while the others wait in the kernel's listen queue and
 keeps every reactor turn short during a flood.
+
+Descriptors are shared with the control socket and metrics (see ``fdbudget``): the
+port stops accepting while the process is within the reserve or out of descriptors,
+and resumes on a timer only (a closing connection does not cut the pause short), with
+one log line when a pause starts and one when accepting works again.
 """
 
 from __future__ import annotations
 
 import _socket  # the C type: accepted sockets skip socket.socket's Python layer
 import errno
+import os
 import socket
 from typing import Any, Callable, Sequence
 
@@ -22,10 +28,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from netsentinel.fdbudget import BUDGET, FDS_PER_FORWARD, FdBudget
+
 log = Logger()
 
 MAX_ACCEPTS = 16            # accepts per reactor turn
-NO_FILES_PAUSE = 0.5        # s to stop accepting when the process is out of descriptors
+NO_FILES_PAUSE = 0.5        # s between tries while the process is short of descriptors
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -34,15 +42,21 @@ class ListeningPort:
     room: Callable[[], int | None] = staticmethod(lambda: None)  # type: ignore[assignment]
 
     def __init__(self, host: str, port: int, backlog: int, reactor: Any,
-                 accepted: Callable[[_socket.socket, Any], None], name: str) -> None:
+                 accepted: Callable[[_socket.socket, Any], None], name: str,
+                 refused: Callable[[Any], None] = lambda peer: None,
+                 budget: FdBudget = BUDGET) -> None:
         self.host = host
         self.port = port
         self.backlog = backlog
         self.reactor = reactor
         self.accepted = accepted
+        self.refused = refused      # peer of a socket closed at once for want of descriptors
         self.name = name
+        self.budget = budget
         self.sock: _socket.socket | None = None
         self.reading = False
+        self.paused_at: float | None = None     # short of descriptors since
+        self.pauses = 0                         # tries that found no room since then
         self._resume: Any = None
 
     def startListening(self, options: Sequence[tuple[int, int, int]] = ()) -> None:
@@ -83,6 +97,9 @@ class ListeningPort:
         return address.IPv4Address("TCP", host, port)
 
     def startReading(self) -> None:
+        """Accept again, unless paused for descriptors: then only the timer resumes."""
+        if self._resume is not None and self._resume.active():
+            return
         if not self.reading and self.sock is not None:
             self.reading = True
             self.reactor.addReader(self)
@@ -106,6 +123,10 @@ class ListeningPort:
         if batch <= 0:
             self.stopReading()
             return
+        keep = self.budget.reserve()
+        if not self.budget.has_room(keep):
+            self._pause("descriptor reserve reached")
+            return
         assert self.sock is not None
         accept = self.sock._accept      # type: ignore[attr-defined]  # (fd, address), no wrapper
         family = self.sock.family
@@ -113,28 +134,54 @@ class ListeningPort:
             try:
                 fd, peer = accept()
             except BlockingIOError:
+                self._resumed()
                 return
             except OSError as e:
                 if e.errno in _OUT_OF_RESOURCES:
-                    self._out_of_resources(e)
+                    self._pause(e.strerror or "out of resources")
                     return
                 if e.errno in (errno.ECONNABORTED, errno.EPROTO, errno.EPERM):
                     continue        # the client gave up, or a firewall said no
                 log.warn("forward {name}: accept failed: {why}", name=self.name,
                          why=e.strerror)
                 return
+            if self.budget.is_reserved(fd, keep):
+                os.close(fd)
+                self.refused(peer)
+                self._pause("descriptor reserve reached")
+                return
+            self.budget.opened(FDS_PER_FORWARD)
+            self._resumed()
             sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             self.accepted(sock, peer)
             if self.sock is None:   # the forwarder stopped while admitting
                 return
 
-    def _out_of_resources(self, e: OSError) -> None:
-        """Let the queue wait rather than spin on a listener that cannot accept."""
-        log.warn("forward {name}: cannot accept ({why}); pausing {pause}s", name=self.name,
-                 why=e.strerror, pause=NO_FILES_PAUSE)
+    def _pause(self, why: str) -> None:
+        """Let the queue wait rather than spin on a listener that cannot accept; one log
+        line per pause, however many tries it takes."""
         self.stopReading()
-        self._resume = self.reactor.callLater(NO_FILES_PAUSE, self.startReading)
+        if self.paused_at is None:
+            self.paused_at, self.pauses = self.reactor.seconds(), 0
+            log.warn("forward {name}: cannot accept ({why}; {open} of {limit} descriptors "
+                     "open); accepting paused, retrying every {pause}s", name=self.name,
+                     why=why, open=self.budget.recount(), limit=self.budget.limit,
+                     pause=NO_FILES_PAUSE)
+        self.pauses += 1
+        if self._resume is None or not self._resume.active():
+            self._resume = self.reactor.callLater(NO_FILES_PAUSE, self._retry)
+
+    def _retry(self) -> None:
+        self._resume = None
+        self.startReading()
+
+    def _resumed(self) -> None:
+        if self.paused_at is not None:
+            log.info("forward {name}: accepting again after {duration}s paused ({tries} tries)",
+                     name=self.name, duration=round(self.reactor.seconds() - self.paused_at, 3),
+                     tries=self.pauses)
+            self.paused_at = None
 
     def connectionLost(self, reason: Failure) -> None:
         """The reactor is shutting down: nothing more will be accepted."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from twisted.conch import manhole, manhole_ssh
 from twisted.conch.checkers import IAuthorizedKeysDB, SSHPublicKeyChecker
+from twisted.conch.error import ValidPublicKey
 from twisted.conch.insults import insults
 from twisted.conch.interfaces import IConchUser, ISession
 from twisted.conch.ssh import session, transport
@@ -59,7 +60,10 @@ class KeyChecker(SSHPublicKeyChecker):
             return username
 
         def refused(failure: Failure) -> Failure:
-            # a key offered without a signature is only a question (ValidPublicKey), not a try
+            # a key offered without a signature is only a question ("would you take this
+            # key?"): conch answers ValidPublicKey, an UnauthorizedLogin, before every login
+            if failure.check(ValidPublicKey):
+                return failure
             if failure.check(UnauthorizedLogin):
                 log.warn("manhole: SSH key {fingerprint} refused for {user}", user=user,
                          fingerprint=_fingerprint(credentials.blob))

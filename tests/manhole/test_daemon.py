@@ -97,6 +97,13 @@ def test_ssh_command_is_evaluated_in_the_daemon(manhole: Manhole) -> None:
     assert manhole.evaluate("len(daemon.services)") == "3"
 
 
+def test_key_login_logs_no_refusal(manhole: Manhole) -> None:
+    """ssh asks whether the key would do before it signs: that question is no refusal."""
+    assert manhole.evaluate("1 + 1") == "2"
+    wait_for(lambda: "manhole: SSH login as root" in manhole.daemon.output(), what="login log")
+    assert "refused" not in manhole.daemon.output()
+
+
 def test_ssh_command_that_raises_exits_non_zero(manhole: Manhole) -> None:
     result = manhole.ssh(manhole.admin, "features['nonexistent']")
     assert result.returncode == 1
