@@ -34,6 +34,7 @@ from netsentinel.features import (
 )
 from netsentinel.metrics import Family, counter, gauge, render
 from netsentinel.schema import ConfigError
+from netsentinel.tree import TreeError, conflicts, error_line
 
 log = Logger()
 
@@ -61,8 +62,15 @@ class Daemon(MultiService):
     """Root service: owns the bus, the action runner and the feature children."""
 
     def __init__(self, config: Config, reactor: Any,
-                 options: Mapping[str, Any] | None = None, syslog: bool = False) -> None:
+                 options: Mapping[str, Any] | None = None, syslog: bool = False,
+                 control_socket: str | None = None) -> None:
+        """Builds the whole tree and opens nothing: what would fail at start (two sections
+        on one port, a child that cannot be built) raises :class:`TreeError` here."""
         super().__init__()
+        self.control_socket = control_socket or config.control.socket
+        problems = conflicts(config, self.control_socket)
+        if problems:
+            raise TreeError("; ".join(problems))
         self.config = config
         self.reactor = reactor
         self.options = dict(options or {})
@@ -79,11 +87,18 @@ class Daemon(MultiService):
         self._known: dict[str, Feature] = {f.key: f for f in load_features()}
         self._reloading: defer.Deferred[str] | None = None
         for key, section in config.features.items():
-            self._add(key, section)
+            self._add(key, self._make(key, section))
 
-    def _add(self, key: str, section: Any) -> FeatureService:
-        child = self._known[key].make(section, self.context)
-        child.setName(key)
+    def _make(self, key: str, section: Any) -> FeatureService:
+        """A feature's child, built and named but not started; any failure is the config's."""
+        try:
+            child = self._known[key].make(section, self.context)
+            child.setName(key)
+        except Exception as e:
+            raise TreeError(f"{key}: {error_line(e)}") from e
+        return child
+
+    def _add(self, key: str, child: FeatureService) -> FeatureService:
         child.setServiceParent(self)
         self.features[key] = child
         return child
@@ -181,7 +196,7 @@ class Daemon(MultiService):
                 del self.features[key]
                 await defer.maybeDeferred(self.removeService, child)
             if new_section is not None:
-                touched.append(self._add(key, new_section))
+                touched.append(self._add(key, self._make(key, new_section)))
         await self._wait_ready(touched)
         return changed
 
