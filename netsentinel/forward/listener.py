@@ -48,8 +48,9 @@ class Forwarder(service.Service):
     """A listener and its connections; ``reconfigure`` adopts limits and timeouts live."""
 
     def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
-                 mirror: Any = None) -> None:
+                 mirror: Any = None, bound: _socket.socket | None = None) -> None:
         self.setName(config.name)
+        self.bound = bound                       # bound ahead by a reload; used at start
         self.sid = config.name                   # the name, typed str
         self.config = config
         self.reactor = self.clock = reactor
@@ -96,7 +97,8 @@ class Forwarder(service.Service):
         port = ListeningPort(listen.host, listen.port, self.config.backlog, self.reactor,
                              self.accepted, self.sid, self._refused)
         self._limit_accepts(port)
-        port.startListening(self.socket_options())
+        bound, self.bound = self.bound, None
+        port.startListening(self.socket_options(), bound)
         return port
 
     def _limit_accepts(self, port: ListeningPort) -> None:
