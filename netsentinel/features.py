@@ -34,6 +34,10 @@ CommandResult = Any   # str, JSON-able data, or a Deferred firing with one
 CommandHandler = Callable[[list[str]], CommandResult]
 
 
+class StartupError(Exception):
+    """The service tree cannot be built; the message is one line for the terminal."""
+
+
 class CommandError(Exception):
     """A control command was refused; the message is shown as ``ERROR: ...``."""
 
@@ -86,8 +90,17 @@ class Feature:
     parse: Callable[[Section, Mapping[str, Any]], Any]   # None when not configured
     service: str
     sets: Callable[[Any], Iterable[SetClaim]] = _no_sets   # of a parsed config
+    nft: Callable[[Any], bool] | None = None   # uses libnftables; None: when it claims sets
+
+    def needs_nft(self, config: Any) -> bool:
+        return self.nft(config) if self.nft is not None else any(True for _ in self.sets(config))
 
     def make(self, config: Any, context: Context) -> FeatureService:
+        if self.needs_nft(config):
+            from netsentinel.nft.client import binding_problem
+            problem = binding_problem()
+            if problem is not None:
+                raise StartupError(f"{self.key}: uses nftables, but {problem}")
         module, _, name = self.service.partition(":")
         factory: Callable[[Any, Context], FeatureService] = getattr(
             importlib.import_module(module), name)

@@ -12,8 +12,9 @@ from twisted.internet import reactor as global_reactor
 from twisted.logger import Logger
 from twisted.python import usage
 
-from netsentinel.config import DEFAULT_CONFIG, load_config
+from netsentinel.config import DEFAULT_CONFIG, Config, load_config
 from netsentinel.control.server import ControlService
+from netsentinel.features import StartupError
 from netsentinel.logs import logs_to_system_log
 from netsentinel.schema import ConfigError
 from netsentinel.service import Daemon
@@ -48,10 +49,22 @@ def makeService(options: Options, reactor: Any = global_reactor) -> Daemon:
     raise_fd_limit()
     # twistd keeps its own options to itself: --syslog, --logger are read from argv
     syslog = logs_to_system_log(sys.argv, os.environ, sys.stdout)
-    daemon = Daemon(config, reactor, feature_options, syslog=syslog)
-    socket_path = options["socket"] or config.control.socket
-    ControlService(daemon, socket_path, config.control.mode, reactor).setServiceParent(daemon)
+    try:
+        daemon = build_tree(config, feature_options, options["socket"], reactor, syslog)
+    except StartupError as e:
+        print(f"netsentinel: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     _reload_on_sighup(daemon, reactor)
+    return daemon
+
+
+def build_tree(config: Config, feature_options: dict[str, Any], socket: str | None,
+               reactor: Any, syslog: bool = False) -> Daemon:
+    """The whole service tree, nothing started: start-up and check-config build the same,
+    so what makes one fail (a missing nftables binding) fails the other."""
+    daemon = Daemon(config, reactor, feature_options, syslog=syslog)
+    socket_path = socket or config.control.socket
+    ControlService(daemon, socket_path, config.control.mode, reactor).setServiceParent(daemon)
     return daemon
 
 

@@ -21,6 +21,7 @@ from netsentinel.cli import importers
 from netsentinel.cli.render import render
 from netsentinel.config import DEFAULT_SOCKET, load_config
 from netsentinel.control.commands import Call, Notify, Watch
+from netsentinel.features import StartupError
 from netsentinel.schema import ConfigError
 
 
@@ -46,11 +47,20 @@ class _Client(amp.AMP):
 
 
 def check_config(path: str) -> int:
+    """The file, then the service tree built from it as the daemon builds it (nothing
+    started): 2 and one line per problem when either would stop the daemon."""
+    from twisted.internet import reactor
+
+    from netsentinel.tap import build_tree
     try:
         config = load_config(path)
+        build_tree(config, {}, None, reactor)
     except ConfigError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)
+        return 2
+    except StartupError as e:
+        print(f"{path}: {e}", file=sys.stderr)
         return 2
     print(f"{path}: OK ({', '.join(config.features) or 'no features'})")
     return 0
