@@ -16,18 +16,22 @@ from twisted.internet.defer import Deferred
 
 from netsentinel.actions import ActionRunner
 from netsentinel.events import EventBus
+from netsentinel.faults import FaultRecorder
 from netsentinel.metrics import Family
 from netsentinel.schema import Section
 
 
 @attrs.frozen
 class Context:
-    """What every feature service may use: the reactor, the bus, the script runner."""
+    """What every feature service may use: the reactor, the bus, the script runner, and
+    the recorder of unexpected exceptions (netsentinel.faults)."""
 
     reactor: Any
     bus: EventBus
     runner: ActionRunner
     syslog: bool = False      # imon's SYSLOGFLAG: scripts learn where we log
+    faults: FaultRecorder = attrs.field(
+        default=attrs.Factory(lambda self: FaultRecorder(self.reactor), takes_self=True))
 
 
 CommandResult = Any   # str, JSON-able data, or a Deferred firing with one

@@ -106,8 +106,13 @@ class Daemon(MultiService):
 
     def startService(self) -> None:
         self.started_at = time.time()
+        self.context.faults.watch()   # failures logged anywhere count as faults too
         super().startService()
         self._wait_ready(list(self.features.values())).addCallback(self._became_ready)
+
+    def stopService(self) -> defer.Deferred[None]:
+        self.context.faults.unwatch()
+        return defer.maybeDeferred(super().stopService)
 
     def _became_ready(self, _: object) -> None:
         self.ready = True
@@ -234,6 +239,7 @@ class Daemon(MultiService):
             "reloads": dict(self.reloads),
             "events": self.bus.published,
             "actions": self.runner.status(),
+            "faults": self.context.faults.status(),
         }
         if self.metrics_server is not None:
             state["metrics"] = self.metrics_server.status()
@@ -257,6 +263,7 @@ class Daemon(MultiService):
             ACTIONS_DROPPED.of(actions["dropped"]),
             ACTIONS_RUNNING.of(actions["running"]),
             ACTIONS_QUEUED.of(actions["queued"]),
+            *self.context.faults.metrics(self.features),
         ]
         for child in self.features.values():
             families += child.metrics()

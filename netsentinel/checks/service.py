@@ -48,7 +48,8 @@ class ChecksService(service.MultiService):
     def startService(self) -> None:
         self.engine = IcmpEngine(self.context.reactor)
         self.netlink = Netlink()
-        tools = Tools(self.context.reactor, self.engine, self.context.bus.publish)
+        tools = Tools(self.context.reactor, self.engine, self.context.bus.publish,
+                      faults=self.context.faults)
         self._unsubscribe = self.context.bus.subscribe(CheckEvent, self._sink)
         c = self.config
         pings = [PingMonitor(p, tools) for p in c.ping]

@@ -22,6 +22,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from netsentinel.events import EventBus
+from netsentinel.faults import FaultRecorder
 from netsentinel.forward import counters, proxyheader
 from netsentinel.forward.backend import Backend
 from netsentinel.forward.blacklist import Blacklist, client_address, normalize
@@ -47,7 +48,8 @@ class Forwarder(service.Service):
     """A listener and its connections; ``reconfigure`` adopts limits and timeouts live."""
 
     def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
-                 mirror: Any = None) -> None:
+                 mirror: Any = None, faults: FaultRecorder | None = None) -> None:
+        self.faults = faults or FaultRecorder(reactor)
         self.setName(config.name)
         self.sid = config.name                   # the name, typed str
         self.config = config
@@ -106,7 +108,8 @@ class Forwarder(service.Service):
     def _start_sweeper(self) -> None:
         if self.sweeper is not None and self.sweeper.running:
             self.sweeper.stop()
-        self.sweeper = LoopingCall(self.sweep)
+        # a sweep that raises is a fault; the loop would stop, and timeouts with it
+        self.sweeper = LoopingCall(self.faults.guarded("forward", f"{self.sid} sweep", self.sweep))
         self.sweeper.clock = self.clock
         self.sweeper.start(self._tick(), now=False)
 
