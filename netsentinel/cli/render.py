@@ -15,8 +15,8 @@ def render(value: Any, indent: int = 0) -> str:
 def _scalar(key: str, value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float) and key.endswith(("_at", "last_sync", "accessed", "boot")) \
-            and value > 1e9:
+    if isinstance(value, float) and (key == "at" or key.endswith(
+            ("_at", "last_sync", "accessed", "boot"))) and value > 1e9:
         return datetime.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
     if isinstance(value, bool):
         return "yes" if value else "no"
