@@ -125,8 +125,13 @@ class Daemon(MultiService):
 
     def startService(self) -> None:
         self.started_at = time.time()
+        self.context.faults.watch()   # failures logged anywhere count as faults too
         super().startService()
         self._wait_ready(list(self.features.values())).addCallback(self._became_ready)
+
+    def stopService(self) -> defer.Deferred[None]:
+        self.context.faults.unwatch()
+        return defer.maybeDeferred(super().stopService)
 
     def _became_ready(self, _: object) -> None:
         self.ready = True
@@ -287,6 +292,7 @@ class Daemon(MultiService):
             "events": self.bus.published,
             "actions": self.runner.status(),
             "control": self.control_clients.status(),
+            "faults": self.context.faults.status(),
         }
         if self.metrics_server is not None:
             state["metrics"] = self.metrics_server.status()
@@ -310,6 +316,7 @@ class Daemon(MultiService):
             ACTIONS_DROPPED.of(actions["dropped"]),
             ACTIONS_RUNNING.of(actions["running"]),
             ACTIONS_QUEUED.of(actions["queued"]),
+            *self.context.faults.metrics(self.features),
         ]
         families += self.control_clients.metrics()
         for child in self.features.values():

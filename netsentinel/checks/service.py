@@ -51,7 +51,8 @@ class ChecksService(service.MultiService):
         check-config); the engine and netlink open their sockets only when used."""
         self.engine = IcmpEngine(self.context.reactor)
         self.netlink = Netlink()
-        tools = Tools(self.context.reactor, self.engine, self.context.bus.publish)
+        tools = Tools(self.context.reactor, self.engine, self.context.bus.publish,
+                      faults=self.context.faults)
         c = self.config
         pings = [PingMonitor(p, tools) for p in c.ping]
         slots = tools.beat.rate

@@ -15,8 +15,9 @@ def render(value: Any, indent: int = 0) -> str:
 def _scalar(key: str, value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, (int, float)) and not isinstance(value, bool) \
-            and key.endswith(("_at", "last_sync", "accessed", "boot")) and value > 1e9:
+    timed = key == "at" or key.endswith(("_at", "last_sync", "accessed", "boot"))
+    if timed and isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and value > 1e9:
         return datetime.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
     if isinstance(value, bool):
         return "yes" if value else "no"

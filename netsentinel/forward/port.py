@@ -162,7 +162,10 @@ class ListeningPort:
             self._resumed()
             sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
-            self.accepted(sock, peer)
+            try:
+                self.accepted(sock, peer)
+            except Exception:   # a fault (the daemon counts it); raised here, it closed the port
+                log.failure("forward {name}: admitting a connection failed", name=self.name)
             if self.sock is None:   # the forwarder stopped while admitting
                 return
 

@@ -60,7 +60,7 @@ class Forwarding(MultiService):
     def _add(self, config: ServiceConfig) -> Forwarder:
         mirror = NftMirror(config.blacklist_set) if config.blacklist_set else None
         forwarder = Forwarder(config, self.context.reactor, self.context.bus, mirror,
-                              self._bound.pop(config.name, None))
+                              self._bound.pop(config.name, None), self.context.faults)
         self.forwarders[config.name] = forwarder
         forwarder.setServiceParent(self)
         return forwarder
