@@ -132,11 +132,13 @@ class FaultRecorder:
             self._publisher = None
 
     def observe(self, event: Mapping[str, Any]) -> None:
-        failure = event.get("log_failure")
+        failure = event.get("log_failure", event.get("failure"))   # new API, or log.err()
         if not isinstance(failure, Failure) or event.get(RECORDED):
             return
         feature = feature_of(failure, str(event.get("log_namespace", "")), self.features)
         where = str(event.get("log_namespace") or "unknown")
+        if where == "log_legacy":   # log.err(): the system is the reader's logPrefix, if any
+            where = str(event.get("log_system") or "-").strip("-") or "twisted"
         self._store(feature, f"{where}: {summary(failure)}")
 
     # -- what is shown

@@ -133,3 +133,18 @@ def test_each_feature_with_faults_is_a_problem_on_the_status_page() -> None:
                               "faults": copy.deepcopy(faults.status())}
     assert page_problems(status) == problems(faults.status())
     assert page_problems({"ready": True, "actions": {"failed": 0}}) == []
+
+
+def test_a_legacy_log_err_counts_too() -> None:
+    """Twisted reports an exception in a reader's doRead or a timer through log.err."""
+    from twisted.python import log as legacy
+    faults = FaultRecorder(task.Clock(), features=("forward",))
+    faults.watch()
+    try:
+        try:
+            _raise(ValueError("in doRead"))
+        except ValueError:
+            legacy.err(None, "unhandled")
+    finally:
+        faults.unwatch()
+    assert faults.status()["features"][DAEMON]["last"] == "twisted: ValueError: in doRead"
