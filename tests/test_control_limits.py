@@ -93,10 +93,33 @@ def test_pipelined_status_without_reading_keeps_the_daemon_small(daemon: Daemon)
         assert daemon.ctl("ping") == "PONG"        # and answers everyone else
         assert json.loads(daemon.ctl("status"))["ready"] is True
         grown = rss_kib(daemon.process.pid) - before
+        print(f"RSS grew {grown} KiB after {sent} bytes of status requests")
         assert grown < 64 * 1024, f"grew {grown} KiB"     # was 1.3 GB
     finally:
         greedy.close()
     assert daemon.ctl("ping") == "PONG"
+
+
+def test_pipelined_amp_calls_without_reading_keep_the_daemon_small(daemon: Daemon) -> None:
+    """``netsentinel-ctl``'s protocol: Call boxes for ``status``, none of the answers read."""
+    assert daemon.process is not None
+    before = rss_kib(daemon.process.pid)
+    words = amp_pair(b"", b"status")[2:]      # ListOf(Unicode): 2-byte length, bytes
+    box = b"".join([amp_pair(b"_command", b"Call"), amp_pair(b"_ask", b"1"),
+                    amp_pair(b"words", words)]) + b"\x00\x00"
+    greedy = unix(daemon)
+    try:
+        greedy.sendall(box)
+        greedy.settimeout(10)
+        assert b"_answer" in greedy.recv(1 << 16)     # a well-formed call, answered
+        sent = send_while_accepted(greedy, box * 100_000)
+        assert sent < len(box) * 100_000
+        assert not _eof(greedy)                       # paused, not closed
+        assert daemon.ctl("ping") == "PONG"
+        grown = rss_kib(daemon.process.pid) - before
+        assert grown < 64 * 1024, f"grew {grown} KiB"
+    finally:
+        greedy.close()
 
 
 def test_pipelined_status_is_answered_in_full_once_read(daemon: Daemon) -> None:
