@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from netsentinel.control.clients import HEADER_TIMEOUT, MAX_BOX, WATCH_BACKLOG
+from netsentinel.control.clients import HEADER_TIMEOUT, MAX_BOX
 from tests.forward.test_daemon import inside, rss_kib
 from tests.lab import Daemon, Lab, samples, wait_for
 
@@ -150,7 +150,7 @@ def test_watcher_that_never_reads_is_dropped_and_counted(daemon: Daemon) -> None
                 knock(ns)
                 flood += 1
         assert dropped(daemon, "socket", "slow") == 1, flood
-        assert flood * 3 * 100 > WATCH_BACKLOG         # it was the backlog, not a hiccup
+        assert flood > 200                  # it took a backlog, not one late read
         assert closed_by_daemon(watcher)
     finally:
         watcher.close()
