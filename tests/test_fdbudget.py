@@ -5,6 +5,7 @@ from __future__ import annotations
 from netsentinel.control.clients import ClientCounters, Clients
 from netsentinel.fdbudget import (
     RECOUNT_INTERVAL,
+    REFRESH_INTERVAL,
     FdBudget,
     control_cap,
     default_conn_limit,
@@ -49,6 +50,17 @@ def test_estimate_counts_opens_and_recounts_only_near_the_bound() -> None:
     assert budget.has_room(64) and fake.counts == 2     # counted: really 100 open
     budget.closed(50)
     assert budget.estimate() == 50
+
+
+def test_over_half_the_bound_the_count_is_refreshed_every_second() -> None:
+    """Descriptors the estimate never sees (a splice pipe, a script's pipes) still count."""
+    fake = Fake(1000, 600)
+    budget = fake.budget()
+    assert budget.has_room(64) and fake.counts == 1
+    fake.open = 990                                   # opened behind the estimate's back
+    assert budget.has_room(64) and fake.counts == 1   # not yet a second
+    fake.now += REFRESH_INTERVAL
+    assert not budget.has_room(64) and fake.counts == 2
 
 
 def test_a_descriptor_number_in_the_reserve_means_the_table_is_full() -> None:
