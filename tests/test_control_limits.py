@@ -135,14 +135,21 @@ def test_pipelined_status_is_answered_in_full_once_read(daemon: Daemon) -> None:
     assert got == b"PONG\n" * 20_000
 
 
-def test_watcher_that_never_reads_is_dropped_and_counted(daemon: Daemon) -> None:
+@pytest.mark.parametrize("protocol", ["lines", "amp"])
+def test_watcher_that_never_reads_is_dropped_and_counted(daemon: Daemon, protocol: str) -> None:
     watcher = unix(daemon)
     try:
-        watcher.sendall(b"watch\n")
         ns = daemon.ns
+        if protocol == "lines":
+            watcher.sendall(b"watch\n")
+        else:           # netsentinel-ctl watch: a Watch box, its answer, then Notify boxes
+            watcher.sendall(amp_pair(b"_command", b"Watch") + amp_pair(b"_ask", b"1")
+                            + b"\x00\x00")
+            watcher.settimeout(10)
+            assert b"_answer" in watcher.recv(4096)
         knock(ns)
         watcher.settimeout(10)
-        assert b'"event"' in watcher.recv(4096)        # subscribed; it reads no more
+        assert b"event" in watcher.recv(4096)          # subscribed; it reads no more
         flood = 0
         deadline = time.monotonic() + 60
         while not dropped(daemon, "socket", "slow") and time.monotonic() < deadline:
