@@ -16,22 +16,30 @@ from twisted.internet.defer import Deferred
 
 from netsentinel.actions import ActionRunner
 from netsentinel.events import EventBus
+from netsentinel.faults import FaultRecorder
 from netsentinel.metrics import Family
 from netsentinel.schema import Section
 
 
 @attrs.frozen
 class Context:
-    """What every feature service may use: the reactor, the bus, the script runner."""
+    """What every feature service may use: the reactor, the bus, the script runner, and
+    the recorder of unexpected exceptions (netsentinel.faults)."""
 
     reactor: Any
     bus: EventBus
     runner: ActionRunner
     syslog: bool = False      # imon's SYSLOGFLAG: scripts learn where we log
+    faults: FaultRecorder = attrs.field(
+        default=attrs.Factory(lambda self: FaultRecorder(self.reactor), takes_self=True))
 
 
 CommandResult = Any   # str, JSON-able data, or a Deferred firing with one
 CommandHandler = Callable[[list[str]], CommandResult]
+
+
+class StartupError(Exception):
+    """The service tree cannot be built; the message is one line for the terminal."""
 
 
 class CommandError(Exception):
@@ -86,8 +94,17 @@ class Feature:
     parse: Callable[[Section, Mapping[str, Any]], Any]   # None when not configured
     service: str
     sets: Callable[[Any], Iterable[SetClaim]] = _no_sets   # of a parsed config
+    nft: Callable[[Any], bool] | None = None   # uses libnftables; None: when it claims sets
+
+    def needs_nft(self, config: Any) -> bool:
+        return self.nft(config) if self.nft is not None else any(True for _ in self.sets(config))
 
     def make(self, config: Any, context: Context) -> FeatureService:
+        if self.needs_nft(config):
+            from netsentinel.nft.client import binding_problem
+            problem = binding_problem()
+            if problem is not None:
+                raise StartupError(f"uses nftables, but {problem}")
         module, _, name = self.service.partition(":")
         factory: Callable[[Any, Context], FeatureService] = getattr(
             importlib.import_module(module), name)

@@ -13,6 +13,7 @@ import math
 import os
 import re
 from typing import Any, Callable, Iterator, Sequence, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import yaml
@@ -231,6 +232,36 @@ def ip_address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return ipaddress.ip_address(str(value))
     except ValueError:
         raise invalid(f"not an IP address: {value!r}") from None
+
+
+def address(value: Any) -> str:
+    """An IP address in its canonical text form."""
+    return str(ip_address(value))
+
+
+IFNAME = re.compile(r"^[^\s/:]{1,15}$")
+
+
+def interface_name(value: Any) -> str:
+    if not isinstance(value, str) or not IFNAME.match(value):
+        raise invalid(f"not an interface name: {value!r}")
+    return value
+
+
+def hostname(value: Any) -> str:
+    """A DNS name, without its trailing dot."""
+    name = string(value).rstrip(".")
+    if not re.match(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$", name):
+        raise invalid(f"not a DNS name: {value!r}")
+    return name
+
+
+def http_url(value: Any) -> str:
+    url = string(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise invalid(f"expected an http:// or https:// URL, got {value!r}")
+    return url
 
 
 def ip_network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -35,6 +35,7 @@ from netsentinel.features import (
 )
 from netsentinel.metrics import Family, counter, gauge, render
 from netsentinel.schema import ConfigError
+from netsentinel.tree import TreeError, conflicts, error_line
 
 log = Logger()
 
@@ -44,7 +45,9 @@ START_TIME = gauge("netsentinel_start_time_seconds", "When the daemon started (U
 UPTIME = gauge("netsentinel_uptime_seconds", "Seconds since the daemon started.")
 READY = gauge("netsentinel_ready", "1 once the first sync of every feature is applied.")
 RELOADS = counter("netsentinel_reloads_total",
-                  "Configuration reloads: ok (applied) or refused (file failed validation).",
+                  "Configuration reloads: ok (applied), refused (the file failed validation or "
+                  "the new tree could not be built or bound: nothing changed) or failed "
+                  "(an error part-way).",
                   "result")
 BUS_EVENTS = counter("netsentinel_bus_events_total", "Events published on the internal bus.")
 ACTIONS_RUN = counter("netsentinel_actions_run_total",
@@ -62,8 +65,15 @@ class Daemon(MultiService):
     """Root service: owns the bus, the action runner and the feature children."""
 
     def __init__(self, config: Config, reactor: Any,
-                 options: Mapping[str, Any] | None = None, syslog: bool = False) -> None:
+                 options: Mapping[str, Any] | None = None, syslog: bool = False,
+                 control_socket: str | None = None) -> None:
+        """Builds the whole tree and opens nothing: what would fail at start (two sections
+        on one port, a child that cannot be built) raises :class:`TreeError` here."""
         super().__init__()
+        self.control_socket = control_socket or config.control.socket
+        problems = conflicts(config, self.control_socket)
+        if problems:
+            raise TreeError("; ".join(problems))
         self.config = config
         self.reactor = reactor
         self.options = dict(options or {})
@@ -74,18 +84,25 @@ class Daemon(MultiService):
         self.features: dict[str, FeatureService] = {}
         self.ready = False
         self.started_at = time.time()
-        self.reloads: Counter[str] = Counter(ok=0, refused=0)
+        self.reloads: Counter[str] = Counter(ok=0, refused=0, failed=0)
         self.metrics_server: MetricsServer | None = None
         self.control_clients = ClientCounters()     # control socket and HTTP, refused/dropped
         self._serve_metrics(config)
         self._known: dict[str, Feature] = {f.key: f for f in load_features()}
         self._reloading: defer.Deferred[str] | None = None
         for key, section in config.features.items():
-            self._add(key, section)
+            self._add(key, self._make(key, section))
 
-    def _add(self, key: str, section: Any) -> FeatureService:
-        child = self._known[key].make(section, self.context)
-        child.setName(key)
+    def _make(self, key: str, section: Any) -> FeatureService:
+        """A feature's child, built and named but not started; any failure is the config's."""
+        try:
+            child = self._known[key].make(section, self.context)
+            child.setName(key)
+        except Exception as e:
+            raise TreeError(f"{key}: {error_line(e)}") from e
+        return child
+
+    def _add(self, key: str, child: FeatureService) -> FeatureService:
         child.setServiceParent(self)
         self.features[key] = child
         return child
@@ -108,8 +125,13 @@ class Daemon(MultiService):
 
     def startService(self) -> None:
         self.started_at = time.time()
+        self.context.faults.watch()   # failures logged anywhere count as faults too
         super().startService()
         self._wait_ready(list(self.features.values())).addCallback(self._became_ready)
+
+    def stopService(self) -> defer.Deferred[None]:
+        self.context.faults.unwatch()
+        return defer.maybeDeferred(super().stopService)
 
     def _became_ready(self, _: object) -> None:
         self.ready = True
@@ -138,14 +160,16 @@ class Daemon(MultiService):
     async def _reload(self) -> str:
         try:
             new = load_config(self.config.file, self.options)
-        except ConfigError as e:
-            for problem in e.problems:
-                log.error("reload refused: {problem}", problem=str(problem))
-            self.reloads["refused"] += 1
-            self.bus.publish(ConfigReloaded(False, str(e)))
-            return "ERROR: reload refused, running configuration kept: " + "; ".join(
-                str(p) for p in e.problems)
-        changed = await self._apply(new)
+            fresh = self._prepare(new)
+        except (ConfigError, TreeError) as e:
+            return self._refused(e)
+        try:
+            changed = await self._apply(new, fresh)
+        except Exception as e:   # a bug past _prepare: one line here, the traceback logged
+            log.failure("reload failed part-way")
+            self.reloads["failed"] += 1
+            self.bus.publish(ConfigReloaded(False, error_line(e)))
+            return f"ERROR: reload failed part-way (see the log): {error_line(e)}"
         self.config = new
         self.reloads["ok"] += 1
         detail = f"changed: {', '.join(changed)}" if changed else "no changes"
@@ -153,7 +177,38 @@ class Daemon(MultiService):
         self.bus.publish(ConfigReloaded(True, detail))
         return f"OK: reloaded ({detail})"
 
-    async def _apply(self, new: Config) -> list[str]:
+    def _refused(self, e: ConfigError | TreeError) -> str:
+        reasons = ([str(p) for p in e.problems] if isinstance(e, ConfigError)
+                   else [f"{self.config.file}: {e}"])
+        for reason in reasons:
+            log.error("reload refused: {problem}", problem=reason)
+        self.reloads["refused"] += 1
+        self.bus.publish(ConfigReloaded(False, "; ".join(reasons)))
+        return "ERROR: reload refused, running configuration kept: " + "; ".join(reasons)
+
+    def _prepare(self, new: Config) -> dict[str, FeatureService]:
+        """All a reload can fail on, done before it changes anything: the tree's conflicts,
+        the changed features' new children, and what a child binds ahead (``prepare``:
+        the running child when it adopts in place, else the new one)."""
+        problems = conflicts(new, self.control_socket)
+        if problems:
+            raise TreeError("; ".join(problems))
+        fresh = {key: self._make(key, section) for key, section in new.features.items()
+                 if section != self.config.features.get(key)}
+        prepared: list[Any] = []
+        try:
+            for key, child in fresh.items():
+                target: Any = self.features.get(key, child)
+                if hasattr(target, "prepare"):
+                    prepared.append(target)
+                    target.prepare(new.features[key])
+        except Exception as e:
+            for target in prepared:
+                target.abandon()
+            raise e if isinstance(e, TreeError) else TreeError(f"{key}: {error_line(e)}")
+        return fresh
+
+    async def _apply(self, new: Config, fresh: Mapping[str, FeatureService]) -> list[str]:
         changed: list[str] = []
         touched: list[FeatureService] = []
         old_control = self.config.control
@@ -183,7 +238,7 @@ class Daemon(MultiService):
                 del self.features[key]
                 await defer.maybeDeferred(self.removeService, child)
             if new_section is not None:
-                touched.append(self._add(key, new_section))
+                touched.append(self._add(key, fresh[key]))
         await self._wait_ready(touched)
         return changed
 
@@ -237,6 +292,7 @@ class Daemon(MultiService):
             "events": self.bus.published,
             "actions": self.runner.status(),
             "control": self.control_clients.status(),
+            "faults": self.context.faults.status(),
         }
         if self.metrics_server is not None:
             state["metrics"] = self.metrics_server.status()
@@ -260,6 +316,7 @@ class Daemon(MultiService):
             ACTIONS_DROPPED.of(actions["dropped"]),
             ACTIONS_RUNNING.of(actions["running"]),
             ACTIONS_QUEUED.of(actions["queued"]),
+            *self.context.faults.metrics(self.features),
         ]
         families += self.control_clients.metrics()
         for child in self.features.values():

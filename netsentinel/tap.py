@@ -6,17 +6,18 @@ import os
 import resource
 import signal
 import sys
-from typing import Any
+from typing import Any, Mapping
 
 from twisted.internet import reactor as global_reactor
 from twisted.logger import Logger
 from twisted.python import usage
 
-from netsentinel.config import DEFAULT_CONFIG, load_config
+from netsentinel.config import DEFAULT_CONFIG, Config, load_config
 from netsentinel.control.server import ControlService
 from netsentinel.logs import logs_to_system_log
 from netsentinel.schema import ConfigError
 from netsentinel.service import Daemon
+from netsentinel.tree import TreeError
 
 log = Logger()
 
@@ -40,18 +41,30 @@ def makeService(options: Options, reactor: Any = global_reactor) -> Daemon:
     feature_options = {"forward": tuple(options["forward"])}
     try:
         config = load_config(options["config"], feature_options)
+        # twistd keeps its own options to itself: --syslog, --logger are read from argv
+        syslog = logs_to_system_log(sys.argv, os.environ, sys.stdout)
+        daemon = build(config, reactor, feature_options, syslog, options["socket"])
     except ConfigError as e:
         # twistd has not started logging yet: this goes to the terminal, and we exit non-zero
         for problem in e.problems:
             print(f"netsentinel: {problem}", file=sys.stderr)
         raise SystemExit(2) from None
+    except TreeError as e:
+        print(f"netsentinel: {config.file}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     raise_fd_limit()
-    # twistd keeps its own options to itself: --syslog, --logger are read from argv
-    syslog = logs_to_system_log(sys.argv, os.environ, sys.stdout)
-    daemon = Daemon(config, reactor, feature_options, syslog=syslog)
-    socket_path = options["socket"] or config.control.socket
-    ControlService(daemon, socket_path, config.control.mode, reactor).setServiceParent(daemon)
     _reload_on_sighup(daemon, reactor)
+    return daemon
+
+
+def build(config: Config, reactor: Any, feature_options: Mapping[str, Any] | None = None,
+          syslog: bool = False, socket_path: str | None = None) -> Daemon:
+    """The whole service tree, started by nothing: ``twistd`` starts it, check-config
+    only builds it, so a file check-config accepts builds the same tree at start.
+    Raises :class:`TreeError` for what only starting would have found."""
+    socket_path = socket_path or config.control.socket
+    daemon = Daemon(config, reactor, feature_options, syslog=syslog, control_socket=socket_path)
+    ControlService(daemon, socket_path, config.control.mode, reactor).setServiceParent(daemon)
     return daemon
 
 

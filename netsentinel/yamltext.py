@@ -22,7 +22,8 @@ def compose(text: str) -> yaml.Node | None:
     """Parse ``text`` into nodes and construct it once, so that nothing a parser reads later
     can raise: any fault of the file is one YamlFault (line, reason) here."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_FastLoader) if _FastLoader else yaml.compose(
+            text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
@@ -33,6 +34,7 @@ def compose(text: str) -> yaml.Node | None:
     except (yaml.YAMLError, RecursionError) as e:
         raise YamlFault(0, f"not readable YAML: {_one_line(e)}") from None
     if node is not None:
+        _check_depth(node)
         _check_size(node)
         _check_values(node)
     return node
@@ -52,6 +54,29 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth = depth
+
+
+# libyaml's C composer, five times faster on a big file; it stops flow nesting at 1,000
+# levels itself and _check_depth applies our bound to what it built.  Without libyaml the
+# pure-Python loader refuses deep nesting while composing, before it costs a recursion.
+_FastLoader: type | None = getattr(yaml, "CSafeLoader", None)
+
+
+def _check_depth(root: yaml.Node) -> None:
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    seen: set[int] = set()
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise YamlFault(node.start_mark.line + 1, f"YAML syntax: nested deeper than "
+                            f"{MAX_DEPTH} levels")
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack += [(n, depth + 1) for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(n, depth + 1) for n in node.value]
 
 
 def _check_size(root: yaml.Node) -> None:

@@ -171,10 +171,11 @@ class Daemon:
         self.config.write_text(config_text)
         self.extra_args = list(extra_args)
         self.wrapper = list(wrapper)            # e.g. prlimit --nofile=256:256, which execs
+        self.env: dict[str, str] = {}     # added to the daemon's environment (PYTHONPATH too)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> "Daemon":
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         with open(self.log, "ab") as log:
             self.process = self.lab.popen(
                 self.ns, [*self.wrapper, TWISTD, "-n", "--pidfile=", "netsentinel", "--config",

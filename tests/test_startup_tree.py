@@ -14,8 +14,11 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from netsentinel.cli.ctl import error_text
 from netsentinel.config import MAX_CONFIG_BYTES, load_config, parse_config
 from netsentinel.control.server import ControlLines
-from netsentinel.schema import ConfigError
+from netsentinel.schema import ConfigError, listen_endpoint
 from netsentinel.service import Daemon
+from netsentinel.tree import TreeError, overlap
+from tests.lab import Daemon as LabDaemon
+from tests.lab import Lab
 
 CTL = str(Path(sys.executable).with_name("netsentinel-ctl"))
 
@@ -103,7 +106,8 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 @pytest.mark.parametrize("content, reason", [
     (b"actions:\n  timeout: \xff\n", ":2: <top>: not UTF-8 text"),
     (b"actions:\n  timeout: 5\x01\n", ":2: <top>: not YAML text"),
-    (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nested deeper than"),
+    (b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n", "nest"),
+    ("".join("  " * i + "a:\n" for i in range(300)).encode(), ":201: <top>: YAML syntax: nested"),
     (b'a: !!python/object/apply:os.system ["true"]\n', ":1: <top>: bad value"),
     (b"a: 1\nb: !!int xyz\n", ":2: <top>: bad value"),
     (b"a: !!timestamp nope\n", ":1: <top>: bad value"),
@@ -142,3 +146,102 @@ def test_a_huge_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"# " + b"x" * MAX_CONFIG_BYTES + b"\n")
     with pytest.raises(ConfigError, match="larger than"):
         load_config(str(path))
+
+
+# -- check-config passing means the daemon starts, checked on real processes
+
+def _keys(directory: Path) -> str:
+    """An authorized_keys file (ssh-keygen's); the private half is a host key, mode 0600."""
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(directory / "hk")],
+                   check=True, capture_output=True)
+    (directory / "keys").write_text((directory / "hk.pub").read_text())
+    return str(directory / "keys")
+
+
+def _fixtures(directory: Path) -> dict[str, str]:
+    keys = _keys(directory)
+    loose = directory / "loose_hk"
+    loose.write_bytes((directory / "hk").read_bytes())
+    loose.chmod(0o644)
+    return {
+        # each used to pass check-config, then twistd died binding or loading
+        "wildcard and address on one port": (
+            "forward:\n  any: {listen: '0.0.0.0:18801', backend: '127.0.0.1:9'}\n"
+            "  lo: {listen: '127.0.0.1:18801', backend: '127.0.0.1:9'}\n"),
+        "dual-stack wildcard and IPv4": (
+            "forward:\n  any: {listen: ':18802', backend: '127.0.0.1:9'}\n"
+            "  lo: {listen: '127.0.0.1:18802', backend: '127.0.0.1:9'}\n"),
+        "forward on the manhole's port": (
+            f"manhole: {{listen: '127.0.0.1:18803', authorized_keys: {keys}, "
+            f"host_key: {directory / 'hk'}}}\n"
+            "forward:\n  ssh: {listen: '127.0.0.1:18803', backend: '127.0.0.1:9'}\n"),
+        "host key readable by others": (
+            f"manhole: {{listen: '127.0.0.1:18804', authorized_keys: {keys}, "
+            f"host_key: {loose}}}\n"),
+        # these start
+        "one name in every check kind": IMON_INSTANCE,
+        "two ports, two families": (
+            "forward:\n  v4: {listen: '0.0.0.0:18805', backend: '127.0.0.1:9'}\n"
+            "  v6: {listen: '[::1]:18806', backend: '127.0.0.1:9'}\n"
+            f"manhole: {{listen: '127.0.0.1:18807', authorized_keys: {keys}, "
+            f"host_key: {directory / 'new' / 'hk'}}}\n"),
+    }
+
+
+def check_config_means_start(lab: Lab, text: str, directory: Path) -> str:
+    """check-config on ``text``, then twistd on it in a fresh namespace: an accepted file
+    must reach ready, a refused one must stop twistd with the same line (exit 2)."""
+    directory.mkdir()
+    daemon = LabDaemon(lab, lab.netns(f"t{directory.name}"), directory, text)
+    check = subprocess.run([CTL, "check-config", str(daemon.config)], capture_output=True,
+                           text=True, timeout=60)
+    if check.returncode == 0:
+        daemon.start()   # raises unless ready
+        daemon.stop()
+        return "started"
+    assert check.returncode == 2 and check.stderr.count("\n") == 1, check.stderr
+    assert check.stderr.startswith(f"{daemon.config}: ") and "Traceback" not in check.stderr
+    daemon.start(wait=False)
+    assert daemon.process is not None
+    assert daemon.process.wait(timeout=60) != 0, daemon.output()
+    assert check.stderr.strip() in daemon.output(), daemon.output()
+    return "refused"
+
+
+def test_check_config_accepts_exactly_what_starts(lab: Lab, tmp_path: Path) -> None:
+    outcomes = {name: check_config_means_start(lab, text, tmp_path / str(n))
+                for n, (name, text) in enumerate(_fixtures(tmp_path).items())}
+    assert outcomes == {
+        "wildcard and address on one port": "refused",
+        "dual-stack wildcard and IPv4": "refused",
+        "forward on the manhole's port": "refused",
+        "host key readable by others": "refused",
+        "one name in every check kind": "started",
+        "two ports, two families": "started",
+    }
+
+
+@pytest.mark.parametrize("a, b, clash", [
+    ("0.0.0.0:80", "127.0.0.1:80", True),
+    ("[::]:80", "127.0.0.1:80", True),
+    ("[::]:80", "[::1]:80", True),
+    ("0.0.0.0:80", "[::1]:80", False),
+    ("127.0.0.1:80", "127.0.0.2:80", False),
+    ("127.0.0.1:80", "127.0.0.1:81", False),
+])
+def test_listen_overlap(a: str, b: str, clash: bool) -> None:
+    assert overlap(listen_endpoint(a), listen_endpoint(b)) is clash
+    assert overlap(listen_endpoint(b), listen_endpoint(a)) is clash
+
+
+def test_the_checks_tree_is_built_before_start() -> None:
+    daemon = Daemon(parse_config(IMON_INSTANCE, "imon.yaml"), MemoryReactorClock())
+    names = {child.name for child in daemon.features["checks"]}   # type: ignore[attr-defined]
+    assert names == {"ping site", "updown site", "ddns site", "failover site"}
+
+
+def test_a_conflict_is_a_tree_error_naming_both_keys() -> None:
+    config = parse_config("forward:\n  a: {listen: ':80', backend: '127.0.0.1:9'}\n"
+                          "control: {metrics: '127.0.0.1:80'}\n", "x.yaml")
+    with pytest.raises(TreeError, match=r"forward.a.listen \[::\]:80 overlaps control.metrics"):
+        Daemon(config, MemoryReactorClock())

@@ -68,7 +68,7 @@ def test_page_figures_match_status(router: Router) -> None:
     assert shown["state"] == "running"
     assert shown["listen → backend"] == f"127.0.0.1:{FRONT} → 127.0.0.1:{BACKEND}"
     assert shown["open connections"] == str(svc["connections"]) == "1"
-    assert shown["client IPs"] == str(svc["ips"]) == "1"
+    assert shown["client IPs"] == str(svc["ip_count"]) == "1"
     assert shown["total / closed"] == "1 / 0"
     assert shown["bytes up"] == size(svc["up"]) == "1000 B"
     assert shown["bytes down"] == size(svc["down"]) == "1000 B"

@@ -127,8 +127,8 @@ def test_problems_are_listed_first_and_rows_marked() -> None:
 
 
 def test_open_connections_are_listed_up_to_a_bound() -> None:
-    service = {"sid": "web", "uptime": 5, "ips": 1, "connections": OPEN_ROWS + 3,
-               "accessed": None, "accessed_at": NOW, "up": 1, "down": 2, "state": "running",
+    service = {"sid": "web", "uptime": 5, "ips": "10.0.0.1", "ip_count": 1,
+               "connections": OPEN_ROWS + 3, "accessed": int(NOW), "accessed_at": NOW, "up": 1, "down": 2, "state": "running",
                "listen": "0.0.0.0:80", "backend": "10.0.0.1:80", "boot_at": None,
                "total_connections": OPEN_ROWS + 3, "closed_connections": 0,
                "rejected": {"blacklist": 0}, "backend_failures": 0, "closes": {},

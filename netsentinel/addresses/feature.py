@@ -15,4 +15,10 @@ def sets(config: AddressesConfig) -> Iterator[SetClaim]:
                            ("addresses", "interfaces", interfaces[0], "zone"))
 
 
-FEATURE = Feature("addresses", parse, "netsentinel.addresses.service:AddressMonitor", sets)
+def uses_nft(config: AddressesConfig) -> bool:
+    """Sets, or a ruleset file loaded through libnftables after the files are written."""
+    return config.nftables is not None or bool(config.files and config.files.reload_ruleset)
+
+
+FEATURE = Feature("addresses", parse, "netsentinel.addresses.service:AddressMonitor", sets,
+                  uses_nft)

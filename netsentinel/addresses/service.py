@@ -140,7 +140,7 @@ class AddressMonitor(service.Service):
             return
         running = self._running = self.dumper.dump()
         running.addCallback(self.apply)
-        running.addErrback(lambda f: log.failure("address sync failed", f))
+        running.addErrback(self.context.faults.errback("addresses", "sync"))
         running.addBoth(self._sync_done, waiting)
 
     def _sync_done(self, _: object, waiting: list[defer.Deferred[None]]) -> None:

@@ -12,6 +12,7 @@ from twisted.internet import defer
 from netsentinel.checks.events import CheckEvent
 from netsentinel.checks.icmp import IcmpEngine
 from netsentinel.checks.periodic import Beat, Periodic
+from netsentinel.faults import FaultRecorder
 from netsentinel.metrics import Family
 
 Publish = Callable[[CheckEvent], None]
@@ -25,6 +26,8 @@ class Tools:
     engine: IcmpEngine
     publish: Publish
     beat: Beat = attrs.field(default=attrs.Factory(lambda self: Beat(self.clock), takes_self=True))
+    faults: FaultRecorder = attrs.field(
+        default=attrs.Factory(lambda self: FaultRecorder(self.clock), takes_self=True))
 
 
 class Monitor(service.Service):
@@ -37,8 +40,9 @@ class Monitor(service.Service):
         self.tools = tools
         self.offset = 0.0           # delay of the first check, to spread many monitors
         self.setName(f"{self.monitor} {config.name}")   # unique per kind: imon names all four after the instance
-        self.periodic = Periodic(tools.beat, self.check, self.next_delay,
-                                 f"{self.monitor} {config.name}")
+        name = f"{self.monitor} {config.name}"
+        self.periodic = Periodic(tools.beat, self.check, self.next_delay, name,
+                                 tools.faults.errback("checks", name))
 
     def startService(self) -> None:
         super().startService()

@@ -18,6 +18,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 log = Logger()
 
@@ -74,14 +75,25 @@ class Beat:
             tick = heapq.heappop(self._ticks)
             self._fired = tick
             for call in self._due.pop(tick):
-                call(tick)
+                try:
+                    call(tick)
+                except Exception:   # counted as a fault; the other calls of the tick still run
+                    log.failure("periodic call {call!r} failed", call=call)
         if self._ticks:
             self._arm()
 
 
+def _log_fault(name: str) -> Callable[[Failure], None]:
+    return lambda f: log.failure("check {name} failed", f, name=name)
+
+
 class Periodic:
+    """``fault`` gets what a check raised (netsentinel.faults); the next check runs anyway."""
+
     def __init__(self, beat: Beat, check: Callable[[], defer.Deferred[Any]],
-                 delay: Callable[[], float], name: str) -> None:
+                 delay: Callable[[], float], name: str,
+                 fault: Callable[[Failure], None] | None = None) -> None:
+        self.fault = fault or _log_fault(name)
         self.beat = beat
         self.clock = beat.clock
         self.check = check
@@ -104,8 +116,9 @@ class Periodic:
     def _run(self, tick: int) -> None:
         self._tick = None
         d = defer.maybeDeferred(self.check)
-        d.addErrback(lambda f: log.failure("check {name} failed", f, name=self.name))
+        d.addErrback(self.fault)
         d.addCallback(self._schedule, tick)
+        d.addErrback(self.fault)
 
     def _schedule(self, _: object, started: int) -> None:
         self.checks += 1

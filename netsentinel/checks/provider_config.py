@@ -20,6 +20,8 @@ from netsentinel.schema import (
     Section,
     choice,
     existing_file,
+    hostname,
+    http_url,
     invalid,
     list_of,
     number,
@@ -42,21 +44,6 @@ class UpdateConfig:
     zone: str | None = None          # cloudflare: the zone the host names are in
 
 
-def _hostname(value: Any) -> str:
-    name = string(value).rstrip(".")
-    if not re.match(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$", name):
-        raise invalid(f"not a DNS name: {value!r}")
-    return name
-
-
-def _url(value: Any) -> str:
-    url = string(value)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise invalid(f"expected an http:// or https:// URL, got {value!r}")
-    return url
-
-
 CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
 # per protocol: the secret's keys (inline, file, environment) and the keys only the other takes
 SECRET_KEYS = {"dyndns2": ("password", "password_file", "password_env"),
@@ -66,7 +53,7 @@ OTHER_KEYS = {"dyndns2": ("zone", "token", "token_file", "token_env"),
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _update(s: Section) -> UpdateConfig | None:
+def parse_update(s: Section) -> UpdateConfig | None:
     protocol = s.get("protocol", choice(*SECRET_KEYS), "dyndns2")
     for key in OTHER_KEYS[protocol]:
         if s.has(key):
@@ -76,9 +63,9 @@ def _update(s: Section) -> UpdateConfig | None:
                          if key == "login" else ""), s.line_of(key), key)
     cloudflare = protocol == "cloudflare"
     secret = _secret(s, protocol, needed=cloudflare or s.has("login"))
-    server = s.get("server", _update_url, CLOUDFLARE_API if cloudflare else REQUIRED)
-    login = "" if cloudflare else s.get("login", _credential, "")
-    zone = s.get("zone", _hostname) if cloudflare else None
+    server = s.get("server", update_url, CLOUDFLARE_API if cloudflare else REQUIRED)
+    login = "" if cloudflare else s.get("login", credential, "")
+    zone = s.get("zone", hostname) if cloudflare else None
     hostnames = s.get("hostnames", _hostnames, ())
     outside = [h for h in hostnames if zone and h != zone and not h.endswith(f".{zone}")]
     for host in outside:
@@ -128,20 +115,20 @@ def _environment(value: Any) -> str:
 
 
 def _hostnames(value: Any) -> tuple[str, ...]:
-    names = list_of(_hostname)(value)
+    names = list_of(hostname)(value)
     if not names:
         raise invalid("at least one host name is needed")
     return names
 
 
-def _update_url(value: Any) -> str:
-    url = _url(value)
+def update_url(value: Any) -> str:
+    url = http_url(value)
     if "@" in (urlsplit(url).netloc or ""):
         raise invalid("credentials go in login and password_file, not in the URL")
     return url
 
 
-def _credential(value: Any) -> str:
+def credential(value: Any) -> str:
     """A login goes into a basic-auth header: ':' would split it there."""
     login = string(value)
     if ":" in login or any(ord(c) < 32 for c in login):

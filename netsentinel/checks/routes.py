@@ -32,13 +32,22 @@ class Route:
 
 
 class Netlink:
-    """One rtnetlink socket, opened by its owner's ``startService``."""
+    """One rtnetlink socket, opened at its first request (a monitor runs only once its
+    owner started), so building the service tree opens nothing."""
 
     def __init__(self) -> None:
-        self.ipr: Any = IPRoute()
+        self._ipr: Any = None
+
+    @property
+    def ipr(self) -> Any:
+        if self._ipr is None:
+            self._ipr = IPRoute()
+        return self._ipr
 
     def close(self) -> None:
-        self.ipr.close()
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
 
     def index(self, ifname: str) -> int | None:
         found = self.ipr.link_lookup(ifname=ifname)

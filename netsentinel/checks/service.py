@@ -44,12 +44,15 @@ class ChecksService(service.MultiService):
         self.monitors: dict[str, dict[str, Monitor]] = {}
         self.events = 0
         self._unsubscribe: Any = None
+        self._build()
 
-    def startService(self) -> None:
+    def _build(self) -> None:
+        """The monitors, built with the tree (a name two monitors share fails here, at
+        check-config); the engine and netlink open their sockets only when used."""
         self.engine = IcmpEngine(self.context.reactor)
         self.netlink = Netlink()
-        tools = Tools(self.context.reactor, self.engine, self.context.bus.publish)
-        self._unsubscribe = self.context.bus.subscribe(CheckEvent, self._sink)
+        tools = Tools(self.context.reactor, self.engine, self.context.bus.publish,
+                      faults=self.context.faults)
         c = self.config
         pings = [PingMonitor(p, tools) for p in c.ping]
         slots = tools.beat.rate
@@ -67,6 +70,11 @@ class ChecksService(service.MultiService):
         for monitor in built:
             self.monitors.setdefault(monitor.monitor, {})[monitor.config.name] = monitor
             monitor.setServiceParent(self)
+
+    def startService(self) -> None:
+        if self.engine is None:     # started again after a stop
+            self._build()
+        self._unsubscribe = self.context.bus.subscribe(CheckEvent, self._sink)
         super().startService()
 
     def stopService(self) -> defer.Deferred[None]:
@@ -76,6 +84,7 @@ class ChecksService(service.MultiService):
         self.monitors.clear()
         if self._unsubscribe is not None:
             self._unsubscribe()
+            self._unsubscribe = None
         if self.engine is not None:
             self.engine.close()
         if self.netlink is not None:

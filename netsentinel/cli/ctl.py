@@ -22,6 +22,7 @@ from netsentinel.cli.render import render
 from netsentinel.config import DEFAULT_SOCKET, load_config
 from netsentinel.control.commands import Call, Notify, Watch
 from netsentinel.schema import ConfigError
+from netsentinel.tree import TreeError
 
 
 class _Client(amp.AMP):
@@ -46,11 +47,20 @@ class _Client(amp.AMP):
 
 
 def check_config(path: str) -> int:
+    """Validate ``path`` and build the daemon's whole tree from it, as ``twistd`` does at
+    start, with a reactor that never runs: nothing is bound, opened or started."""
+    from twisted.internet import reactor
+
+    from netsentinel.tap import build
     try:
         config = load_config(path)
+        build(config, reactor)
     except ConfigError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)
+        return 2
+    except TreeError as e:
+        print(f"{path}: {e}", file=sys.stderr)
         return 2
     print(f"{path}: OK ({', '.join(config.features) or 'no features'})")
     return 0

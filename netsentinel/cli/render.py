@@ -15,7 +15,8 @@ def render(value: Any, indent: int = 0) -> str:
 def _scalar(key: str, value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float) and key.endswith(("_at", "last_sync", "accessed", "boot")) \
+    timed = key == "at" or key.endswith(("_at", "last_sync", "accessed", "boot"))
+    if timed and isinstance(value, (int, float)) and not isinstance(value, bool) \
             and value > 1e9:
         return datetime.datetime.fromtimestamp(value).isoformat(sep=" ", timespec="seconds")
     if isinstance(value, bool):

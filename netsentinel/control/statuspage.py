@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from twisted.web.template import Element, Tag, TagLoader, renderer, tags
 
+from netsentinel.faults import problems as fault_problems
+
 DEFAULT_REFRESH = 5
 MAX_REFRESH = 3600      # an hour: a larger value is as good as off, and says so
 OPEN_ROWS = 50          # open connections listed per service; rendering runs on the reactor
@@ -121,6 +123,7 @@ def problems(status: Mapping[str, Any]) -> list[str]:
         found.append("daemon: not ready (a feature's first sync has not finished)")
     if status["actions"]["failed"]:
         found.append(f"actions: {status['actions']['failed']} script(s) failed")
+    found += fault_problems(status.get("faults"))
     metrics = status.get("metrics")
     if metrics and metrics["error"]:
         found.append(f"metrics: not listening on {metrics['listen']}: {metrics['error']}")
@@ -285,6 +288,7 @@ class StatusPage(Element):
             ("config", s["config"]),
             ("reloads", f"{s['reloads']['ok']} ok, {s['reloads']['refused']} refused"),
             ("bus events", s["events"]),
+            ("faults", s.get("faults", {}).get("total", 0)),
             ("actions", f"{actions['running']} running, {actions['queued']} queued, "
                         f"{actions['finished']} finished, {actions['failed']} failed, "
                         f"{actions['dropped']} dropped"),
@@ -293,7 +297,8 @@ class StatusPage(Element):
             rows.append(("metrics", s["metrics"]["listen"] + (
                 "" if s["metrics"]["listening"] else f" (not listening: {s['metrics']['error']})")))
         bad = [label for label, flag in (("ready", not s["ready"]),
-                                         ("actions", actions["failed"])) if flag]
+                                         ("actions", actions["failed"]),
+                                         ("faults", s.get("faults", {}).get("total"))) if flag]
         return tags.section(tags.h2("daemon"), pairs(rows, bad, id="daemon"))
 
     @renderer
@@ -315,7 +320,7 @@ class StatusPage(Element):
             ("state", s["state"]),
             ("listen → backend", f"{s['listen']} → {backend}"),
             ("open connections", s["connections"]),
-            ("client IPs", s["ips"]),
+            ("client IPs", s["ip_count"]),
             ("total / closed", f"{s['total_connections']} / {s['closed_connections']}"),
             ("bytes up", size(s["up"])),
             ("bytes down", size(s["down"])),

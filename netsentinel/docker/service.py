@@ -213,7 +213,7 @@ class DockerMonitor(service.Service):
                 self._again = defer.Deferred()
             return observe(self._again)
         running = self._running = defer.ensureDeferred(self._sync())
-        running.addErrback(lambda f: log.failure("docker sync failed", f))
+        running.addErrback(self.context.faults.errback("docker", "sync"))
         running.addBoth(self._sync_done)
         return observe(running)
 

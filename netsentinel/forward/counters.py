@@ -4,7 +4,10 @@ The live connections carry their own byte counts; a service keeps only what
 outlives them (totals of closed connections, rejections by reason), so a
 chunk costs one addition and the stats are summed when asked for.  The JSON
 keeps monconn's ``Stats()`` names (``sid``, ``uptime``, ``ips``,
-``connections``, ``accessed``, ``up``, ``down``) beside the new ones.
+``connections``, ``accessed``, ``up``, ``down``) **and their types** beside
+the new ones: ``ips`` is the connected client IPs joined by commas (a string,
+``ip_count`` is their number) and ``accessed`` an integer Unix time, the boot
+time until a client comes, as monconn's ``Service.Stats()`` prints them.
 """
 
 from __future__ import annotations
@@ -65,14 +68,16 @@ def stats(name: str, state: str, listen: str, backend: str, counters: ServiceCou
     document: dict[str, Any] = {
         "sid": name,
         "uptime": int(now - counters.boot_at),
-        "ips": len(per_ip),
+        "ips": ",".join(sorted(per_ip)),
         "connections": len(connections),
-        "accessed": _stamp(counters.accessed_at),
+        "accessed": int(counters.boot_at if counters.accessed_at is None
+                        else counters.accessed_at),
         "up": up,
         "down": down,
         "state": state,
         "listen": listen,
         "backend": backend,
+        "ip_count": len(per_ip),
         "boot_at": _stamp(counters.boot_at),
         "accessed_at": counters.accessed_at,
         "total_connections": counters.accepted,

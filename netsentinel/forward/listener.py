@@ -22,6 +22,7 @@ from twisted.logger import Logger
 
 from netsentinel.events import EventBus
 from netsentinel.fdbudget import BUDGET
+from netsentinel.faults import FaultRecorder
 from netsentinel.forward import counters, proxyheader
 from netsentinel.forward.backend import Backend
 from netsentinel.forward.blacklist import Blacklist, client_address, network_of, normalize
@@ -48,8 +49,11 @@ class Forwarder(service.Service):
     """A listener and its connections; ``reconfigure`` adopts limits and timeouts live."""
 
     def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
-                 mirror: Any = None) -> None:
+                 mirror: Any = None, bound: _socket.socket | None = None,
+                 faults: FaultRecorder | None = None) -> None:
+        self.faults = faults or FaultRecorder(reactor)
         self.setName(config.name)
+        self.bound = bound                       # bound ahead by a reload; used at start
         self.sid = config.name                   # the name, typed str
         self.config = config
         self.reactor = self.clock = reactor
@@ -96,7 +100,8 @@ class Forwarder(service.Service):
         port = ListeningPort(listen.host, listen.port, self.config.backlog, self.reactor,
                              self.accepted, self.sid, self._refused)
         self._limit_accepts(port)
-        port.startListening(self.socket_options())
+        bound, self.bound = self.bound, None
+        port.startListening(self.socket_options(), bound)
         return port
 
     def _limit_accepts(self, port: ListeningPort) -> None:
@@ -107,7 +112,8 @@ class Forwarder(service.Service):
     def _start_sweeper(self) -> None:
         if self.sweeper is not None and self.sweeper.running:
             self.sweeper.stop()
-        self.sweeper = LoopingCall(self.sweep)
+        # a sweep that raises is a fault; the loop would stop, and timeouts with it
+        self.sweeper = LoopingCall(self.faults.guarded("forward", f"{self.sid} sweep", self.sweep))
         self.sweeper.clock = self.clock
         self.sweeper.start(self._tick(), now=False)
 

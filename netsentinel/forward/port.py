@@ -37,6 +37,22 @@ NO_FILES_PAUSE = 0.5        # s between tries while the process is short of desc
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
+def bind(host: str, port: int, backlog: int) -> _socket.socket:
+    """A listening, non-blocking TCP socket; ``CannotListenError`` when it cannot bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError as e:
+        sock.close()
+        raise error.CannotListenError(host, port, e) from e
+    return sock
+
+
 @implementer(IListeningPort, IReadDescriptor)
 class ListeningPort:
     room: Callable[[], int | None] = staticmethod(lambda: None)  # type: ignore[assignment]
@@ -59,19 +75,11 @@ class ListeningPort:
         self.pauses = 0                         # tries that found no room since then
         self._resume: Any = None
 
-    def startListening(self, options: Sequence[tuple[int, int, int]] = ()) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and self.host == "::":
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind((self.host, self.port))
-            sock.listen(self.backlog)
-        except OSError as e:
-            sock.close()
-            raise error.CannotListenError(self.host, self.port, e) from e
-        self.sock = sock
+    def startListening(self, options: Sequence[tuple[int, int, int]] = (),
+                       sock: _socket.socket | None = None) -> None:
+        """Listen, on ``sock`` when it was bound ahead (a reload binds before it changes
+        anything), else on a socket bound now."""
+        self.sock = sock if sock is not None else bind(self.host, self.port, self.backlog)
         self.set_options(options)
         self.startReading()
 
@@ -154,7 +162,10 @@ class ListeningPort:
             self._resumed()
             sock = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
-            self.accepted(sock, peer)
+            try:
+                self.accepted(sock, peer)
+            except Exception:   # a fault (the daemon counts it); raised here, it closed the port
+                log.failure("forward {name}: admitting a connection failed", name=self.name)
             if self.sock is None:   # the forwarder stopped while admitting
                 return
 

@@ -2,22 +2,28 @@
 
 A reload adopts new limits, timeouts, blacklists and backends in place; only a
 service whose listening address changed is stopped (gracefully) and rebuilt,
-and one that left the file is stopped gracefully.
+and one that left the file is stopped gracefully.  Every new listener is bound
+by ``prepare`` before the reload changes anything, so one that cannot bind
+refuses the whole reload.
 """
 
 from __future__ import annotations
 
+import _socket
 from typing import Any, Mapping
 
 from twisted.application.service import MultiService
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from netsentinel.features import CommandError, CommandHandler, Context
 from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
 from netsentinel.forward.listener import Forwarder, network_of
 from netsentinel.forward.nftset import NftMirror
+from netsentinel.forward.port import bind
 from netsentinel.metrics import Family, counter, gauge
+from netsentinel.tree import TreeError, error_line, overlap
 
 log = Logger()
 
@@ -47,39 +53,74 @@ class Forwarding(MultiService):
         self.config = config
         self.context = context
         self.forwarders: dict[str, Forwarder] = {}
+        self._bound: dict[str, _socket.socket] = {}    # by prepare(), for the next change
         for service_config in config.services:
             self._add(service_config)
 
     def _add(self, config: ServiceConfig) -> Forwarder:
         mirror = NftMirror(config.blacklist_set) if config.blacklist_set else None
-        forwarder = Forwarder(config, self.context.reactor, self.context.bus, mirror)
+        forwarder = Forwarder(config, self.context.reactor, self.context.bus, mirror,
+                              self._bound.pop(config.name, None), self.context.faults)
         self.forwarders[config.name] = forwarder
         forwarder.setServiceParent(self)
         return forwarder
 
-    def _replace(self, _: object, config: ServiceConfig) -> None:
-        self._add(config)
+    def startService(self) -> None:
+        for name, sock in self._bound.items():      # a new section, prepared by a reload
+            self.forwarders[name].bound = sock
+        self._bound = {}
+        super().startService()
 
     def when_ready(self) -> defer.Deferred[None]:
         return defer.succeed(None)      # listening is done by the time startService returns
 
+    def prepare(self, config: ForwardConfig) -> None:
+        """Bind every listener ``config`` adds or moves before anything changes, so a
+        reload that cannot bind one is refused whole (TreeError) with nothing moved.
+
+        An address that overlaps one this reload releases cannot be bound while the old
+        listener holds it: it is bound right after the old one closes."""
+        self.abandon()
+        wanted = {s.name: s for s in config.services}
+        kept = {name for name, f in self.forwarders.items()
+                if self.running and name in wanted and f.config.same_listener(wanted[name])}
+        releasing = [f.config.listen for name, f in self.forwarders.items()
+                     if self.running and name not in kept]
+        try:
+            for new in config.services:
+                if new.name in kept or any(overlap(new.listen, old) for old in releasing):
+                    continue
+                self._bound[new.name] = bind(new.listen.host, new.listen.port, new.backlog)
+        except CannotListenError as e:
+            self.abandon()
+            raise TreeError(f"forward.{new.name}.listen {new.listen}: cannot listen: "
+                            f"{e.socketError.strerror or error_line(e)}") from None
+
+    def abandon(self) -> None:
+        """Close what ``prepare`` bound: the reload it was for was refused."""
+        for sock in self._bound.values():
+            sock.close()
+        self._bound = {}
+
     def reconfigure(self, config: ForwardConfig) -> bool:
+        """Adopt ``config``: in place where the listener stays, else the old service is
+        stopped (its connections drain) and the new one listens at once."""
         self.config = config
         wanted = {s.name: s for s in config.services}
         for name, forwarder in list(self.forwarders.items()):
-            new = wanted.pop(name, None)
+            new = wanted.get(name)
             if new is not None and forwarder.config.same_listener(new):
                 if new.blacklist_set != forwarder.config.blacklist_set:
                     forwarder.mirror = NftMirror(new.blacklist_set) if new.blacklist_set \
                         else None
                 forwarder.reconfigure(new)
+                del wanted[name]
                 continue
             del self.forwarders[name]
-            stopped = defer.maybeDeferred(self.removeService, forwarder)
-            if new is not None:     # a new address: the old listener drains first
-                stopped.addCallback(self._replace, new)
+            self.removeService(forwarder)     # the port closes now; connections drain
         for new in wanted.values():
             self._add(new)
+        self.abandon()
         return True
 
     def status(self) -> dict[str, Any]:
@@ -90,7 +131,7 @@ class Forwarding(MultiService):
         return [
             UP.with_samples(((n,), s["state"] == "running") for n, s in stats.items()),
             OPEN.with_samples(((n,), s["connections"]) for n, s in stats.items()),
-            CLIENT_IPS.with_samples(((n,), s["ips"]) for n, s in stats.items()),
+            CLIENT_IPS.with_samples(((n,), s["ip_count"]) for n, s in stats.items()),
             ACCEPTED.with_samples(((n,), s["total_connections"]) for n, s in stats.items()),
             CLOSED.with_samples(((n, reason), count) for n, s in stats.items()
                                 for reason, count in s["closes"].items()),

@@ -24,10 +24,28 @@ def load_or_create(path: str) -> Key:
 
     A key readable by anyone but its owner is refused, as sshd refuses it.
     """
+    key = load(path)
+    return key if key is not None else _create(path)
+
+
+def check(path: str) -> None:
+    """Raise what ``load_or_create`` would raise, creating nothing (the tree is built at
+    check-config and reload before anything starts)."""
+    if load(path) is not None:
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise HostKeyError(f"host key {path} cannot be created: {parent} is not writable")
+
+
+def load(path: str) -> Key | None:
+    """The private key at ``path``, or None when there is none yet."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return _create(path)
+        return None
     if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise HostKeyError(f"host key {path} is accessible by others "
                            f"(mode {stat.S_IMODE(info.st_mode):04o}); chmod 600 it")

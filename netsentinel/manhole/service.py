@@ -55,6 +55,8 @@ class ManholeService(service.Service):
         self.unix_path: str | None = None
         self.error: str | None = None
         self._changing: defer.Deferred[None] = defer.succeed(None)
+        if config.listen is not None:   # an unusable host key fails the tree, not the start
+            hostkey.check(config.host_key)
 
     def names(self) -> Namespace:
         return namespace(self.daemon)

@@ -17,6 +17,22 @@ class NftError(Exception):
     """libnftables refused a command; the message is nft's own."""
 
 
+PACKAGES = "python3-nftables (apt install python3-nftables) or pip-nftables (pip install pip-nftables)"
+
+
+def binding_problem() -> str | None:
+    """Why libnftables cannot be used from Python, in one line naming the package; None
+    when it can. Checked while the service tree is built, so a daemon that writes nft
+    sets refuses to start (and check-config fails) instead of failing at every sync."""
+    try:
+        import nftables
+        nftables.Nftables()
+    except Exception as e:   # ImportError, or OSError when libnftables.so.1 is missing
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        return f"the Python nftables module cannot be loaded ({reason}): install {PACKAGES}"
+    return None
+
+
 class NftClient:
     def __init__(self) -> None:
         self._nft: Any = None

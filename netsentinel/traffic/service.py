@@ -35,13 +35,14 @@ class TriggerService(Service):
                  opener: Opener = open_capture) -> None:
         self.context = context
         self.opener = opener
-        self.trigger = Trigger(config, context.reactor, context.runner, context.bus.publish)
+        self.trigger = Trigger(config, context.reactor, context.runner, context.bus.publish,
+                               context.faults)
         self.sources = self._make_sources(config)
         self.setName(config.name)
 
     def _make_sources(self, config: TriggerConfig) -> list[Source]:
-        return [Source(s, self.trigger.receive, self.context.reactor, self.opener)
-                for s in config.sources]
+        return [Source(s, self.trigger.receive, self.context.reactor, self.opener,
+                       faults=self.context.faults) for s in config.sources]
 
     def startService(self) -> None:
         super().startService()

@@ -18,6 +18,7 @@ from twisted.internet import abstract, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from netsentinel.faults import FaultRecorder
 from netsentinel.traffic.capture import Capture, CaptureError, Opener, open_capture
 from netsentinel.traffic.config import SourceConfig
 from netsentinel.traffic.packet import Batch
@@ -34,7 +35,7 @@ Deliver = Callable[[Batch, str], float]   # returns seconds the source may rest
 class CaptureReader(abstract.FileDescriptor):
     """Reads a capture when its fd is readable, like ``twisted.pair.tuntap.TuntapPort``."""
 
-    def __init__(self, capture: Capture, deliver: Callable[[Batch], bool],
+    def __init__(self, capture: Capture, deliver: Callable[[Batch], bool | None],
                  failed: Callable[[str], None], reactor: Any) -> None:
         super().__init__(reactor)
         self.capture = capture
@@ -71,8 +72,10 @@ class Source:
     """One configured device (``nflog:2``, ``tun0``) feeding a trigger."""
 
     def __init__(self, config: SourceConfig, deliver: Deliver, reactor: Any,
-                 opener: Opener = open_capture, retry: float = RETRY) -> None:
+                 opener: Opener = open_capture, retry: float = RETRY,
+                 faults: FaultRecorder | None = None) -> None:
         self.config = config
+        self.faults = faults or FaultRecorder(reactor)
         self.deliver = deliver
         self.reactor = reactor
         self.opener = opener
@@ -112,10 +115,16 @@ class Source:
                          "{error}", device=self.config.device, retry=self.retry, error=str(e))
             self.error = str(e)
             return
+        except Exception:   # a fault: counted, and retried as a missing device is
+            self.error = self.faults.record("traffic", f"source {self.config.device}").last
+            return
         if self._opening is not None and self._opening.running:
             self._opening.stop()
         self.error = None
-        self.reader = CaptureReader(capture, self._received, self._failed, self.reactor)
+        # a packet the code trips on is a fault, not a lost device: the reader reads on
+        received = self.faults.guarded("traffic", f"source {self.config.device} packet",
+                                       self._received)
+        self.reader = CaptureReader(capture, received, self._failed, self.reactor)
         self.reader.startReading()
         log.info("traffic source {device} listening", device=self.config.device)
 

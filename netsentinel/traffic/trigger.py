@@ -14,9 +14,11 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from netsentinel.actions import ActionResult, ActionRunner
 from netsentinel.events import Event
+from netsentinel.faults import FaultRecorder
 from netsentinel.traffic.config import TriggerConfig
 from netsentinel.traffic.events import TriggerChanged
 from netsentinel.traffic.machine import UP, Effect, Input, State, step
@@ -35,8 +37,9 @@ def rest_for(idle: float) -> float:
 
 class Trigger:
     def __init__(self, config: TriggerConfig, clock: Any, runner: ActionRunner,
-                 publish: Callable[[Event], None]) -> None:
+                 publish: Callable[[Event], None], faults: FaultRecorder | None = None) -> None:
         self.config = config
+        self.faults = faults or FaultRecorder(clock)
         self.clock = clock
         self.runner = runner
         self.publish = publish
@@ -128,7 +131,9 @@ class Trigger:
 
     def _run(self, verb: str, then: Input) -> None:
         d = self.runner.run([*self.config.command, verb])
-        d.addCallback(self._command_ended, verb, then)
+        d.addCallbacks(self._command_ended, self._command_faulted, callbackArgs=(verb, then),
+                       errbackArgs=(verb, then))
+        d.addErrback(self.faults.errback("traffic", f"trigger {self.config.name} {verb}"))
 
     def _command_ended(self, result: ActionResult, verb: str, then: Input) -> None:
         if not result.ok:
@@ -136,12 +141,19 @@ class Trigger:
             self.failures += 1
         self._feed(then, f"{verb} ended: {result.reason} {result.code}")
 
+    def _command_faulted(self, failure: Failure, verb: str, then: Input) -> None:
+        """The runner itself raised: a fault, and a failed command, so the machine moves on."""
+        self.faults.record("traffic", f"trigger {self.config.name} {verb}", failure)
+        self.failures += 1
+        self._feed(then, f"{verb} ended: fault")
+
     def _arm_idle(self) -> None:
         if self._idle_call is not None or self.state is not State.ACTIVE:
             return
         last = self.clock.seconds() if self.last_seen is None else self.last_seen
         delay = max(0.0, last + self.config.idle - self.clock.seconds())
-        self._idle_call = self.clock.callLater(delay, self._idle_check)
+        self._idle_call = self.clock.callLater(delay, self.faults.guarded(
+            "traffic", f"trigger {self.config.name} idle check", self._idle_check))
 
     def _idle_check(self) -> None:
         self._idle_call = None

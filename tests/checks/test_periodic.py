@@ -56,3 +56,41 @@ def test_stop_cancels_and_a_slow_check_runs_again_at_the_next_beat() -> None:
     clock.advance(0.1)
     assert len(pending) == 2 and slow.checks == 1
     assert clock.getDelayedCalls() == []
+
+
+def test_a_check_that_raises_is_a_fault_and_the_next_check_runs() -> None:
+    from netsentinel.faults import FaultRecorder
+    clock = Clock()
+    faults = FaultRecorder(clock)
+    runs: list[float] = []
+
+    def check() -> defer.Deferred[None]:
+        runs.append(clock.seconds())
+        if len(runs) == 1:
+            raise ZeroDivisionError("division by zero")
+        return defer.succeed(None)
+    periodic = Periodic(Beat(clock, rate=10), check, lambda: 1.0, "ping gw",
+                        faults.errback("checks", "ping gw"))
+    periodic.start()
+    clock.pump([0.1] * 25)
+    assert len(runs) == 3      # at 0.1, 1.1 and 2.1 s: the fault stopped nothing
+    assert faults.faults["checks"].count == 1
+    assert faults.faults["checks"].last == "ping gw: ZeroDivisionError: division by zero"
+
+
+def test_a_beat_call_that_raises_does_not_stop_the_others_or_the_beat() -> None:
+    clock = Clock()
+    beat = Beat(clock, rate=10)
+    calls: list[str] = []
+
+    def broken(tick: int) -> None:
+        calls.append("broken")
+        raise RuntimeError("bug")
+
+    def fine(tick: int) -> None:
+        calls.append("fine")
+        beat.at(tick + 10, fine)
+    beat.at(1, broken)
+    beat.at(1, fine)
+    clock.pump([0.1] * 12)
+    assert calls == ["broken", "fine", "fine"]

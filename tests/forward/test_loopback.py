@@ -100,9 +100,11 @@ async def test_stats_keep_monconn_field_names_beside_new_ones(rig: Rig) -> None:
     client.transport.write(b"abc")
     await eventually(lambda: client.data == b"abc")
     stats = forwarder.stats()
-    for key in ("sid", "uptime", "ips", "connections", "accessed", "up", "down"):
-        assert key in stats
-    assert (stats["ips"], stats["connections"]) == (1, 1)
+    monconn_types = {"sid": str, "uptime": int, "ips": str, "connections": int,
+                     "accessed": int, "up": int, "down": int}   # monconn's Service.Stats()
+    assert {k: type(stats[k]) for k in monconn_types} == monconn_types
+    assert (stats["ips"], stats["ip_count"], stats["connections"]) == ("127.0.0.1", 1, 1)
+    assert stats["accessed"] == int(forwarder.counters.accessed_at)
     assert stats["ip_table"] == {"127.0.0.1": {"connections": 1, "up": 3, "down": 3}}
     [conn] = stats["open"]
     assert (conn["client"], conn["up"], conn["down"]) == ("127.0.0.1", 3, 3)
@@ -178,7 +180,7 @@ async def test_ip_limit_counts_distinct_addresses(rig: Rig) -> None:
     third_ip = await connect("127.0.0.1", port, "127.0.0.3")
     await third_ip.done
     assert forwarder.counters.rejected["ip_limit"] == 1
-    assert forwarder.stats()["ips"] == 2
+    assert forwarder.stats()["ip_count"] == 2
 
 
 @pytest_twisted.ensureDeferred

@@ -123,9 +123,10 @@ def test_stats_sum_live_and_closed_connections() -> None:
     stats = counters.stats("web", "running", "[::]:80", "127.0.0.1:8080", c,
                            [Conn(2, "10.0.0.1", 1, 2), Conn(3, "10.0.0.1", 3, 4)], [], 160.0)
     assert (stats["sid"], stats["uptime"], stats["ips"], stats["connections"]) == \
-        ("web", 160, 1, 2)
+        ("web", 160, "10.0.0.1", 2)
+    assert stats["ip_count"] == 1
     assert (stats["up"], stats["down"]) == (14, 26)
-    assert stats["accessed"] == "1970-01-01 00:01:40"
+    assert stats["accessed"] == 100
     assert stats["rejected"]["blacklist"] == 2 and stats["rejected"]["per_ip_rate"] == 0
     assert stats["ip_table"] == {"10.0.0.1": {"connections": 2, "up": 4, "down": 6}}
     assert [o["idle"] for o in stats["open"]] == [60.0, 60.0]
@@ -135,3 +136,13 @@ def test_stats_without_detail_leave_out_the_tables() -> None:
     stats = counters.stats("x", "running", "a", "b", counters.ServiceCounters(0.0), [], [],
                            1.0, detail=False)
     assert "open" not in stats and "ip_table" not in stats
+
+
+def test_stats_ips_are_comma_joined_and_accessed_is_boot_time_before_any_client() -> None:
+    """monconn: ``"ips": strings.Join(IPs, ",")`` and ``accessAt`` starts at ``bootAt``."""
+    c = counters.ServiceCounters(boot_at=50.7)
+    idle = counters.stats("web", "running", "[::]:80", "127.0.0.1:8080", c, [], [], 60.0)
+    assert (idle["ips"], idle["ip_count"], idle["accessed"]) == ("", 0, 50)
+    live = [Conn(1, "10.0.0.2", 1, 1), Conn(2, "10.0.0.1", 1, 1), Conn(3, "10.0.0.2", 1, 1)]
+    busy = counters.stats("web", "running", "[::]:80", "127.0.0.1:8080", c, live, [], 60.0)
+    assert (busy["ips"], busy["ip_count"]) == ("10.0.0.1,10.0.0.2", 2)

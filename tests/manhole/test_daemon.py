@@ -184,11 +184,13 @@ def test_reload_moves_the_port_and_swaps_the_keys(manhole: Manhole) -> None:
     assert old_port.returncode == 255 and "Connection refused" in old_port.stderr
 
 
-def test_reload_to_a_busy_port_keeps_the_running_one(manhole: Manhole) -> None:
+def test_reload_onto_a_forward_port_is_refused_whole(manhole: Manhole) -> None:
     manhole.daemon.write_config(manhole.config(listen="127.0.0.1:7001"))   # forward alpha's
-    assert manhole.daemon.ctl("reload") == "OK: reloaded (changed: manhole)"
+    reply = manhole.daemon.ctl("reload")
+    assert reply.startswith("ERROR: reload refused, running configuration kept: ")
+    assert "manhole.listen 127.0.0.1:7001 overlaps forward.alpha.listen" in reply, reply
     status = manhole.daemon.status()["manhole"]
-    assert status["ssh"] == "127.0.0.1:2222" and "7001" in status["error"]
+    assert status["ssh"] == "127.0.0.1:2222" and status["error"] is None
     assert manhole.evaluate("6 * 7") == "42"
 
 

@@ -11,7 +11,7 @@ import ipaddress
 import os
 from typing import Any, Callable
 
-from netsentinel.checks.config import INSTANCE, _hostname, _interface
+from netsentinel.checks.config import INSTANCE
 from netsentinel.cli.importers import (
     Reader,
     argv_problem,
@@ -22,7 +22,7 @@ from netsentinel.cli.importers import (
     unknown_keys,
 )
 from netsentinel.cli.importers.emit import Document
-from netsentinel.schema import Section, invalid, string
+from netsentinel.schema import Section, hostname, interface_name, invalid, string
 
 USAGE = "import imon [FILE] [-- [--instance NAME] [--nosyslog]]"
 PROBE_KEYS = ("interval", "pingcount", "pingwait")
@@ -214,7 +214,7 @@ def _updown(s: Section) -> Writer:
         notes.append(f"updown.addping: {', '.join(names)} not imported: imon resolved names, "
                      "a check probes addresses (imon only logged these pings)")
     server = s.get("dnsserver", _optional_address, None)
-    lookup = s.get("dnslookup", _optional(_hostname), None)
+    lookup = s.get("dnslookup", _optional(hostname), None)
     if (server is None) != (lookup is None):
         given = "dnsserver" if server is not None else "dnslookup"
         notes.append(f"updown.{given} without its partner: imon ignored it (it asks DNS only "
@@ -294,7 +294,7 @@ def _ping(s: Section) -> Writer:
 def _uplink(s: Section, role: str) -> dict[str, Any]:
     """One side of imon's failover; an empty or missing ``ROLE-name`` stays empty, so the
     action gets imon's ``:Primary:IF:IP``."""
-    uplink = {"interface": s.get(f"{role}-if", _interface),
+    uplink = {"interface": s.get(f"{role}-if", interface_name),
               "name": s.get(f"{role}-name", _name, ""),
               "gateway": s.get(f"{role}-gw", _address),
               "ping": s.get(f"{role}-ping", _optional_address, None),
