@@ -6,7 +6,8 @@ the HTTP listener each take at most a share of that reserve, and the last quarte
 left for the daemon itself (nft, scripts' pipes, files).  Counting ``/proc/self/fd``
 costs 18 ms at 20,000 descriptors, so it is not done per accept: the last exact count
 plus what was opened since (less what was closed) is the estimate, and the count is
-redone only when that estimate reaches a bound, at most every ``RECOUNT_INTERVAL``.
+redone when that estimate reaches a bound (at most every ``RECOUNT_INTERVAL``), and
+every ``REFRESH_INTERVAL`` while it is over half of it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from typing import Callable
 
 RECOUNT_INTERVAL = 0.25     # s between exact counts while the estimate says "full"
+REFRESH_INTERVAL = 1.0      # s between exact counts while over half the bound: what the
+                            # estimate does not see (splice pipes, scripts) is caught too
 FDS_PER_FORWARD = 2         # a forwarded connection: the client's and the backend's socket
 FDS_PER_FORWARD_CAP = 4     # ... and a splice pipe while it moves bytes: the default cap's unit
 
@@ -84,10 +87,11 @@ class FdBudget:
 
     def has_room(self, keep: int) -> bool:
         """Whether opening one more still leaves ``keep`` descriptors free."""
-        if self.estimate() < self.limit - keep:
-            return True
+        estimate, bound = self.estimate(), self.limit - keep
         assert self.counted_at is not None
-        if self._clock() - self.counted_at >= RECOUNT_INTERVAL:
+        age = self._clock() - self.counted_at
+        if estimate >= bound and age >= RECOUNT_INTERVAL or \
+                estimate >= bound // 2 and age >= REFRESH_INTERVAL:
             self.recount()
         return self.counted + self.changed < self.limit - keep
 

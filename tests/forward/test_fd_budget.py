@@ -137,3 +137,47 @@ def test_without_conn_limit_the_default_cap_follows_the_descriptor_limit(
         for s in held:
             s.close()
     assert "cannot accept" not in daemon.output()
+
+
+def test_idle_clients_of_one_listener_leave_the_other_answering(
+        lab: Lab, ns: str, backend: socket.socket, tmp_path: Path) -> None:
+    """Idle HTTP clients past the HTTP cap, then idle control clients past theirs: each
+    listener refuses its excess, and neither takes the other's descriptors."""
+    daemon = start(lab, ns, tmp_path)
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(LIMIT):
+            with inside(ns):
+                idle.append(socket.create_connection(("127.0.0.1", METRICS), timeout=5))
+        wait_for(lambda: json.loads(daemon.ctl("status"))["control"]["dropped"]["http"]
+                 ["connection_cap"] > 0, what="HTTP cap reached")
+        assert daemon.ctl("ping") == "PONG"
+        for s in idle:
+            s.close()
+        idle.clear()
+        wait_for(lambda: _metrics_answers(ns), what="HTTP clients gone")
+        for _ in range(LIMIT):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(daemon.socket)
+            idle.append(s)
+        assert metrics(ns) == 200
+    finally:
+        for s in idle:
+            s.close()
+    wait_for(lambda: _socket_cap_counted(daemon), what="socket cap counted")
+    assert "EMFILE" not in daemon.output()
+
+
+def _metrics_answers(ns: str) -> bool:
+    try:
+        return metrics(ns) == 200
+    except OSError:
+        return False
+
+
+def _socket_cap_counted(daemon: Daemon) -> bool:
+    """Refused, too, until the daemon has seen the idle clients go."""
+    try:
+        return daemon.status()["control"]["dropped"]["socket"]["connection_cap"] > 0
+    except OSError:
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from typing import Any
 
@@ -101,3 +102,37 @@ def test_a_descriptor_inside_the_reserve_is_closed_and_counted(
     finally:
         client.close()
         port.stopListening()
+
+
+class OutOfFiles:
+    """A listening socket whose every accept fails with EMFILE."""
+
+    family = socket.AF_INET
+
+    def _accept(self) -> Any:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    def fileno(self) -> int:
+        return 99
+
+    def close(self) -> None:
+        pass
+
+
+def test_emfile_pauses_once_however_often_closes_ask_to_resume(
+        events: list[dict[str, Any]]) -> None:
+    reactor, table = MemoryReactorClock(), Table(10)
+    budget = FdBudget(limit=lambda: LIMIT, count=lambda: table.open, clock=reactor.seconds)
+    port = ListeningPort("127.0.0.1", 0, 16, reactor, lambda s, peer: None, "test",
+                         budget=budget)
+    port.sock = OutOfFiles()            # type: ignore[assignment]
+    port.startReading()
+    for _ in range(50):                 # 50 pauses' worth of tries and closes
+        port.doRead()
+        port.startReading()             # a connection closed
+        assert not port.reading
+        reactor.advance(NO_FILES_PAUSE)
+        assert port.reading
+    port.stopListening()
+    assert lines(events, "cannot accept") == 1
+    assert port.pauses == 50
