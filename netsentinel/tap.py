@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from netsentinel.config import DEFAULT_CONFIG, load_config
+from netsentinel.control.datagram import DatagramControlService
 from netsentinel.control.server import ControlService
 from netsentinel.logs import logs_to_system_log
 from netsentinel.schema import ConfigError
@@ -51,6 +52,9 @@ def makeService(options: Options, reactor: Any = global_reactor) -> Daemon:
     daemon = Daemon(config, reactor, feature_options, syslog=syslog)
     socket_path = options["socket"] or config.control.socket
     ControlService(daemon, socket_path, config.control.mode, reactor).setServiceParent(daemon)
+    if config.control.datagram_socket is not None:     # IPMon's scripts: socat UNIX-SENDTO
+        DatagramControlService(daemon, config.control.datagram_socket, config.control.mode,
+                               reactor).setServiceParent(daemon)
     _reload_on_sighup(daemon, reactor)
     return daemon
 

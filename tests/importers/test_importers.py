@@ -290,6 +290,15 @@ def test_tuninetd_unreadable_command_lines() -> None:
         "argv:1: -n: an NFLOG group is 0-65535, got '70000'"]
 
 
+def test_tuninetd_reports_every_bad_value_at_once() -> None:
+    """As the file importers do (one line per problem), not only the first."""
+    assert refused("tuninetd", "-i", "a/b", "-n", "x", "-t", "0") == [
+        "argv:0: -c: tuninetd needs -c <path>, the command to run",
+        "argv:1: -i: not an interface name: 'a/b'",
+        "argv:3: -n: an NFLOG group is 0-65535, got 'x'",
+        "argv:5: -t: idle seconds are 1-2592000, got '0'"]
+
+
 # -- monconn -------------------------------------------------------------------------------
 
 def service(config: Config, name: str) -> Any:
