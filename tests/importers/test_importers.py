@@ -89,6 +89,7 @@ def test_ipmon_unit_and_files_become_addresses(here: Path) -> None:
     assert config.nftables is None and config.proxy is None
     assert "# reload_ruleset: /etc/impon/nftablesNoSuricata.conf" in text
     assert "#   reload: [systemctl, reload, proxy]" in text
+    assert load(text).control.datagram_socket == "/run/ipmon.sock"   # IPMon's scripts' socket
 
 
 def test_ipmon_options_after_dashes_and_sets_file(here: Path) -> None:
@@ -125,6 +126,9 @@ def test_ipmon_unreadable_inputs_name_file_and_line(here: Path) -> None:
     assert refused("ipmon", str(here / "other.service")) == [
         f"{here}/other.service:2: ExecStart: does not run ipmon"]
     assert refused("ipmon", "--", "-x") == ["argv:2: -x: not an IPMon option (-n -f -p -d -m -s)"]
+    assert refused("ipmon", str(here / "bad.vars"), str(here / "other.service")) == [
+        f"{here}/bad.vars:3: <top>: not a line IPMon writes: 'flush ruleset'",
+        f"{here}/other.service:2: ExecStart: does not run ipmon"]      # every file, at once
 
 
 # -- imon ----------------------------------------------------------------------------------
