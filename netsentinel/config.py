@@ -34,6 +34,7 @@ class ControlConfig:
     mode: int = 0o600
     metrics: Endpoint | None = None     # HTTP /metrics for Prometheus; off by default
     status_page: bool = False           # also / and /status.json on that listener; opt-in
+    datagram_socket: str | None = None  # IPMon's /run/ipmon.sock: one command per datagram
 
 
 @attrs.frozen
@@ -57,7 +58,11 @@ def parse_control(section: Section) -> ControlConfig:
         mode=section.get("mode", integer(0, 0o777), 0o600),
         metrics=section.get("metrics", listen_endpoint, None),
         status_page=section.get("status_page", boolean, False),
+        datagram_socket=section.get("datagram_socket", string, None),
     )
+    if config.datagram_socket == config.socket:
+        section.problem("must differ from control.socket (a stream socket)",
+                        section.line_of("datagram_socket"), "datagram_socket")
     if config.status_page and not section.has("metrics"):
         section.problem("needs control.metrics: the address the page is served on",
                         section.line_of("status_page"), "status_page")

@@ -212,7 +212,8 @@ class Daemon(MultiService):
         changed: list[str] = []
         touched: list[FeatureService] = []
         old_control = self.config.control
-        if (new.control.socket, new.control.mode) != (old_control.socket, old_control.mode):
+        if (new.control.socket, new.control.mode, new.control.datagram_socket) != (
+                old_control.socket, old_control.mode, old_control.datagram_socket):
             log.warn("control socket settings change only at restart")
         unbound = self.metrics_server is not None and self.metrics_server.error is not None
         if new.control.metrics != old_control.metrics or unbound:   # a failed bind is retried

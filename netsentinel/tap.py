@@ -13,6 +13,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from netsentinel.config import DEFAULT_CONFIG, Config, load_config
+from netsentinel.control.datagram import DatagramControlService
 from netsentinel.control.server import ControlService
 from netsentinel.logs import logs_to_system_log
 from netsentinel.schema import ConfigError
@@ -65,6 +66,9 @@ def build(config: Config, reactor: Any, feature_options: Mapping[str, Any] | Non
     socket_path = socket_path or config.control.socket
     daemon = Daemon(config, reactor, feature_options, syslog=syslog, control_socket=socket_path)
     ControlService(daemon, socket_path, config.control.mode, reactor).setServiceParent(daemon)
+    if config.control.datagram_socket is not None:     # IPMon's scripts: socat UNIX-SENDTO
+        DatagramControlService(daemon, config.control.datagram_socket, config.control.mode,
+                               reactor).setServiceParent(daemon)
     return daemon
 
 

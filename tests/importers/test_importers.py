@@ -89,6 +89,7 @@ def test_ipmon_unit_and_files_become_addresses(here: Path) -> None:
     assert config.nftables is None and config.proxy is None
     assert "# reload_ruleset: /etc/impon/nftablesNoSuricata.conf" in text
     assert "#   reload: [systemctl, reload, proxy]" in text
+    assert load(text).control.datagram_socket == "/run/ipmon.sock"   # IPMon's scripts' socket
 
 
 def test_ipmon_options_after_dashes_and_sets_file(here: Path) -> None:
@@ -125,6 +126,9 @@ def test_ipmon_unreadable_inputs_name_file_and_line(here: Path) -> None:
     assert refused("ipmon", str(here / "other.service")) == [
         f"{here}/other.service:2: ExecStart: does not run ipmon"]
     assert refused("ipmon", "--", "-x") == ["argv:2: -x: not an IPMon option (-n -f -p -d -m -s)"]
+    assert refused("ipmon", str(here / "bad.vars"), str(here / "other.service")) == [
+        f"{here}/bad.vars:3: <top>: not a line IPMon writes: 'flush ruleset'",
+        f"{here}/other.service:2: ExecStart: does not run ipmon"]      # every file, at once
 
 
 # -- imon ----------------------------------------------------------------------------------
@@ -288,6 +292,15 @@ def test_tuninetd_unreadable_command_lines() -> None:
         "argv:1: -x: not a tuninetd option (-i -n -c -f -t -a -w -m -d)"]
     assert refused("tuninetd", "-n", "70000", "-c", "/bin/true") == [
         "argv:1: -n: an NFLOG group is 0-65535, got '70000'"]
+
+
+def test_tuninetd_reports_every_bad_value_at_once() -> None:
+    """As the file importers do (one line per problem), not only the first."""
+    assert refused("tuninetd", "-i", "a/b", "-n", "x", "-t", "0") == [
+        "argv:0: -c: tuninetd needs -c <path>, the command to run",
+        "argv:1: -i: not an interface name: 'a/b'",
+        "argv:3: -n: an NFLOG group is 0-65535, got 'x'",
+        "argv:5: -t: idle seconds are 1-2592000, got '0'"]
 
 
 # -- monconn -------------------------------------------------------------------------------

@@ -25,11 +25,8 @@ from netsentinel.checks.config.failover import (
 )
 from netsentinel.checks.config.ping import Alarm, PingConfig, parse_ping
 from netsentinel.checks.config.updown import UpdownConfig, parse_updown
-from netsentinel.checks.provider_config import UpdateConfig, credential, update_url
-from netsentinel.schema import Section, command, hostname, interface_name
-
-# the old private names, until the ddclient importer imports the public ones
-_credential, _hostname, _interface, _update_url = credential, hostname, interface_name, update_url
+from netsentinel.checks.provider_config import UpdateConfig
+from netsentinel.schema import Section, command
 
 __all__ = ["INSTANCE", "Alarm", "ChecksConfig", "DdnsConfig", "DnsSource", "FailoverConfig",
            "InterfaceSource", "PingConfig", "Probe", "Quality", "Source", "UpdateConfig",

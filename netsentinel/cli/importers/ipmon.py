@@ -21,6 +21,7 @@ USAGE = "import ipmon [UNIT|VARS|SETS ...] [-- IPMON-OPTIONS]"
 # compiled into IPMon (its README says /etc/ipmon, its code and package use /etc/impon)
 DEFAULT_BASE = "/etc/impon/ifacesAddrs"
 PROXY_FILE = "/etc/ipmon/ifacesAddrs.json"
+IPMON_SOCKET = "/run/ipmon.sock"      # its _socket_server_path, a SOCK_DGRAM socket
 PROXY_RELOAD = ["systemctl", "reload", "proxy"]
 RULESETS = ("/etc/impon/nftablesNoSuricata.conf", "/etc/impon/nftablesWithSuricata.conf")
 LONG = {"help": "h", "nftables": "n", "flush": "f", "proxy": "p", "delay": "d", "monitor": "m",
@@ -116,31 +117,47 @@ def read_names(text: str, file: str) -> tuple[str, list[str]]:
 
 
 def convert(args: list[str], read: Reader) -> str:
+    """Every file is read before anything is refused: one line per file that is not
+    IPMon's (and for a bad -d), as the other importers report."""
     files, words = split_args(args, USAGE)
     options = parse_options(words, ARGV, None, len(files) + 2) if words else Options()
     written: dict[str, str] = {}
     interfaces: list[str] = []
-    sources = []
+    sources, problems = [], []
     for path in files:
-        text = read(path)
-        if "ExecStart" in text:
-            options.update({k: v for k, v in read_unit(text, path).items() if k not in options})
+        try:
+            kind, names, unit = _read_one(read(path), path)
+        except ConfigError as e:
+            problems += e.problems
+            continue
+        if unit is not None:
+            options.update({k: v for k, v in unit.items() if k not in options})
             sources.append(f"options from {path}")
             continue
-        if text.lstrip().startswith("{") and '"!seq"' in text:
-            written["proxy"] = path      # the JSON program -p wrote for IPMon's proxy
+        written[kind] = path
+        if kind == "proxy":        # the JSON program -p wrote for IPMon's proxy
             options.setdefault("p", (path, 0, None))
             sources.append(f"proxy output {path}")
             continue
-        kind, names = read_names(text, path)
-        written[kind] = path
         interfaces += [n for n in names if n not in interfaces]
         sources.append(f"interfaces from {path}")
+    if problems:
+        raise ConfigError(problems)
     if not options and not written:
         raise argv_problem(1, "FILE", f"give IPMon's unit, its files or its options; {USAGE}")
     if {"vars", "sets"} & set(written) and "n" not in options:
         options["n"] = ("", 0, None)      # the files exist: IPMon ran with -n
     return render(options, written, interfaces, sources)
+
+
+def _read_one(text: str, path: str) -> tuple[str, list[str], Options | None]:
+    """(kind, interfaces, options): a unit, the proxy's JSON, a .vars or .sets file."""
+    if "ExecStart" in text:
+        return "unit", [], read_unit(text, path)
+    if text.lstrip().startswith("{") and '"!seq"' in text:
+        return "proxy", [], None
+    kind, names = read_names(text, path)
+    return kind, names, None
 
 
 def _delay(options: Options) -> tuple[float, str]:
@@ -179,6 +196,13 @@ def render(options: Options, written: dict[str, str], interfaces: list[str],
     doc.comment(f"netsentinel `addresses:` imported from IPMon ({used})"
                 + "".join(f"\n  {s}" for s in sources) + "\nby `netsentinel-ctl import ipmon`; "
                 "check it with `netsentinel-ctl check-config FILE`.")
+    doc.key("control", 0)
+    doc.comment("IPMon's datagram socket: its scripts keep working\n"
+                "  printf update | socat - UNIX-SENDTO:/run/ipmon.sock\n"
+                "any command; a reply needs a bound client (`,bind=/tmp/c.sock` after "
+                "the path);\nthe stream socket is /run/netsentinel.sock (socat - "
+                "UNIX-CONNECT:...)", 1)
+    doc.value("datagram_socket", IPMON_SOCKET, 1, "update, reload: as IPMon")
     doc.key("addresses", 0)
     doc.value("delay", delay, 1, delay_note)
     if interfaces:
@@ -219,6 +243,4 @@ def render(options: Options, written: dict[str, str], interfaces: list[str],
         doc.comment("-h: ignored (IPMon printed its help)", 1)
     if not {"n", "p"} & set(options):
         doc.comment("neither -n nor -p: IPMon only printed changes (see -m)", 1)
-    doc.comment("/run/ipmon.sock (`update`, `reload`) is now /run/netsentinel.sock:\n"
-                "echo update | socat - UNIX-CONNECT:/run/netsentinel.sock", 1)
     return doc.text()

@@ -12,8 +12,11 @@ import os
 import re
 import shlex
 
-from netsentinel.cli.importers import Reader, argv_problem
+import attrs
+
+from netsentinel.cli.importers import ARGV, Reader, argv_problem
 from netsentinel.cli.importers.emit import Document
+from netsentinel.schema import ConfigError, Problem
 from netsentinel.traffic.config import IFNAMSIZ
 
 OPTIONS_WITH_VALUE = "itcfmnw"
@@ -78,30 +81,56 @@ def _trigger_name(command: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", os.path.splitext(program)[0]) or "trigger"
 
 
-def convert_argv(argv: list[str], skip: int = 0) -> str:
-    found = _parse(argv, skip)
+@attrs.frozen
+class Trigger:
+    """What the options say, checked: every problem is found before any is reported."""
+
+    interface: str
+    group: int | None
+    idle: int
+    command: str
+
+
+def _number(found: dict[str, tuple[int, str]], letter: str, low: int, high: int,
+            what: str, problems: list[Problem]) -> int | None:
+    if letter not in found:
+        return None
+    position, text = found[letter]
+    if not text.isdigit() or not low <= int(text) <= high:
+        problems.append(Problem(ARGV, position, f"-{letter}", f"{what} {low}-{high}, got "
+                                f"{text!r}"))
+        return None
+    return int(text)
+
+
+def _check(found: dict[str, tuple[int, str]]) -> Trigger:
+    problems: list[Problem] = []
     if not found.get("c", (0, ""))[1].strip():
-        raise argv_problem(0, "-c", "tuninetd needs -c <path>, the command to run")
+        problems.append(Problem(ARGV, 0, "-c", "tuninetd needs -c <path>, the command to run"))
     if "i" not in found and "n" not in found:
-        raise argv_problem(0, "-i", "tuninetd needs -i <ifname> or -n <nflog-group>")
+        problems.append(Problem(ARGV, 0, "-i", "tuninetd needs -i <ifname> or -n "
+                                "<nflog-group>"))
     position, interface = found.get("i", (0, ""))
     if interface and (len(interface) >= IFNAMSIZ or "/" in interface):
-        raise argv_problem(position, "-i", f"not an interface name: {interface!r}")
-    group = None
-    if "n" in found:
-        position, text = found["n"]
-        if not text.isdigit() or int(text) > 65535:
-            raise argv_problem(position, "-n", f"an NFLOG group is 0-65535, got {text!r}")
-        group = int(text)
-    idle = 600
-    if "t" in found:
-        position, text = found["t"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_IDLE:
-            raise argv_problem(position, "-t", f"idle seconds are 1-{MAX_IDLE}, got {text!r}")
-        idle = int(text)
-    command, command_note = _command(found["c"][1])
-    name = _trigger_name(found["c"][1])
+        problems.append(Problem(ARGV, position, "-i", f"not an interface name: {interface!r}"))
+    group = _number(found, "n", 0, 65535, "an NFLOG group is", problems)
+    idle = _number(found, "t", 1, MAX_IDLE, "idle seconds are", problems)
+    if problems:
+        raise ConfigError(problems)
+    return Trigger(interface, group, 600 if idle is None else idle, found["c"][1])
 
+
+def convert_argv(argv: list[str], skip: int = 0) -> str:
+    found = _parse(argv, skip)
+    trigger = _check(found)
+    command, command_note = _command(trigger.command)
+    name = _trigger_name(trigger.command)
+    return _render(argv, found, trigger, name, command, command_note)
+
+
+def _render(argv: list[str], found: dict[str, tuple[int, str]], trigger: Trigger, name: str,
+            command: object, command_note: str) -> str:
+    interface, group, idle = trigger.interface, trigger.group, trigger.idle
     doc = Document()
     doc.comment("netsentinel `traffic:` imported from the tuninetd command line\n"
                 f"  tuninetd {shlex.join(argv)}\n"

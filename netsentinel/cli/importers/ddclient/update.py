@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from netsentinel.checks.config import _credential, _hostname, _update_url
+from netsentinel.checks.provider_config import credential, update_url
 from netsentinel.cli.importers.ddclient.conf import Entry, Setting
 from netsentinel.cli.importers.ddclient.keys import CLOUDFLARE_HOST, Values
 from netsentinel.cli.importers.emit import Document
-from netsentinel.schema import Problem, _Invalid
+from netsentinel.schema import Problem, _Invalid, hostname
 
 
 class UpdateWriter:
@@ -81,7 +81,7 @@ class UpdateWriter:
         scheme = scheme or ("http" if values.ssl is False else "https")
         url = f"{scheme}://{rest}{'' if path.startswith('/') else '/'}{path}"
         try:
-            _update_url(url)
+            update_url(url)
         except _Invalid as e:
             self.problem("server", server, str(e))
         said = [s.at(k) for k, s in (("server", server), ("script", script)) if s]
@@ -103,7 +103,7 @@ class UpdateWriter:
                 self.note(entry, "password", "ddclient sends no password without a login: "
                           "not imported", depth)
             return
-        self.required(entry, "login", _credential, depth, "")
+        self.required(entry, "login", credential, depth, "")
         where = (f"the password from line {password.line} of {self.file}" if password
                  else "the account's password (ddclient.conf has none for this entry)")
         self.secret(entry, password, "password", "secret", where, depth)
@@ -125,10 +125,10 @@ class UpdateWriter:
         if server is not None and server.value.split("://")[-1].rstrip("/") != CLOUDFLARE_HOST:
             url = server.value if "://" in server.value else f"https://{server.value}"
             try:
-                doc.value("server", _update_url(url), depth, server.at("server"))
+                doc.value("server", update_url(url), depth, server.at("server"))
             except _Invalid as e:
                 self.problem("server", server, str(e))
-        self.required(entry, "zone", _hostname, depth,
+        self.required(entry, "zone", hostname, depth,
                       "cloudflare needs zone= (the zone the host names are in)")
         login, password = settings.get("login"), settings.get("password")
         if login is not None and login.value != "token":

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from netsentinel.checks.config import _hostname, _interface
-from netsentinel.cli.importers.ddclient.conf import Entry, Setting
+from netsentinel.cli.importers.ddclient.conf import Entry
 from netsentinel.cli.importers.ddclient.keys import (
     BUILTIN_WEB,
     DEFAULT_WEB,
@@ -22,7 +21,7 @@ from netsentinel.cli.importers.ddclient.keys import (
 )
 from netsentinel.cli.importers.ddclient.update import UpdateWriter
 from netsentinel.cli.importers.emit import scalar
-from netsentinel.schema import _Invalid
+from netsentinel.schema import _Invalid, hostname, interface_name
 
 
 class Writer(UpdateWriter):
@@ -33,7 +32,7 @@ class Writer(UpdateWriter):
         for host, line in entry.hosts:      # only host names this writes need be DNS names
             try:
                 if protocol is None or protocol.value in PROTOCOLS:
-                    _hostname(host)
+                    hostname(host)
             except _Invalid as e:
                 self.problem("host", None, str(e), line)
         daemon, min_interval, max_interval, timeout = (
@@ -126,7 +125,7 @@ class Writer(UpdateWriter):
         if kind == "if":
             name = param.value if param else "ppp0"
             try:
-                doc.item({"interface": _interface(name)}, depth + 1,
+                doc.item({"interface": interface_name(name)}, depth + 1,
                          param.at(f"if{suffix}") if param else "if=ppp0 (ddclient's default)")
             except _Invalid as e:
                 self.problem(f"if{suffix}", param, str(e))
