@@ -3,12 +3,22 @@
 A hanging or crashing script must never pile up processes or reach the
 firewall; it is killed after its timeout, its output and exit code are logged,
 and when the queue is full new calls are dropped with a warning.
+
+A script is finished when **its process exits**, as tuninetd and imon saw it:
+a child it leaves running (``ssh -f`` in tuninetd's runtunnel.sh) may keep the
+output pipes open as long as it likes; its later output is read and dropped and
+one warning names it.  Each script starts in its own session (``setsid``, which
+execs in place: the pid is the script's), so at the timeout, and at daemon stop,
+TERM and then KILL go to its whole process group: a ``sleep`` under ``sh`` or a
+backgrounded child dies with it, and the slot is free.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import shutil
+import signal
 import time
 from typing import Any, Sequence
 
@@ -23,6 +33,9 @@ from netsentinel.events import ActionFinished, EventBus
 log = Logger()
 
 OUTPUT_LIMIT = 64 * 1024
+KILL_GRACE = 2.0          # seconds between TERM and KILL
+LINGER_CHECK = 1.0        # seconds after exit before a child holding the pipes is reported
+SETSID = shutil.which("setsid") or "/usr/bin/setsid"   # util-linux, essential on Debian
 
 
 @attrs.frozen
@@ -39,11 +52,15 @@ class ActionResult:
 
 
 class _ScriptProtocol(protocol.ProcessProtocol):
+    """Fires ``done`` when the process exits; the pipes may stay open after that."""
+
     def __init__(self, done: defer.Deferred[tuple[int | None, str]]) -> None:
         self.done = done
         self.chunks: list[bytes] = []
         self.size = 0
         self.timed_out = False
+        self.exited = False
+        self.pipes_closed = False
 
     def outReceived(self, data: bytes) -> None:
         if self.size < OUTPUT_LIMIT:
@@ -52,12 +69,16 @@ class _ScriptProtocol(protocol.ProcessProtocol):
 
     errReceived = outReceived
 
-    def processEnded(self, reason: Failure) -> None:
+    def processExited(self, reason: Failure) -> None:
+        self.exited = True
         value = reason.value
         code = getattr(value, "exitCode", None)
         if isinstance(value, error.ProcessTerminated) and value.signal is not None:
             code = None
         self.done.callback((code, b"".join(self.chunks).decode("utf-8", "replace")))
+
+    def processEnded(self, reason: Failure) -> None:
+        self.pipes_closed = True
 
 
 @attrs.define
@@ -83,13 +104,20 @@ class ActionRunner:
         self.dropped = 0
         self.finished = 0
         self.failed = 0           # finished with a non-zero exit, killed, dropped or unstarted
+        self.lingering = 0        # scripts that exited leaving a child holding their output
+        self.stopping = False
         self._queue: collections.deque[_Job] = collections.deque()
+        self._processes: dict[int, tuple[Any, _ScriptProtocol]] = {}   # pid → running script
+        self._idle: list[defer.Deferred[None]] = []
 
     def run(self, argv: Sequence[str], env: dict[str, str] | None = None,
             timeout: float | None = None) -> defer.Deferred[ActionResult]:
         """Queue ``argv``; the Deferred fires with its result and never fails."""
         job = _Job(tuple(argv), env, self.timeout if timeout is None else timeout,
                    defer.Deferred())
+        if self.stopping:
+            log.warn("daemon stopping, not started: {argv}", argv=" ".join(job.argv))
+            return defer.succeed(self._finish(job, None, "stopped", "", 0.0))
         if len(self._queue) >= self.queue_limit:
             self.dropped += 1
             log.warn("action queue full ({limit}), dropped: {argv}",
@@ -101,7 +129,23 @@ class ActionRunner:
 
     def status(self) -> dict[str, int]:
         return {"running": self.running, "queued": len(self._queue),
-                "finished": self.finished, "failed": self.failed, "dropped": self.dropped}
+                "finished": self.finished, "failed": self.failed, "dropped": self.dropped,
+                "lingering": self.lingering}
+
+    def stop(self) -> defer.Deferred[None]:
+        """At daemon stop: no queued script starts, running ones get TERM then KILL (their
+        whole process group); fires when every one has exited, so none is orphaned."""
+        self.stopping = True
+        while self._queue:
+            job = self._queue.popleft()
+            job.deferred.callback(self._finish(job, None, "stopped", "", 0.0))
+        for process, proto in list(self._processes.values()):
+            self._kill(process, proto)
+        if self.running == 0:
+            return defer.succeed(None)
+        idle: defer.Deferred[None] = defer.Deferred()
+        self._idle.append(idle)
+        return idle
 
     def _next(self) -> None:
         while self._queue and self.running < self.concurrency:
@@ -116,6 +160,10 @@ class ActionRunner:
             result = self._finish(job, None, "error", result.getErrorMessage(), 0.0)
         job.deferred.callback(result)
         self._next()
+        if self.running == 0:
+            idle, self._idle = self._idle, []
+            for d in idle:
+                d.callback(None)
 
     @defer.inlineCallbacks
     def _start(self, job: _Job) -> Any:
@@ -124,27 +172,50 @@ class ActionRunner:
         proto = _ScriptProtocol(done)
         env = dict(os.environ if job.env is None else job.env)
         try:
-            process = self.reactor.spawnProcess(proto, job.argv[0], list(job.argv), env=env)
+            process = self.reactor.spawnProcess(proto, SETSID, [SETSID, *job.argv], env=env)
         except Exception as e:
             return self._finish(job, None, "error", str(e), 0.0)
+        pid = process.pid
+        self._processes[pid] = (process, proto)
         killer = self.clock.callLater(job.timeout, self._kill, process, proto)
-        code, output = yield done
-        if killer.active():
-            killer.cancel()
-        reason = "timeout" if proto.timed_out else ("exit" if code is not None else "signal")
+        try:
+            code, output = yield done
+        finally:
+            self._processes.pop(pid, None)
+            if killer.active():
+                killer.cancel()
+        if not proto.pipes_closed:
+            self.clock.callLater(LINGER_CHECK, self._check_linger, job, pid, proto)
+        if code == 127 and not output and not os.access(job.argv[0], os.X_OK):
+            output = f"cannot execute {job.argv[0]}"    # setsid's own exit status
+        reason = ("stopped" if proto.timed_out and self.stopping else "timeout"
+                  if proto.timed_out else "exit" if code is not None else "signal")
         return self._finish(job, code, reason, output, time.monotonic() - started)
 
+    def _check_linger(self, job: _Job, pid: int, proto: _ScriptProtocol) -> None:
+        if proto.pipes_closed:
+            return
+        self.lingering += 1
+        log.warn("action {argv} (pid {pid}) has exited, but a process it started still holds "
+                 "its output; the action counts as finished, that process is left running and "
+                 "its output is discarded", argv=" ".join(job.argv), pid=pid)
+
     def _kill(self, process: Any, proto: _ScriptProtocol) -> None:
-        """TERM first so the script may clean up; KILL two seconds later."""
+        """TERM to the script's process group so it may clean up; KILL to it later."""
+        if proto.timed_out:
+            return
         proto.timed_out = True
-        self._signal(process, "TERM")
-        self.clock.callLater(2.0, self._signal, process, "KILL")
+        pgid = process.pid
+        self._signal(pgid, signal.SIGTERM)
+        self.clock.callLater(KILL_GRACE, self._signal, pgid, signal.SIGKILL)
 
     @staticmethod
-    def _signal(process: Any, sig: str) -> None:
+    def _signal(pgid: int | None, sig: int) -> None:
+        if pgid is None:
+            return
         try:
-            process.signalProcess(sig)
-        except error.ProcessExitedAlready:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
             pass
 
     def _finish(self, job: _Job, code: int | None, reason: str, output: str,

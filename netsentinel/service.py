@@ -125,13 +125,18 @@ class Daemon(MultiService):
 
     def startService(self) -> None:
         self.started_at = time.time()
+        self.runner.stopping = False
         self.context.faults.watch()   # failures logged anywhere count as faults too
         super().startService()
         self._wait_ready(list(self.features.values())).addCallback(self._became_ready)
 
     def stopService(self) -> defer.Deferred[None]:
+        """Features stop first (a trigger may still run its stop command), then the runner
+        ends what runs and starts nothing queued: no script outlives the daemon."""
         self.context.faults.unwatch()
-        return defer.maybeDeferred(super().stopService)
+        stopped = defer.maybeDeferred(super().stopService)
+        stopped.addBoth(lambda result: self.runner.stop().addCallback(lambda _: result))
+        return stopped
 
     def _became_ready(self, _: object) -> None:
         self.ready = True
