@@ -13,7 +13,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from twisted.application.service import MultiService
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 if TYPE_CHECKING:
@@ -164,7 +164,7 @@ class Daemon(MultiService):
 
     async def _reload(self) -> str:
         try:
-            new = load_config(self.config.file, self.options)
+            new = await self._read()
             fresh = self._prepare(new)
         except (ConfigError, TreeError) as e:
             return self._refused(e)
@@ -181,6 +181,17 @@ class Daemon(MultiService):
         log.info("configuration reloaded from {file} ({detail})", file=new.file, detail=detail)
         self.bus.publish(ConfigReloaded(True, detail))
         return f"OK: reloaded ({detail})"
+
+    async def _read(self) -> Config:
+        """``load_config`` in the reactor's thread pool: reading, parsing and validating a
+        large file must not stop the daemon answering (a test's memory reactor has no
+        pool: it reads inline)."""
+        pool = getattr(self.reactor, "getThreadPool", None)
+        if pool is None:
+            return load_config(self.config.file, self.options)
+        config: Config = await threads.deferToThreadPool(
+            self.reactor, pool(), load_config, self.config.file, self.options)
+        return config
 
     def _refused(self, e: ConfigError | TreeError) -> str:
         reasons = ([str(p) for p in e.problems] if isinstance(e, ConfigError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import select
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,21 @@ def test_watch_streams_events(daemon: Daemon, lab: Lab) -> None:
         watcher.wait()
 
 
+
+
+def test_reload_is_parsed_off_the_reactor_thread(daemon: Daemon) -> None:
+    """A big file takes a while to read and parse; the daemon answers meanwhile."""
+    text = Path(daemon.config).read_text()
+    daemon.write_config(text + "extra: [" + ", ".join(str(10_000_000 + i)
+                                                      for i in range(190_000)) + "]\n")
+    with socket.socket(socket.AF_UNIX) as reloading, socket.socket(socket.AF_UNIX) as pinging:
+        reloading.connect(daemon.socket)
+        pinging.connect(daemon.socket)
+        reloading.sendall(b"reload\n")
+        pinging.settimeout(30)
+        pinging.sendall(b"ping\n")
+        assert pinging.recv(100) == b"PONG\n"
+        assert select.select([reloading], [], [], 0)[0] == []   # the reload is still parsing
+        reloading.settimeout(60)
+        reply = reloading.recv(4096).decode()
+    assert reply.startswith("ERROR: reload refused") and "extra: unknown key" in reply
