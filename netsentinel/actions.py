@@ -19,6 +19,7 @@ import collections
 import os
 import shutil
 import signal
+import tempfile
 import time
 from typing import Any, Sequence
 
@@ -36,6 +37,26 @@ OUTPUT_LIMIT = 64 * 1024
 KILL_GRACE = 2.0          # seconds between TERM and KILL
 LINGER_CHECK = 1.0        # seconds after exit before a child holding the pipes is reported
 SETSID = shutil.which("setsid") or "/usr/bin/setsid"   # util-linux, essential on Debian
+# Linux refuses one argument over 128 KiB (MAX_ARG_STRLEN) and all of them over about 2 MiB
+# with "Argument list too long"; 20,000 addresses in one comma-joined list pass that.
+ARG_LIMIT = 32 * 1024
+
+
+def spill_long_arguments(argv: Sequence[str], directory: str | None = None
+                         ) -> tuple[list[str], list[str]]:
+    """``argv`` with every argument longer than ARG_LIMIT written to a private file and
+    replaced by ``@PATH`` (curl's convention); returns the argv and the files to remove."""
+    out, files = [argv[0]], []
+    for arg in argv[1:]:
+        if len(arg.encode()) <= ARG_LIMIT:
+            out.append(arg)
+            continue
+        fd, path = tempfile.mkstemp(prefix="netsentinel-arg-", dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:     # mkstemp: mode 0600
+            f.write(arg)
+        files.append(path)
+        out.append("@" + path)
+    return out, files
 
 
 @attrs.frozen
@@ -81,6 +102,19 @@ class _ScriptProtocol(protocol.ProcessProtocol):
         self.pipes_closed = True
 
 
+def _shown(argv: Sequence[str]) -> str:
+    """The argv for a log line: a 20,000-address list is shown by its size, not in full."""
+    return " ".join(a if len(a) <= 200 else f"{a[:60]}...({len(a)} characters)" for a in argv)
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 @attrs.define
 class _Job:
     argv: tuple[str, ...]
@@ -116,12 +150,12 @@ class ActionRunner:
         job = _Job(tuple(argv), env, self.timeout if timeout is None else timeout,
                    defer.Deferred())
         if self.stopping:
-            log.warn("daemon stopping, not started: {argv}", argv=" ".join(job.argv))
+            log.warn("daemon stopping, not started: {argv}", argv=_shown(job.argv))
             return defer.succeed(self._finish(job, None, "stopped", "", 0.0))
         if len(self._queue) >= self.queue_limit:
             self.dropped += 1
             log.warn("action queue full ({limit}), dropped: {argv}",
-                     limit=self.queue_limit, argv=" ".join(job.argv))
+                     limit=self.queue_limit, argv=_shown(job.argv))
             return defer.succeed(self._finish(job, None, "dropped", "", 0.0))
         self._queue.append(job)
         self._next()
@@ -171,9 +205,11 @@ class ActionRunner:
         done: defer.Deferred[tuple[int | None, str]] = defer.Deferred()
         proto = _ScriptProtocol(done)
         env = dict(os.environ if job.env is None else job.env)
+        argv, spilled = spill_long_arguments(job.argv)
         try:
-            process = self.reactor.spawnProcess(proto, SETSID, [SETSID, *job.argv], env=env)
+            process = self.reactor.spawnProcess(proto, SETSID, [SETSID, *argv], env=env)
         except Exception as e:
+            _remove(spilled)
             return self._finish(job, None, "error", str(e), 0.0)
         pid = process.pid
         self._processes[pid] = (process, proto)
@@ -182,6 +218,7 @@ class ActionRunner:
             code, output = yield done
         finally:
             self._processes.pop(pid, None)
+            _remove(spilled)
             if killer.active():
                 killer.cancel()
         if not proto.pipes_closed:
@@ -198,7 +235,7 @@ class ActionRunner:
         self.lingering += 1
         log.warn("action {argv} (pid {pid}) has exited, but a process it started still holds "
                  "its output; the action counts as finished, that process is left running and "
-                 "its output is discarded", argv=" ".join(job.argv), pid=pid)
+                 "its output is discarded", argv=_shown(job.argv), pid=pid)
 
     def _kill(self, process: Any, proto: _ScriptProtocol) -> None:
         """TERM to the script's process group so it may clean up; KILL to it later."""
@@ -224,7 +261,7 @@ class ActionRunner:
         self.finished += 1
         if not result.ok:
             self.failed += 1
-        shown = " ".join(job.argv)
+        shown = _shown(job.argv)
         if code == 0:
             log.info("action {argv} exited 0 in {duration:.2f}s{out}", argv=shown,
                      duration=duration, out=f": {result.output}" if result.output else "")

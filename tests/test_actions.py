@@ -174,3 +174,16 @@ esac
         await eventually(lambda: not alive(child))
     finally:
         kill_quietly(child)
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_argument_too_long_for_exec_arrives_as_a_file(tmp_path: Path) -> None:
+    """20,000 IPv6 addresses comma-joined are ~800 KB: exec refuses one argument over
+    128 KiB ("Argument list too long"), so it comes as @FILE, removed afterwards."""
+    addresses = ",".join(f"2001:db8::{i:x}" for i in range(20_000)) * 2
+    body = 'f="${2#@}"; printf "%s %s " "$1" "$3"; test -O "$f" && wc -c < "$f"; echo "$2"\n'
+    result = await ActionRunner(reactor).run([script(tmp_path, body), "eth0", addresses, "-"])
+    size, path = result.output.split()[2:]
+    assert result.ok and result.output.startswith("eth0 - ")
+    assert int(size) == len(addresses) and path.startswith("@")
+    assert not Path(path[1:]).exists()
