@@ -93,13 +93,13 @@ def test_a_sync_that_raises_is_shown_and_the_next_sync_runs(faulty: Faulty) -> N
     faulty.daemon.ctl("addresses sync")
     fault = wait_for(lambda: faulty.fault("addresses"), what="the sync's fault in status")
     assert fault["count"] == 1
-    assert fault["last"] == "sync: RuntimeError: injected fault"
+    assert fault["last"] == "sync nftables: RuntimeError: injected fault"
     assert faulty.daemon.status()["faults"]["total"] == 1
     assert faulty.daemon.status()["ready"] is True
     assert faulty.faults_metric()['netsentinel_faults_total{feature="addresses"}'] == 1
     assert samples(faulty.daemon.ctl("metrics"))[
         'netsentinel_faults_total{feature="addresses"}'] == 1
-    assert any("addresses: 1 unexpected error(s), last: sync: RuntimeError: injected fault"
+    assert any("addresses: 1 unexpected error(s), last: sync nftables: RuntimeError: injected fault"
                in p for p in faulty.problems())
     faulty.cure("addresses")
     router.lab.run(router.ns, "ip", "addr", "add", "10.1.0.3/24", "dev", router.wan)

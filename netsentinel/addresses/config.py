@@ -14,6 +14,7 @@ from netsentinel.schema import (
     command,
     existing_file,
     invalid,
+    number,
     string,
     writable_path,
 )
@@ -27,6 +28,7 @@ class NftConfig:
     table: str = "filter"
     create: bool = False
     networks: bool = False      # also <zone>_nets / <zone>_nets6
+    verify: float = 30.0        # seconds between read-backs of the sets (someone's nft -f)
 
 
 @attrs.frozen
@@ -113,7 +115,8 @@ def parse_nft(section: Section, networks: bool = True) -> NftConfig:
     only where prefixes make sense."""
     family, table = section.get("table", _table, ("inet", "filter"))
     config = NftConfig(family, table, section.get("create", boolean, False),
-                       section.get("networks", boolean, False) if networks else False)
+                       section.get("networks", boolean, False) if networks else False,
+                       section.get("verify", number(0.5, 86400), 30.0) if networks else 30.0)
     section.done()
     return config
 

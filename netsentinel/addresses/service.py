@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import attrs
 from twisted.application import service
 from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 
 from netsentinel.addresses import files, proxy, zones
@@ -31,6 +32,9 @@ from netsentinel.nft.client import NftClient, NftError
 from netsentinel.nft.sets import SetSpec, SetSync
 
 log = Logger()
+
+RETRY_FIRST = 1.0         # a set in error: retried after 1 s, doubling...
+RETRY_MAX = 30.0          # ...up to 30 s
 
 SET_ELEMENTS = gauge("netsentinel_addresses_set_elements",
                      "Elements in the nft set as last synced.", "set")
@@ -81,6 +85,8 @@ class AddressMonitor(service.Service):
         self._ready: defer.Deferred[None] = defer.Deferred()
         self._running: defer.Deferred[Any] | None = None
         self._waiting: list[defer.Deferred[None]] = []
+        self._check: IDelayedCall | None = None
+        self._backoff = 0.0
 
     def _debouncer(self) -> Debouncer:
         return Debouncer(self.context.reactor, self.config.delay, self.config.max_delay,
@@ -100,6 +106,9 @@ class AddressMonitor(service.Service):
     def stopService(self) -> None:
         super().stopService()
         self.debouncer.cancel()
+        if self._check is not None and self._check.active():
+            self._check.cancel()
+        self._check = None
         for reader in (self.monitor, self.dumper):
             if reader is not None:
                 reader.close()
@@ -157,13 +166,30 @@ class AddressMonitor(service.Service):
         self.table = table if self.config.link_local else table.without_link_local()
         self.syncs += 1
         self.last_sync = time.time()
-        if self.config.nftables is not None:
-            self._sync_nft()
-        if self.config.files is not None:
-            self._sync_files()
-        if self.config.proxy is not None:
-            self._sync_proxy()
-        self._announce()
+        sinks = [("nftables", self._sync_nft, self.config.nftables is not None),
+                 ("files", self._sync_files, self.config.files is not None),
+                 ("proxy", self._sync_proxy, self.config.proxy is not None),
+                 ("action", self._announce, True)]
+        for name, sink, configured in sinks:
+            if configured:   # one sink failing stops none of the others
+                self.context.faults.guarded("addresses", f"sync {name}", sink)()
+        self._schedule_check()
+
+    def _schedule_check(self) -> None:
+        """A set in error is retried with backoff (1 s doubling to 30 s) without waiting for
+        an address change; otherwise every ``nftables.verify`` seconds the kernel's sets are read back
+        and put right (someone ran ``nft flush set`` or ``nft -f``)."""
+        if self._check is not None and self._check.active():
+            self._check.cancel()
+        if self.config.nftables is None or not self.running:
+            self._check = None
+            return
+        if self.sets.failing():
+            self._backoff = min(self._backoff * 2, RETRY_MAX) if self._backoff else RETRY_FIRST
+            delay = self._backoff
+        else:
+            self._backoff, delay = 0.0, self.config.nftables.verify
+        self._check = self.context.reactor.callLater(delay, self.debouncer.poke)
 
     def _watched(self, table: AddressTable) -> AddressTable:
         return AddressTable({n: i for n, i in table.interfaces.items()

@@ -118,8 +118,16 @@ class SetSync:
             state = self.states.setdefault(spec.name, SetState())
             try:
                 raw = self.nft.list_set(family, table, spec.name)
+                current = None if raw is None else normalize(spec, raw)
             except NftError as e:
                 state.error = str(e)
+                continue
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                # re-created by someone with another type or flags (ether_addr, interval):
+                # this set is in error, the others and every other sink go on
+                state.error = (f"set {family} {table} {spec.name} is not a plain "
+                               f"{spec.type} set ({type(e).__name__}: {e}); recreate it")
+                log.error("nft: {error}", error=state.error)
                 continue
             if raw is None and not create:
                 state.error = f"set {family} {table} {spec.name} does not exist (create: false)"
@@ -128,7 +136,7 @@ class SetSync:
             if raw is None:
                 missing.append(spec)
                 changed[spec] = want
-            elif normalize(spec, raw) != want:
+            elif current != want:
                 changed[spec] = want
             else:
                 state.elements, state.synced_at, state.error = want, now, None
@@ -137,14 +145,40 @@ class SetSync:
         try:
             self.nft.transaction(transaction(family, table, changed, missing))
         except NftError as e:
-            for spec in changed:
-                self.states[spec.name].error = str(e)
-            raise
+            if len(changed) == 1:
+                self.states[next(iter(changed)).name].error = str(e)
+                raise
+            # one set the kernel refuses must not hold back the others: each alone
+            return self._one_by_one(family, table, changed, missing, e)
         for spec, want in changed.items():
             self.states[spec.name] = SetState(want, now, None)
             log.info("set {family} {table} {set} synced: {elements}", family=family,
                      table=table, set=spec.name, elements=", ".join(sorted(want)) or "(empty)")
         return tuple(sorted(changed))
+
+    def _one_by_one(self, family: str, table: str, changed: Mapping[SetSpec, frozenset[str]],
+                    missing: list[SetSpec], error: NftError) -> tuple[SetSpec, ...]:
+        done: list[SetSpec] = []
+        for spec, want in changed.items():
+            try:
+                self.nft.transaction(transaction(family, table, {spec: want},
+                                                 [spec] if spec in missing else []))
+            except NftError as e:
+                self.states[spec.name].error = str(e)
+                continue
+            self.states[spec.name] = SetState(want, time.time(), None)
+            done.append(spec)
+        if len(done) < len(changed):
+            failed = sorted(s.name for s in changed if s not in done)
+            log.error("nft transaction failed ({error}); applied set by set, failed: "
+                      "{failed}", error=error, failed=", ".join(failed))
+        if not done:
+            raise error
+        return tuple(sorted(done))
+
+    def failing(self) -> bool:
+        """True while any set is in error: its owner retries on a timer."""
+        return any(state.error is not None for state in self.states.values())
 
     def to_dict(self) -> dict[str, Any]:
         return {name: state.to_dict() for name, state in sorted(self.states.items())}
