@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
-from twisted.internet import defer
+from twisted.internet import defer, threads
 
 T = TypeVar("T")
 
@@ -22,3 +22,9 @@ def observe(pending: defer.Deferred[T]) -> defer.Deferred[T]:
         return result
     pending.addBoth(relay)
     return observer
+
+
+def in_thread(reactor: Any, function: Callable[[], T]) -> defer.Deferred[T]:
+    """``function()`` in the reactor's thread pool: for pure work on frozen values (and
+    the libnftables calls of one owner) that would hold the reactor for tens of ms."""
+    return threads.deferToThreadPool(reactor, reactor.getThreadPool(), function)

@@ -24,13 +24,21 @@ def test_a_zone_collects_all_its_interfaces() -> None:
                        "lan_nets": {"10.0.0.0/23"}, "lan_nets6": {"fd00::/64"}}
 
 
-def test_transaction_flushes_and_refills_in_one_command_list() -> None:
+def test_a_plain_set_gets_only_its_difference() -> None:
     spec = sets.SetSpec("wan_ips", "ipv4_addr", False)
-    commands = sets.transaction("inet", "filter", {spec: frozenset({"10.0.0.2", "10.0.0.1"})})
-    assert commands == [
-        {"flush": {"set": {"family": "inet", "table": "filter", "name": "wan_ips"}}},
-        {"add": {"element": {"family": "inet", "table": "filter", "name": "wan_ips",
-                             "elem": ["10.0.0.1", "10.0.0.2"]}}}]
+    where = {"family": "inet", "table": "filter", "name": "wan_ips"}
+    commands = sets.change("inet", "filter", spec, frozenset({"10.0.0.1", "10.0.0.3"}),
+                           frozenset({"10.0.0.2", "10.0.0.1"}))
+    assert commands == [{"delete": {"element": {**where, "elem": ["10.0.0.3"]}}},
+                        {"add": {"element": {**where, "elem": ["10.0.0.2"]}}}]
+
+
+def test_an_interval_set_is_flushed_and_refilled() -> None:
+    spec = sets.SetSpec("wan_nets", "ipv4_addr", True)
+    commands = sets.change("inet", "filter", spec, frozenset({"10.0.0.0/24"}),
+                           frozenset({"10.0.0.0/24", "10.1.0.0/24"}))
+    assert [next(iter(c)) for c in commands] == ["flush", "add"]
+    assert len(commands[1]["add"]["element"]["elem"]) == 2
 
 
 def test_kernel_ranges_and_prefixes_normalize_like_desired_state() -> None:
@@ -40,7 +48,8 @@ def test_kernel_ranges_and_prefixes_normalize_like_desired_state() -> None:
 
 
 def test_vars_file_golden() -> None:
-    text = files.render_vars(table(eth0=["10.0.0.1/24", "10.0.0.2/24"], eth1=[]), ["eth0", "eth1"])
+    text = files.render_vars(files.entries(
+        table(eth0=["10.0.0.1/24", "10.0.0.2/24"], eth1=[]), ["eth0", "eth1"]))
     assert text.splitlines()[2:] == [
         "redefine eth0_ipv4_address = { 10.0.0.1, 10.0.0.2 }",
         "redefine eth0_ipv4_network = { 10.0.0.0/24 }",
@@ -54,7 +63,7 @@ def test_vars_file_golden() -> None:
 
 
 def test_sets_file_network_sets_have_interval_flag() -> None:
-    text = files.render_sets(table(eth0=["10.0.0.1/24"]), ["eth0"])
+    text = files.render_sets(files.entries(table(eth0=["10.0.0.1/24"]), ["eth0"]))
     assert "set eth0_ipv4_network { type ipv4_addr; flags interval; elements = { 10.0.0.0/24 }; }" in text
     assert "set eth0_ipv6_address { type ipv6_addr; }" in text
 

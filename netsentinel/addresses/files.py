@@ -31,10 +31,18 @@ def _values(addresses: Iterable[IPInterface], version: int, network: bool) -> li
     if network:
         networks: list[Any] = [a.network for a in chosen]   # one version: collapsible
         return [str(n) for n in ipaddress.collapse_addresses(networks)]
-    return sorted({str(a.ip) for a in chosen}, key=ipaddress.ip_address)
+    return [str(ip) for ip in sorted({a.ip for a in chosen})]
 
 
-def _entries(table: AddressTable, interfaces: Iterable[str]) -> Iterable[tuple[str, int, bool, list[str]]]:
+Entry = tuple[str, int, bool, list[str]]
+
+
+def entries(table: AddressTable, interfaces: Iterable[str]) -> list[Entry]:
+    """Each define or set (name, version, network?, values): computed once per sync."""
+    return list(_entries(table, interfaces))
+
+
+def _entries(table: AddressTable, interfaces: Iterable[str]) -> Iterable[Entry]:
     for interface in sorted(interfaces):
         addresses = table.addresses(interface)
         for version in (4, 6):
@@ -44,16 +52,16 @@ def _entries(table: AddressTable, interfaces: Iterable[str]) -> Iterable[tuple[s
                        _values(addresses, version, network))
 
 
-def render_vars(table: AddressTable, interfaces: Iterable[str]) -> str:
+def render_vars(found: list[Entry]) -> str:
     lines = [HEADER]
-    for name, version, _, values in _entries(table, interfaces):
+    for name, version, _, values in found:
         lines.append(f"redefine {name} = {{ {', '.join(values or [PLACEHOLDER[version]])} }}\n")
     return "".join(lines)
 
 
-def render_sets(table: AddressTable, interfaces: Iterable[str]) -> str:
+def render_sets(found: list[Entry]) -> str:
     lines = [HEADER]
-    for name, version, network, values in _entries(table, interfaces):
+    for name, version, network, values in found:
         flags = " flags interval;" if network else ""
         elements = f" elements = {{ {', '.join(values)} }};" if values else ""
         lines.append(f"set {name} {{ type {TYPES[version]};{flags}{elements} }}\n")

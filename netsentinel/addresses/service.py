@@ -9,12 +9,13 @@ different does nothing at all.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import attrs
 from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.task import Cooperator, TaskStopped
 from twisted.logger import Logger
 
 from netsentinel.addresses import files, proxy, zones
@@ -22,14 +23,15 @@ from netsentinel.addresses.config import AddressesConfig
 from netsentinel.addresses.events import AddressesChanged
 from netsentinel.atomic import write_if_changed
 from netsentinel.debounce import Debouncer
-from netsentinel.deferreds import observe
-from netsentinel.events import SetsSynced, SyncFailed
+from netsentinel.deferreds import in_thread, observe
+from netsentinel.events import SyncFailed
 from netsentinel.features import CommandHandler, Context
 from netsentinel.metrics import Family, counter, gauge
 from netsentinel.netlink.reader import RouteDumper, RouteMonitor
 from netsentinel.netlink.table import AddressTable, InterfaceChange, changes
 from netsentinel.nft.client import NftClient, NftError
-from netsentinel.nft.sets import SetSpec, SetSync
+from netsentinel.nft.sets import SetSpec
+from netsentinel.nft.writer import SetWriter
 
 log = Logger()
 
@@ -57,6 +59,9 @@ NETLINK_MESSAGES = counter("netsentinel_addresses_netlink_messages_total",
 NETLINK_RESYNCS = counter("netsentinel_addresses_netlink_resyncs_total",
                           "Netlink receive-buffer overflows (ENOBUFS), each answered by a "
                           "full resync.")
+DUMPS_INTERRUPTED = counter("netsentinel_addresses_netlink_dumps_interrupted_total",
+                            "Dumps the kernel marked as racing with a change that were used "
+                            "after 3 retries (constant churn); the next sync corrects them.")
 
 
 @attrs.define
@@ -71,11 +76,11 @@ class AddressMonitor(service.Service):
         self.config = config
         self.context = context
         self.nft = nft or NftClient()
-        self.table = AddressTable()          # what the last dump found
+        self.table = AddressTable()          # what the last dump found (as configured)
+        self._dumped = AddressTable()        # ...and as it came, link-local included
         self.announced = AddressTable()      # what the last effective change reported
-        self.sets = SetSync(self.nft)
+        self.sets = SetWriter("nftables", context.bus, context.reactor, self.nft)
         self.sinks: dict[str, SinkState] = {}
-        self.retired: set[SetSpec] = set()
         self._proxy_reload_failed = False
         self.syncs = 0
         self.last_sync: float | None = None
@@ -87,6 +92,12 @@ class AddressMonitor(service.Service):
         self._waiting: list[defer.Deferred[None]] = []
         self._check: IDelayedCall | None = None
         self._backoff = 0.0
+        self._cooperator = self._new_cooperator()
+
+    def _new_cooperator(self) -> Cooperator:
+        # one step per reactor turn (the default cooperator would run steps for 10 ms)
+        return Cooperator(terminationPredicateFactory=lambda: lambda: True,
+                          scheduler=lambda step: self.context.reactor.callLater(0, step))
 
     def _debouncer(self) -> Debouncer:
         return Debouncer(self.context.reactor, self.config.delay, self.config.max_delay,
@@ -97,6 +108,7 @@ class AddressMonitor(service.Service):
     def startService(self) -> None:
         super().startService()
         reactor = self.context.reactor
+        self._cooperator = self._new_cooperator()
         # subscribe before the first dump, so no change can fall between the two
         self.monitor = RouteMonitor(self._changed, reactor)
         self.monitor.startReading()
@@ -106,6 +118,7 @@ class AddressMonitor(service.Service):
     def stopService(self) -> None:
         super().stopService()
         self.debouncer.cancel()
+        self._cooperator.stop()
         if self._check is not None and self._check.active():
             self._check.cancel()
         self._check = None
@@ -120,7 +133,7 @@ class AddressMonitor(service.Service):
     def reconfigure(self, config: AddressesConfig) -> bool:
         old = set(self._desired_specs(self.config))
         self.config = config
-        self.retired |= old - set(self._desired_specs(config))
+        self.sets.retire(old - set(self._desired_specs(config)))
         self.debouncer.cancel()
         self.debouncer = self._debouncer()
         self.announced = AddressTable()   # a new view: report every address once more
@@ -161,19 +174,34 @@ class AddressMonitor(service.Service):
         if self._waiting:
             self._start_sync()
 
-    def apply(self, table: AddressTable) -> None:
-        """Bring every sink in line with ``table`` (the pure parts decide what differs)."""
+    def apply(self, table: AddressTable) -> defer.Deferred[None]:
+        """Bring every sink in line with ``table`` (the pure parts decide what differs).
+
+        Each sink runs in a reactor turn of its own, and the heavy parts (the set
+        writer's libnftables work, rendering the files) run in the thread pool:
+        with 20,000 addresses the control socket is answered all along
+        (bench/addresses_large.py).
+        """
+        if not table.complete:
+            table = table.keeping(self._dumped)
+        self._dumped = table
         self.table = table if self.config.link_local else table.without_link_local()
         self.syncs += 1
         self.last_sync = time.time()
+        task = self._cooperator.cooperate(self._sinks())
+        done: defer.Deferred[None] = task.whenDone().addCallback(lambda _: None)
+        done.addErrback(lambda f: f.trap(TaskStopped))
+        return done.addCallback(lambda _: self._schedule_check())
+
+    def _sinks(self) -> Iterator[defer.Deferred[Any]]:
         sinks = [("nftables", self._sync_nft, self.config.nftables is not None),
                  ("files", self._sync_files, self.config.files is not None),
                  ("proxy", self._sync_proxy, self.config.proxy is not None),
                  ("action", self._announce, True)]
         for name, sink, configured in sinks:
-            if configured:   # one sink failing stops none of the others
-                self.context.faults.guarded("addresses", f"sync {name}", sink)()
-        self._schedule_check()
+            if configured and self.running:   # one sink failing stops none of the others
+                yield defer.maybeDeferred(sink).addErrback(
+                    self.context.faults.errback("addresses", f"sync {name}"))
 
     def _schedule_check(self) -> None:
         """A set in error is retried with backoff (1 s doubling to 30 s) without waiting for
@@ -204,31 +232,29 @@ class AddressMonitor(service.Service):
             return []
         return [spec for zone in config.zones for spec in zones.zone_sets(zone, config.nftables.networks)]
 
-    def _sync_nft(self) -> None:
+    @defer.inlineCallbacks
+    def _sync_nft(self) -> Any:
         nft = self.config.nftables
         assert nft is not None
-        desired = zones.desired_sets(self.table, self.config.zones, nft)
-        desired.update({spec: frozenset() for spec in self.retired if spec not in desired})
-        try:
-            changed = self.sets.apply(nft.family, nft.table, nft.create, desired)
-        except NftError as e:
-            log.error("nft transaction failed, retried at next sync: {error}", error=e)
-            self.context.bus.publish(SyncFailed("nftables", str(e)))
-            return
-        self.retired.clear()
-        if changed:
-            self.context.bus.publish(SetsSynced(tuple(s.name for s in changed),
-                                                self.nft.transactions))
+        table, chosen = self.table, self.config.zones
+        desired = yield in_thread(self.context.reactor,
+                                  lambda: zones.desired_sets(table, chosen, nft))
+        yield self.sets.write(nft.family, nft.table, nft.create, desired)
 
-    def _sync_files(self) -> None:
+    @defer.inlineCallbacks
+    def _sync_files(self) -> Any:
         config = self.config.files
         assert config is not None
-        names = self._watched_names()
+        table, names = self.table, self._watched_names()
+
+        def render() -> tuple[str, str]:   # pure, on frozen values: in the thread pool
+            found = files.entries(table, names)
+            return files.render_vars(found), files.render_sets(found)
+        texts = dict(zip(("vars", "sets"), (yield in_thread(self.context.reactor, render))))
         written = False
-        for key, path, render in (("vars", config.vars, files.render_vars),
-                                  ("sets", config.sets, files.render_sets)):
+        for key, path in (("vars", config.vars), ("sets", config.sets)):
             if path is not None:
-                written |= self._write(key, path, render(self.table, names))
+                written |= self._write(key, path, texts[key])
         if config.reload_ruleset is None:
             return
         state = self.sinks.setdefault("ruleset", SinkState())
@@ -308,7 +334,8 @@ class AddressMonitor(service.Service):
             "last_sync": self.last_sync,
             "pending": self.debouncer.pending or self._running is not None,
             "netlink": {"messages": self.monitor.messages if self.monitor else 0,
-                        "overflows": self.monitor.overflows if self.monitor else 0},
+                        "overflows": self.monitor.overflows if self.monitor else 0,
+                        "interrupted": self.dumper.interrupted if self.dumper else 0},
         }
 
     def metrics(self) -> list[Family]:
@@ -325,6 +352,7 @@ class AddressMonitor(service.Service):
             TRANSACTIONS.of(state["transactions"]),
             NETLINK_MESSAGES.of(state["netlink"]["messages"]),
             NETLINK_RESYNCS.of(state["netlink"]["overflows"]),
+            DUMPS_INTERRUPTED.of(state["netlink"]["interrupted"]),
         ]
 
     def commands(self) -> Mapping[str, CommandHandler]:

@@ -37,11 +37,10 @@ from netsentinel.docker.containers import (
 )
 from netsentinel.docker.engine import EngineClient, EventStream
 from netsentinel.docker.events import ContainerEvent, DockerConnection
-from netsentinel.events import SetsSynced, SyncFailed
 from netsentinel.features import CommandHandler, Context
 from netsentinel.metrics import Family, counter, gauge
-from netsentinel.nft.client import NftClient, NftError
-from netsentinel.nft.sets import SetSpec, SetSync
+from netsentinel.nft.client import NftClient
+from netsentinel.nft.writer import SetWriter
 
 log = Logger()
 
@@ -70,8 +69,7 @@ class DockerMonitor(service.Service):
         self.config = config
         self.context = context
         self.nft = nft or NftClient()
-        self.sets = SetSync(self.nft)
-        self.retired: set[SetSpec] = set()
+        self.sets = SetWriter("docker nftables", context.bus, context.reactor, self.nft)
         self.containers: dict[str, Container] = {}   # the last listing, by id
         self.announced: dict[str, Container] = {}    # what the last events reported
         self.expected: dict[NetworkKey, bool] = {}   # network events no listing showed yet
@@ -123,7 +121,7 @@ class DockerMonitor(service.Service):
         self.config = config
         if (old.nftables.family, old.nftables.table) == (config.nftables.family,
                                                          config.nftables.table):
-            self.retired |= set(zone_specs(old.zones)) - set(zone_specs(config.zones))
+            self.sets.retire(set(zone_specs(old.zones)) - set(zone_specs(config.zones)))
         self.debouncer.cancel()
         self.debouncer = self._debouncer()
         self._ready = defer.Deferred()
@@ -243,7 +241,7 @@ class DockerMonitor(service.Service):
             return   # Docker never answered: nothing is known, the sets are left alone
         self.syncs += 1
         self.last_sync = time.time()
-        self._sync_nft()
+        await self._sync_nft()
         self._announce()
 
     def _relist_if_lagging(self) -> None:
@@ -265,22 +263,10 @@ class DockerMonitor(service.Service):
                  limit=LAG_LIMIT, pending=sorted(self.expected))
         self.expected, self._lag_since = {}, None
 
-    def _sync_nft(self) -> None:
+    def _sync_nft(self) -> defer.Deferred[Any]:
         nft = self.config.nftables
         desired = desired_sets(self.config.zones, self.containers.values())
-        desired.update({spec: frozenset() for spec in self.retired if spec not in desired})
-        if not desired:
-            return
-        try:
-            changed = self.sets.apply(nft.family, nft.table, nft.create, desired)
-        except NftError as e:
-            log.error("docker: nft transaction failed, retried at next sync: {error}", error=e)
-            self.context.bus.publish(SyncFailed("docker nftables", str(e)))
-            return
-        self.retired.clear()
-        if changed:
-            self.context.bus.publish(SetsSynced(tuple(s.name for s in changed),
-                                                self.nft.transactions))
+        return self.sets.write(nft.family, nft.table, nft.create, desired)
 
     def _announce(self) -> None:
         found = changes(self.announced, self.containers)

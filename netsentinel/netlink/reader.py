@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import errno
 import socket
-import struct
 from typing import Any, Callable
 
-from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+import attrs
 from twisted.internet import abstract, defer
 from twisted.logger import Logger
 
+from netsentinel.netlink import wire
 from netsentinel.netlink.table import (
     AddressTable,
     AddrRecord,
+    IPInterface,
     LinkRecord,
-    addr_record,
     build_table,
-    link_record,
 )
 
 log = Logger()
@@ -31,16 +30,15 @@ log = Logger()
 RTMGRP_LINK = 0x1
 RTMGRP_IPV4_IFADDR = 0x10
 RTMGRP_IPV6_IFADDR = 0x100
-RTM_GETLINK = 18
-RTM_GETADDR = 22
-NLMSG_ERROR = 2
-NLMSG_DONE = 3
+RTM_GETLINK = wire.RTM_GETLINK
+RTM_GETADDR = wire.RTM_GETADDR
 NLM_F_REQUEST = 0x1
 NLM_F_DUMP = 0x300
 NLM_F_DUMP_INTR = 0x10
 RECV_SIZE = 1 << 16
 READS_PER_WAKEUP = 64         # bounded slice: never starve the other readers
 RCVBUF = 4 << 20
+MAX_RESTARTS = 3
 
 
 def _route_socket(groups: int) -> socket.socket:
@@ -55,6 +53,8 @@ def _route_socket(groups: int) -> socket.socket:
 
 
 class _NetlinkReader(abstract.FileDescriptor):
+    reads_per_wakeup = READS_PER_WAKEUP
+
     def __init__(self, sock: socket.socket, reactor: Any) -> None:
         super().__init__(reactor)
         self.socket = sock
@@ -67,7 +67,7 @@ class _NetlinkReader(abstract.FileDescriptor):
         self.socket.close()
 
     def doRead(self) -> None:
-        for _ in range(READS_PER_WAKEUP):
+        for _ in range(self.reads_per_wakeup):
             try:
                 data = self.socket.recv(RECV_SIZE)
             except BlockingIOError:
@@ -109,23 +109,40 @@ class RouteMonitor(_NetlinkReader):
 
 
 class RouteDumper(_NetlinkReader):
-    """Dumps links then addresses; one dump at a time, each answered by a Deferred."""
+    """Dumps links then addresses; one dump at a time, each answered by a Deferred.
+
+    A big dump (20,000 addresses is a few MB) is read a few datagrams per wakeup,
+    so the control socket and the other readers are served in between.
+
+    The kernel marks a dump that raced with a change (``NLM_F_DUMP_INTR``); that
+    stage is taken again, up to :data:`MAX_RESTARTS` times in a row.  Under
+    constant churn (an address changing every 50 ms while 20,000 are dumped) a
+    dump would otherwise never finish: the last one is then returned marked
+    incomplete; its owner keeps the addresses it may have missed
+    (:meth:`AddressTable.keeping`) and the racing change asks for another sync.
+    """
+
+    reads_per_wakeup = 4
 
     def __init__(self, reactor: Any) -> None:
         super().__init__(_route_socket(0), reactor)
-        self.marshal = MarshalRtnl()
         self.sequence = 0
         self._pending: defer.Deferred[AddressTable] | None = None
         self._stage = RTM_GETLINK
         self._links: list[LinkRecord] = []
         self._addrs: list[AddrRecord] = []
         self._interrupted = False
+        self._restarts = 0
+        self._complete = True
+        self.interrupted = 0          # dumps used although the kernel marked them interrupted
+        self._known: dict[str, IPInterface] = {}   # parsed addresses of the last dump
 
     def dump(self) -> defer.Deferred[AddressTable]:
         if self._pending is not None:
             raise RuntimeError("a dump is already running")
         self._pending = defer.Deferred()
         self._links, self._addrs, self._interrupted = [], [], False
+        self._restarts, self._complete = 0, True
         self._request(RTM_GETLINK)
         self.startReading()
         return self._pending
@@ -133,46 +150,52 @@ class RouteDumper(_NetlinkReader):
     def _request(self, kind: int) -> None:
         self._stage = kind
         self.sequence += 1
-        body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0) if kind == RTM_GETLINK \
-            else struct.pack("=BBBBI", socket.AF_UNSPEC, 0, 0, 0, 0)
-        header = struct.pack("=IHHII", 16 + len(body), kind, NLM_F_REQUEST | NLM_F_DUMP,
-                             self.sequence, 0)
-        self.socket.send(header + body)
+        self.socket.send(wire.dump_request(kind, self.sequence, NLM_F_REQUEST | NLM_F_DUMP))
 
     def received(self, data: bytes) -> None:
         if self._pending is None:
             return
-        for msg in self.marshal.parse(data):
-            header = msg["header"]
-            if header["sequence_number"] != self.sequence:
+        for msg in wire.messages(data):
+            if msg.sequence != self.sequence:
                 continue
-            if header["flags"] & NLM_F_DUMP_INTR:
+            if msg.flags & NLM_F_DUMP_INTR:
                 self._interrupted = True
-            if header["type"] == NLMSG_ERROR:
-                self._finish(error=OSError(abs(header.get("error") or 0), "netlink dump error"))
+            if msg.type == wire.NLMSG_ERROR:
+                self._finish(error=OSError(wire.error_code(msg), "netlink dump error"))
                 return
-            if header["type"] == NLMSG_DONE:
+            if msg.type == wire.NLMSG_DONE:
                 self._stage_done()
                 return
-            # keep a few fields, not pyroute2's objects: a big dump stays small in memory
-            if self._stage == RTM_GETLINK:
-                link = link_record(msg)
+            # keep a few fields: a big dump stays small in memory
+            if msg.type == wire.RTM_NEWLINK:
+                link = wire.link_record(msg)
                 if link is not None:
                     self._links.append(link)
-            else:
-                addr = addr_record(msg)
+            elif msg.type == wire.RTM_NEWADDR:
+                addr = wire.addr_record(msg)
                 if addr is not None:
                     self._addrs.append(addr)
 
     def _stage_done(self) -> None:
+        if self._interrupted and self._restarts < MAX_RESTARTS:
+            # the kernel's table changed during this stage: take it again
+            self._restarts += 1
+            self._interrupted = False
+            if self._stage == RTM_GETLINK:
+                self._links = []
+            else:
+                self._addrs = []
+            self._request(self._stage)
+            return
         if self._interrupted:
-            # the kernel's tables changed during the dump: start over
-            self._links, self._addrs, self._interrupted = [], [], False
-            self._request(RTM_GETLINK)
-        elif self._stage == RTM_GETLINK:
+            self.interrupted += 1
+            self._complete = False
+            self._interrupted = False
+        if self._stage == RTM_GETLINK:
             self._request(RTM_GETADDR)
         else:
-            self._finish(table=build_table(self._links, self._addrs))
+            table = build_table(self._links, self._addrs, self._known)
+            self._finish(table=table if self._complete else attrs.evolve(table, complete=False))
 
     def overflowed(self) -> None:
         if self._pending is not None:

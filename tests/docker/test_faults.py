@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 
 from netsentinel.actions import ActionRunner
@@ -21,10 +22,11 @@ def test_a_sync_that_raises_is_recorded_and_the_next_one_runs() -> None:
     monitor.listed_at = time.time()    # a listing is known: the sync goes on to the sinks
     calls: list[int] = []
 
-    def broken() -> None:
+    def broken() -> defer.Deferred[None]:
         calls.append(1)
         if len(calls) == 1:
             raise KeyError("IPAddress")
+        return defer.succeed(None)
     monitor._sync_nft = broken   # type: ignore[method-assign]
     first = monitor.sync()
     assert first.called and first.result is None

@@ -1,0 +1,185 @@
+"""The one set writer: "these sets should hold these elements", made true in the kernel.
+
+Every feature that writes nft sets (interface zones, container zones, the
+forwarder's blacklist mirror) hands a :class:`SetWriter` the whole desired
+contents at each sync.  The writer reads each set back, computes the
+difference, and applies every changed set in **one** libnftables transaction;
+a transaction the kernel refuses is applied set by set, so one bad set (re-created
+by someone with another type) holds back none of the others.  It keeps, per
+set, what is there and the last error; sets a reload stopped asking for are
+emptied once; events go on the bus.
+
+The libnftables work (reading back 20,000 elements, building and committing the
+transaction) runs in the reactor's thread pool, one write at a time per writer:
+the daemon keeps answering while a big set is written.  The thread touches only
+the writer's own :class:`NftClient` and returns plain values; states, logs and
+events are updated back in the reactor thread.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+import attrs
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from netsentinel.deferreds import in_thread as pool_thread
+from netsentinel.events import SetsSynced, SyncFailed
+from netsentinel.nft.client import NftClient, NftError
+from netsentinel.nft.sets import SetSpec, SetState, change, declare, normalize
+
+log = Logger()
+
+T = TypeVar("T")
+InThread = Callable[[Callable[[], T]], "defer.Deferred[T]"]
+SUMMARY = 8      # elements named in a log line; the rest are counted
+
+
+@attrs.frozen
+class Outcome:
+    """What one write did to one set (computed in the thread)."""
+
+    spec: SetSpec
+    elements: frozenset[str] | None = None     # the kernel's contents now (None: unknown)
+    error: str | None = None
+    added: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    changed: bool = False
+
+
+@attrs.frozen
+class Written:
+    outcomes: tuple[Outcome, ...]
+    refused: str | None = None                  # the transaction's error, if any set failed
+
+    @property
+    def changed(self) -> tuple[SetSpec, ...]:
+        return tuple(sorted(o.spec for o in self.outcomes if o.changed))
+
+
+def converge(nft: NftClient, family: str, table: str, create: bool,
+             desired: Mapping[SetSpec, frozenset[str]]) -> Written:
+    """Read back, diff, one transaction (set by set if refused). No reactor, no logging."""
+    done: list[Outcome] = []
+    plans: dict[SetSpec, frozenset[str] | None] = {}     # spec -> current (None: missing)
+    for spec, want in sorted(desired.items()):
+        where = f"set {family} {table} {spec.name}"
+        try:
+            raw = nft.list_set(family, table, spec.name)
+            current = None if raw is None else normalize(spec, raw, want)
+        except NftError as e:
+            done.append(Outcome(spec, error=str(e)))
+            continue
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            # re-created by someone with another type or flags (ether_addr, interval)
+            done.append(Outcome(spec, error=f"{where} is not a plain {spec.type} set "
+                                            f"({type(e).__name__}: {e}); recreate it"))
+            continue
+        if raw is None and not create:
+            done.append(Outcome(spec, error=f"{where} does not exist (create: false)"))
+        elif current == want:
+            done.append(Outcome(spec, elements=want))
+        else:
+            plans[spec] = current
+    if not plans:
+        return Written(tuple(done))
+    try:
+        _commit(nft, family, table, plans, desired)
+        refused = None
+        applied = list(plans)
+    except NftError as e:
+        refused, applied = str(e), []
+        for spec in plans if len(plans) > 1 else ():
+            try:
+                _commit(nft, family, table, {spec: plans[spec]}, desired)
+                applied.append(spec)
+            except NftError as one:
+                done.append(Outcome(spec, error=str(one)))
+        if len(plans) == 1:
+            done.append(Outcome(next(iter(plans)), error=refused))
+    for spec in applied:
+        base, want = plans[spec] or frozenset(), desired[spec]
+        done.append(Outcome(spec, want, None, want - base, base - want, True))
+    return Written(tuple(sorted(done, key=lambda o: o.spec)), refused)
+
+
+def _commit(nft: NftClient, family: str, table: str,
+            plans: Mapping[SetSpec, frozenset[str] | None],
+            desired: Mapping[SetSpec, frozenset[str]]) -> None:
+    commands = declare(family, table, [s for s, current in plans.items() if current is None])
+    for spec, current in sorted(plans.items()):
+        commands += change(family, table, spec, current, desired[spec])
+    nft.transaction(commands)
+
+
+def summary(elements: Iterable[str]) -> str:
+    chosen = sorted(elements)
+    shown = ", ".join(chosen[:SUMMARY])
+    return shown + (f" and {len(chosen) - SUMMARY} more" if len(chosen) > SUMMARY else "")
+
+
+class SetWriter:
+    """One feature's sets (its ``sink`` name in events and logs) and their states."""
+
+    def __init__(self, sink: str, bus: Any, reactor: Any, nft: NftClient | None = None,
+                 in_thread: InThread[Any] | None = None) -> None:
+        self.sink = sink
+        self.bus = bus
+        self.nft = nft or NftClient()
+        self.states: dict[str, SetState] = {}
+        self.retired: set[SetSpec] = set()
+        self._in_thread: InThread[Any] = in_thread or (lambda f: pool_thread(reactor, f))
+
+    def retire(self, specs: Iterable[SetSpec]) -> None:
+        """Sets no longer asked for: emptied by the next write, then forgotten."""
+        self.retired |= set(specs)
+
+    @defer.inlineCallbacks
+    def write(self, family: str, table: str, create: bool,
+              desired: Mapping[SetSpec, frozenset[str]]) -> Any:
+        """Bring the sets to ``desired`` (plus retired ones emptied); fires with the
+        specs that were rewritten. Failures are in the states and on the bus, never raised."""
+        wanted = dict(desired)
+        wanted.update({spec: frozenset() for spec in self.retired if spec not in wanted})
+        if not wanted:
+            return ()
+        written: Written = yield self._in_thread(
+            lambda: converge(self.nft, family, table, create, wanted))
+        self._record(family, table, written)
+        if written.refused is None and all(o.error is None for o in written.outcomes):
+            self.retired.clear()
+        return written.changed
+
+    def _record(self, family: str, table: str, written: Written) -> None:
+        now = time.time()
+        for o in written.outcomes:
+            state = self.states.setdefault(o.spec.name, SetState())
+            if o.error is not None:
+                if state.error != o.error:
+                    log.error("nft: {error}", error=o.error)
+                state.error = o.error
+                continue
+            assert o.elements is not None
+            state.elements, state.synced_at, state.error = o.elements, now, None
+            if o.changed:
+                log.info("set {family} {table} {set} synced: {count} elements (added {added}; "
+                         "removed {removed})", family=family, table=table, set=o.spec.name,
+                         count=len(o.elements), added=summary(o.added) or "-",
+                         removed=summary(o.removed) or "-")
+        if written.refused is not None:
+            failed = sorted(o.spec.name for o in written.outcomes if o.error is not None)
+            log.error("nft transaction failed ({error}); applied set by set, failed: {failed}",
+                      error=written.refused, failed=", ".join(failed))
+            self.bus.publish(SyncFailed(self.sink, written.refused))
+        if written.changed:
+            self.bus.publish(SetsSynced(tuple(s.name for s in written.changed),
+                                        self.nft.transactions))
+
+    def failing(self) -> bool:
+        """True while any set is in error: its owner retries on a timer."""
+        return any(state.error is not None for state in self.states.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: state.to_dict() for name, state in sorted(self.states.items())}
