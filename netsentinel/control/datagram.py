@@ -19,7 +19,7 @@ from twisted.application import service
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 
-from netsentinel.control.server import describe_error, render_reply
+from netsentinel.control.server import describe_error, remove_stale_socket, render_reply
 
 log = Logger()
 
@@ -90,17 +90,8 @@ class DatagramControlService(service.Service):
 
 def remove_stale_datagram_socket(path: str) -> None:
     """Unlink ``path`` unless a process still receives on it (then refuse to start)."""
-    if not os.path.exists(path):
-        return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        os.unlink(path)
-        return
-    finally:
-        probe.close()
-    raise RuntimeError(f"another process is receiving on {path} (IPMon still running?)")
+    remove_stale_socket(path, socket.SOCK_DGRAM,
+                        "another process is receiving on {path} (IPMon still running?)")
 
 
 def _unlink(path: str) -> None:

@@ -324,11 +324,13 @@ def listen_unix(reactor: Any, path: str, factory: protocol.Factory, mode: int) -
         os.umask(old_umask)
 
 
-def remove_stale_socket(path: str) -> None:
-    """Unlink ``path`` unless a live process still listens on it (then refuse)."""
+def remove_stale_socket(path: str, kind: int = socket.SOCK_STREAM,
+                        busy: str = "another daemon is listening on {path}") -> None:
+    """Unlink ``path`` unless a live process still listens (or, for a datagram socket,
+    receives) on it: then refuse with ``busy``."""
     if not os.path.exists(path):
         return
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = socket.socket(socket.AF_UNIX, kind)
     try:
         probe.connect(path)
     except OSError:
@@ -336,4 +338,4 @@ def remove_stale_socket(path: str) -> None:
         return
     finally:
         probe.close()
-    raise RuntimeError(f"another daemon is listening on {path}")
+    raise RuntimeError(busy.format(path=path))
