@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from twisted.application import service
 from twisted.internet import defer, protocol
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from netsentinel.control.server import listen_unix, remove_stale_socket
@@ -23,6 +24,7 @@ from netsentinel.manhole import hostkey, ssh
 from netsentinel.manhole.config import ManholeConfig
 from netsentinel.manhole.interpreter import Namespace, UnixLineManhole, namespace
 from netsentinel.metrics import Family, gauge
+from netsentinel.tree import TreeError
 
 log = Logger()
 
@@ -54,6 +56,7 @@ class ManholeService(service.Service):
         self.unix_port: Any = None
         self.unix_path: str | None = None
         self.error: str | None = None
+        self._ahead: dict[str, tuple[Any, Any]] = {}    # "ssh"/"unix" -> (port, factory)
         self._changing: defer.Deferred[None] = defer.succeed(None)
         if config.listen is not None:   # an unusable host key fails the tree, not the start
             hostkey.check(config.host_key)
@@ -82,6 +85,35 @@ class ManholeService(service.Service):
     def when_ready(self) -> defer.Deferred[None]:
         return observe(self._changing)
 
+    def prepare(self, config: ManholeConfig) -> None:
+        """Open every listener ``config`` adds or moves before the reload changes
+        anything, so one that cannot open (a port another program holds) refuses the
+        whole reload (TreeError) with the old listeners kept. A new SSH port equal to the
+        old one (another host) can only open after the old closes: it is opened then."""
+        self.abandon()
+        old = self.config if self.running else None
+        try:
+            if config.listen is not None and (old is None or (
+                    config.listen != old.listen and
+                    (old.listen is None or old.listen.port != config.listen.port))):
+                where = f"manhole.listen {config.listen}"
+                self._ahead["ssh"] = self._listen_ssh(config)
+            if config.socket is not None and (old is None or config.socket != old.socket):
+                where = f"manhole.socket {config.socket}"
+                self._ahead["unix"] = self._listen_unix(config.socket)
+        except (CannotListenError, OSError, RuntimeError) as e:
+            self.abandon()
+            reason = e.socketError.strerror if isinstance(e, CannotListenError) else str(e)
+            raise TreeError(f"{where}: cannot listen: {reason}") from None
+
+    def abandon(self) -> None:
+        """Close what ``prepare`` opened: the reload it was for was refused."""
+        for kind, (port, _) in self._ahead.items():
+            port.stopListening()
+            if kind == "unix":
+                remove_stale_socket(port.port)
+        self._ahead = {}
+
     def reconfigure(self, config: ManholeConfig) -> bool:
         old, self.config = self.config, config
         self._changing = defer.ensureDeferred(self._move(old, config))
@@ -107,19 +139,25 @@ class ManholeService(service.Service):
         blobs = config.authorized_keys.blobs if config.authorized_keys is not None else ()
         self.keys.replace(blobs)
 
-    def _open_ssh(self, config: ManholeConfig) -> None:
+    def _listen_ssh(self, config: ManholeConfig) -> tuple[Any, ssh.ManholeFactory]:
         assert config.listen is not None
         factory = ssh.ManholeFactory(self.names, self.keys, hostkey.load_or_create(config.host_key))
-        self.ssh_port = self.context.reactor.listenTCP(
-            config.listen.port, factory, interface=config.listen.host)
-        self.ssh_factory = factory
+        return self.context.reactor.listenTCP(config.listen.port, factory,
+                                              interface=config.listen.host), factory
+
+    def _listen_unix(self, path: str) -> tuple[Any, UnixFactory]:
+        factory = UnixFactory(self)
+        return listen_unix(self.context.reactor, path, factory, 0o600), factory
+
+    def _open_ssh(self, config: ManholeConfig) -> None:
+        assert config.listen is not None
+        self.ssh_port, self.ssh_factory = self._ahead.pop("ssh", None) or self._listen_ssh(config)
         log.info("manhole: SSH on {listen}, keys from {keys}", listen=str(config.listen),
                  keys=config.authorized_keys.path if config.authorized_keys else None)
 
     def _open_unix(self, path: str) -> None:
-        factory = UnixFactory(self)
-        self.unix_port = listen_unix(self.context.reactor, path, factory, 0o600)
-        self.unix_factory, self.unix_path = factory, path
+        self.unix_port, self.unix_factory = self._ahead.pop("unix", None) or self._listen_unix(path)
+        self.unix_path = path
         log.info("manhole: unix socket {path}", path=path)
 
     async def _replace_ssh(self, config: ManholeConfig | None) -> None:

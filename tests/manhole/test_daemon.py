@@ -194,6 +194,26 @@ def test_reload_onto_a_forward_port_is_refused_whole(manhole: Manhole) -> None:
     assert manhole.evaluate("6 * 7") == "42"
 
 
+def test_reload_onto_a_port_another_program_holds_is_refused_whole(manhole: Manhole) -> None:
+    squatter = manhole.lab.popen(manhole.ns, ["socat", "TCP-LISTEN:2224,bind=127.0.0.1,fork",
+                                              "EXEC:/bin/cat"])
+    try:
+        wait_for(lambda: b"127.0.0.1:2224" in subprocess.run(
+            ["ip", "netns", "exec", manhole.ns, "ss", "-ltn"], capture_output=True).stdout,
+            what="socat listening")
+        manhole.daemon.write_config(manhole.config(listen="127.0.0.1:2224"))
+        reply = manhole.daemon.ctl("reload")
+        assert reply.startswith("ERROR: reload refused, running configuration kept: "), reply
+        assert "manhole.listen 127.0.0.1:2224: cannot listen: Address already in use" in reply
+        status = manhole.daemon.status()["manhole"]
+        assert status["ssh"] == "127.0.0.1:2222" and status["error"] is None
+        assert manhole.daemon.status()["reloads"]["refused"] == 1
+        assert manhole.evaluate("6 * 7") == "42"
+    finally:
+        squatter.kill()
+        squatter.wait()
+
+
 def test_reload_with_a_public_address_keeps_the_running_manhole(manhole: Manhole) -> None:
     manhole.daemon.write_config(manhole.config(listen="0.0.0.0:2222"))
     reply = manhole.daemon.ctl("reload")
