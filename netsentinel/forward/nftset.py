@@ -1,9 +1,10 @@
 """The blacklist mirrored into nft sets, so the kernel drops those clients before accept.
 
-Each sync is one transaction built from the whole blacklist (declare the sets,
-flush them, add every element), so the sets are never seen half-filled and a
-set flushed by hand is repaired by the next change or ``forward sync``.
-IPv4 entries go to ``NAME``, IPv6 entries to ``NAME6``.
+The set writer (:mod:`netsentinel.nft.writer`) owns the two sets, as it owns
+every set netsentinel writes: each change of the blacklist hands it the whole
+list, it reads the sets back, changes what differs in one transaction and
+re-creates a set deleted by hand.  IPv4 entries go to ``NAME``, IPv6 entries to
+``NAME6``; overlapping entries are merged first.
 """
 
 from __future__ import annotations
@@ -11,50 +12,46 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from twisted.logger import Logger
+from twisted.internet import defer
 
 from netsentinel.forward.blacklist import Blacklist
 from netsentinel.forward.config import Network, NftSetRef
-from netsentinel.nft.client import NftClient, NftError
-from netsentinel.nft.elements import network_element
+from netsentinel.nft.client import NftClient
+from netsentinel.nft.sets import SetSpec
+from netsentinel.nft.writer import SetWriter
 
-log = Logger()
+
+def specs(ref: NftSetRef) -> tuple[SetSpec, SetSpec]:
+    return SetSpec(ref.name, "ipv4_addr", True), SetSpec(ref.name6, "ipv6_addr", True)
 
 
-def transaction(ref: NftSetRef, networks: frozenset[Network]) -> list[dict[str, Any]]:
-    """Declare, flush and fill both sets; overlapping entries are merged first."""
-    commands: list[dict[str, Any]] = [
-        {"add": {"table": {"family": ref.family, "name": ref.table}}}]
-    for name, kind, version in ((ref.name, "ipv4_addr", 4), (ref.name6, "ipv6_addr", 6)):
-        where = {"family": ref.family, "table": ref.table, "name": name}
-        commands.append({"add": {"set": {**where, "type": kind, "flags": ["interval"]}}})
-        commands.append({"flush": {"set": where}})
-        merged = list(ipaddress.collapse_addresses(
-            n for n in networks if n.version == version))   # type: ignore[type-var]
-        if merged:
-            commands.append({"add": {"element": {**where,
-                                                 "elem": [network_element(n) for n in merged]}}})
-    return commands
+def desired(ref: NftSetRef, networks: frozenset[Network]) -> dict[SetSpec, frozenset[str]]:
+    return {spec: frozenset(str(n) for n in ipaddress.collapse_addresses(
+        n for n in networks if n.version == spec.version))   # type: ignore[type-var]
+        for spec in specs(ref)}
 
 
 class NftMirror:
-    def __init__(self, ref: NftSetRef, nft: NftClient | None = None) -> None:
+    def __init__(self, ref: NftSetRef, bus: Any, reactor: Any,
+                 nft: NftClient | None = None) -> None:
         self.ref = ref
-        self.nft = nft or NftClient()
-        self.error: str | None = None
+        self.writer = SetWriter(f"forward blacklist {ref.name}", bus, reactor, nft)
         self.synced = 0
 
-    def sync(self, blacklist: Blacklist) -> None:
-        try:
-            self.nft.transaction(transaction(self.ref, blacklist.networks))
-        except NftError as e:
-            self.error = str(e)
-            log.error("forward: blacklist set {family} {table} {name} not synced: {error}",
-                      family=self.ref.family, table=self.ref.table, name=self.ref.name,
-                      error=self.error)
-            return
-        self.error = None
-        self.synced += 1
+    def sync(self, blacklist: Blacklist) -> defer.Deferred[Any]:
+        """Hand the writer the whole blacklist; writes run one after another."""
+        d = self.writer.write(self.ref.family, self.ref.table, True,
+                              desired(self.ref, blacklist.networks))
+        return d.addCallback(self._written)
+
+    def _written(self, _: object) -> None:
+        if not self.writer.failing():
+            self.synced += 1
+
+    @property
+    def error(self) -> str | None:
+        errors = [s.error for s in self.writer.states.values() if s.error is not None]
+        return errors[0] if errors else None
 
     def status(self) -> dict[str, Any]:
         return {"set": f"{self.ref.family} {self.ref.table} {self.ref.name}",

@@ -58,7 +58,8 @@ class Forwarding(MultiService):
             self._add(service_config)
 
     def _add(self, config: ServiceConfig) -> Forwarder:
-        mirror = NftMirror(config.blacklist_set) if config.blacklist_set else None
+        mirror = NftMirror(config.blacklist_set, self.context.bus, self.context.reactor) \
+            if config.blacklist_set else None
         forwarder = Forwarder(config, self.context.reactor, self.context.bus, mirror,
                               self._bound.pop(config.name, None), self.context.faults)
         self.forwarders[config.name] = forwarder
@@ -111,7 +112,8 @@ class Forwarding(MultiService):
             new = wanted.get(name)
             if new is not None and forwarder.config.same_listener(new):
                 if new.blacklist_set != forwarder.config.blacklist_set:
-                    forwarder.mirror = NftMirror(new.blacklist_set) if new.blacklist_set \
+                    forwarder.mirror = NftMirror(new.blacklist_set, self.context.bus,
+                                                 self.context.reactor) if new.blacklist_set \
                         else None
                 forwarder.reconfigure(new)
                 del wanted[name]

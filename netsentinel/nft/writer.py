@@ -130,17 +130,23 @@ class SetWriter:
         self.nft = nft or NftClient()
         self.states: dict[str, SetState] = {}
         self.retired: set[SetSpec] = set()
+        self._lock = defer.DeferredLock()    # one write at a time: the client is not shared
         self._in_thread: InThread[Any] = in_thread or (lambda f: pool_thread(reactor, f))
 
     def retire(self, specs: Iterable[SetSpec]) -> None:
         """Sets no longer asked for: emptied by the next write, then forgotten."""
         self.retired |= set(specs)
 
-    @defer.inlineCallbacks
     def write(self, family: str, table: str, create: bool,
-              desired: Mapping[SetSpec, frozenset[str]]) -> Any:
+              desired: Mapping[SetSpec, frozenset[str]]) -> defer.Deferred[Any]:
         """Bring the sets to ``desired`` (plus retired ones emptied); fires with the
-        specs that were rewritten. Failures are in the states and on the bus, never raised."""
+        specs that were rewritten. Failures are in the states and on the bus, never raised.
+        A write asked for while one runs starts when it ends."""
+        return self._lock.run(self._write, family, table, create, dict(desired))
+
+    @defer.inlineCallbacks
+    def _write(self, family: str, table: str, create: bool,
+               desired: Mapping[SetSpec, frozenset[str]]) -> Any:
         wanted = dict(desired)
         wanted.update({spec: frozenset() for spec in self.retired if spec not in wanted})
         if not wanted:
