@@ -17,6 +17,7 @@ import time
 from typing import Any, Mapping
 
 from twisted.application import service
+from twisted.application.internet import backoffPolicy
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
@@ -86,7 +87,7 @@ class DockerMonitor(service.Service):
         self.debouncer = self._debouncer()
         self._connecting: defer.Deferred[Any] | None = None
         self._retry: IDelayedCall | None = None
-        self._backoff = self._first_retry()
+        self._attempts = 0       # failed connects in a row: the delay of backoffPolicy
         self._ready: defer.Deferred[None] = defer.Deferred()
         self._running: defer.Deferred[None] | None = None
         self._again: defer.Deferred[None] | None = None
@@ -95,8 +96,11 @@ class DockerMonitor(service.Service):
         return Debouncer(self.context.reactor, self.config.delay, self.config.max_delay,
                          self.sync)
 
-    def _first_retry(self) -> float:
-        return min(FIRST_RETRY, self.config.retry_max)
+    def _delay(self) -> float:
+        """1 s doubling up to ``retry_max`` (Twisted's backoffPolicy, without jitter)."""
+        policy = backoffPolicy(initialDelay=min(FIRST_RETRY, self.config.retry_max),
+                               maxDelay=self.config.retry_max, factor=2.0, jitter=lambda: 0)
+        return float(policy(self._attempts))
 
     # -- life cycle
 
@@ -129,7 +133,7 @@ class DockerMonitor(service.Service):
         if config.socket != old.socket:
             self._disconnect()
             self.error = None
-            self._backoff = self._first_retry()
+            self._attempts = 0
             self._connect()
         else:
             self.sync()
@@ -162,7 +166,7 @@ class DockerMonitor(service.Service):
         self.engine = engine
         self.connected, self.error = True, None
         self.connects += 1
-        self._backoff = self._first_retry()
+        self._attempts = 0
         log.info("docker: connected to {socket}, listening for container events",
                  socket=self.config.socket)
         self.context.bus.publish(DockerConnection(True, None))
@@ -189,8 +193,8 @@ class DockerMonitor(service.Service):
             self.context.bus.publish(DockerConnection(False, error))
         self.error = error
         if self.running:
-            self._retry = self.context.reactor.callLater(self._backoff, self._connect)
-            self._backoff = min(self._backoff * 2, self.config.retry_max)
+            self._retry = self.context.reactor.callLater(self._delay(), self._connect)
+            self._attempts += 1
         self._became_ready()
 
     def _event(self, event: Mapping[str, Any]) -> None:
