@@ -29,9 +29,7 @@ class FakeSocket:
 
 def monitor(script: list[bytes | int]) -> tuple[RouteMonitor, list[bool]]:
     calls: list[bool] = []
-    m = RouteMonitor(calls.append, Clock())
-    m.socket.close()
-    m.socket = FakeSocket(script)  # type: ignore[assignment]
+    m = RouteMonitor(calls.append, Clock(), FakeSocket(script))  # type: ignore[arg-type]
     return m, calls
 
 
@@ -51,3 +49,39 @@ def test_reads_are_bounded_per_wakeup() -> None:
     m, calls = monitor([b"x"] * (READS_PER_WAKEUP + 10))
     m.doRead()
     assert len(calls) == READS_PER_WAKEUP
+
+
+def test_a_dump_is_answered_from_the_replies_read() -> None:
+    """RouteDumper against a stand-in socket replaying a kernel's link and address replies."""
+    from netsentinel.netlink import wire
+    from netsentinel.netlink.reader import RouteDumper
+
+    def message(kind: int, seq: int, body: bytes, flags: int = 2) -> bytes:
+        return wire.HEADER.pack(wire.HEADER.size + len(body), kind, flags, seq, 0) + body
+
+    def attr(kind: int, value: bytes) -> bytes:
+        raw = wire.RTATTR.pack(4 + len(value), kind) + value
+        return raw + b"\0" * (-len(raw) % 4)
+    link = message(wire.RTM_NEWLINK, 1, wire.IFINFOMSG.pack(0, 1, 7, 1, 0) +
+                   attr(wire.IFLA_IFNAME, b"wan0\0"))
+    addr = message(wire.RTM_NEWADDR, 2, wire.IFADDRMSG.pack(2, 24, 0, 0, 7) +
+                   attr(wire.IFA_ADDRESS, bytes([192, 0, 2, 1])))
+    script: list[bytes | int] = [link + message(wire.NLMSG_DONE, 1, b"\0" * 4),
+                                 addr + message(wire.NLMSG_DONE, 2, b"\0" * 4)]
+
+    class Recording(FakeSocket):
+        sent: list[bytes] = []
+
+        def send(self, data: bytes) -> int:
+            self.sent.append(data)
+            return len(data)
+    dumper = RouteDumper(Clock(), Recording(script))  # type: ignore[arg-type]
+    dumper.startReading = lambda: None  # type: ignore[method-assign]
+    dumper.stopReading = lambda: None  # type: ignore[method-assign]
+    tables: list[object] = []
+    dumper.dump().addCallback(tables.append)
+    dumper.doRead()
+    dumper.doRead()
+    assert len(Recording.sent) == 2
+    (table,) = tables
+    assert table.to_dict() == {"wan0": {"index": 7, "up": True, "addresses": ["192.0.2.1/24"]}}  # type: ignore[attr-defined]

@@ -92,8 +92,10 @@ class RouteMonitor(_NetlinkReader):
 
     GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
 
-    def __init__(self, on_change: Callable[[bool], None], reactor: Any) -> None:
-        super().__init__(_route_socket(self.GROUPS), reactor)
+    def __init__(self, on_change: Callable[[bool], None], reactor: Any,
+                 sock: socket.socket | None = None) -> None:
+        """``sock`` replaces the kernel's socket (a test's stand-in, as ``TuntapPort(system=)``)."""
+        super().__init__(sock or _route_socket(self.GROUPS), reactor)
         self.on_change = on_change
         self.messages = 0
         self.overflows = 0
@@ -124,8 +126,8 @@ class RouteDumper(_NetlinkReader):
 
     reads_per_wakeup = 4
 
-    def __init__(self, reactor: Any) -> None:
-        super().__init__(_route_socket(0), reactor)
+    def __init__(self, reactor: Any, sock: socket.socket | None = None) -> None:
+        super().__init__(sock or _route_socket(0), reactor)
         self.sequence = 0
         self._pending: defer.Deferred[AddressTable] | None = None
         self._stage = RTM_GETLINK
