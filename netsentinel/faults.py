@@ -76,7 +76,7 @@ class FaultRecorder:
     def _now(self) -> float:
         if self.clock is None:
             from twisted.internet import reactor
-            return float(reactor.seconds())  # type: ignore[attr-defined]
+            return float(reactor.seconds())
         return float(self.clock.seconds())
 
     def record(self, feature: str, where: str, failure: Failure | BaseException | None = None

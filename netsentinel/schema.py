@@ -135,7 +135,7 @@ class Section:
             return convert(value)
         except _Invalid as e:
             self.problem(str(e), self.line_of(key), key)
-        return None if default is REQUIRED else default  # type: ignore[no-any-return,return-value]
+        return None if default is REQUIRED else default  # type: ignore[return-value]
 
     def section(self, key: str, required: bool = False) -> "Section":
         self._used.add(key)

@@ -98,7 +98,8 @@ def _first(found: Any, what: str) -> dict[str, Any]:
                       "see it); netsentinel does not create records")
     if not isinstance(found[0].get("id"), str):
         raise Refused("http 200", TEMPORARY, f"no id in the reply to the {what} lookup")
-    return found[0]
+    first: dict[str, Any] = found[0]
+    return first
 
 
 @defer.inlineCallbacks

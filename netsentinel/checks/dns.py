@@ -21,7 +21,8 @@ class DnsQuerier:
             d = self.resolver.lookupAddress(name, timeout=(self.timeout,))
         else:
             d = self.resolver.lookupIPV6Address(name, timeout=(self.timeout,))
-        return d.addCallback(_addresses)
+        found: defer.Deferred[list[str]] = d.addCallback(_addresses)
+        return found
 
 
 def _addresses(result: tuple[list[Any], list[Any], list[Any]]) -> list[str]:

@@ -45,7 +45,7 @@ class HostState:
 
 def retry_delay(attempts: int, min_interval: float) -> float:
     """5 min doubling to 1 h after each temporary failure, never below ``min_interval``."""
-    return max(min_interval, min(MAX_RETRY, FIRST_RETRY * 2 ** (attempts - 1)))
+    return float(max(min_interval, min(MAX_RETRY, FIRST_RETRY * 2 ** (attempts - 1))))
 
 
 class ProviderUpdater:

@@ -128,7 +128,9 @@ class ControlAMP(_Holds, amp.AMP):
             raise amp.RemoteAmpError(b"COMMAND_ERROR", describe_error(failure))
         self.started()
         d = self.daemon.dispatch(list(words))
-        return d.addCallbacks(lambda reply: {"reply": reply}, failed).addBoth(self.finished)
+        done: defer.Deferred[dict[str, Any]] = d.addCallbacks(
+            lambda reply: {"reply": reply}, failed).addBoth(self.finished)
+        return done
 
     @Watch.responder
     def watch(self) -> dict[str, Any]:
@@ -140,7 +142,8 @@ class ControlAMP(_Holds, amp.AMP):
     def sendBox(self, box: amp.AmpBox) -> None:
         """A watcher whose events pile up past ``WATCH_BACKLOG`` is dropped."""
         if self._unsubscribe is None or self.transport is None:
-            return super().sendBox(box)
+            super().sendBox(box)
+            return
         data = box.serialize()
         if not self.backlog.fits((len(data),)):
             return self.drop("slow")

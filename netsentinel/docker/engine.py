@@ -88,12 +88,13 @@ class EngineClient:
         self.reactor = reactor
         self.path = path
         pool = HTTPConnectionPool(reactor, persistent=False)
-        pool._factory = _QuietFactory   # type: ignore[attr-defined]
+        pool._factory = _QuietFactory
         self.agent = Agent.usingEndpointFactory(reactor, UnixEndpoints(reactor, path), pool)
 
     def _get(self, path: str) -> defer.Deferred[Any]:
-        return self.agent.request(b"GET", b"http://docker" + path.encode(),
+        pending: defer.Deferred[Any] = self.agent.request(b"GET", b"http://docker" + path.encode(),
                                   Headers({b"User-Agent": [b"netsentinel"]}))
+        return pending
 
     async def _ok(self, path: str) -> Any:
         request = self._get(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -55,7 +56,7 @@ def load(path: str) -> Key | None:
         raise HostKeyError(f"host key {path} is not a private key: {e}") from None
     if key.isPublic():
         raise HostKeyError(f"host key {path} is a public key; a private key is needed")
-    return key
+    return cast(Key, key)
 
 
 def _create(path: str) -> Key:
@@ -72,4 +73,4 @@ def _create(path: str) -> Key:
 
 def fingerprint(key: Key) -> str:
     """As ``ssh-keygen -l`` and the ssh client print it: ``SHA256:`` and unpadded base64."""
-    return "SHA256:" + key.fingerprint(format=FingerprintFormats.SHA256_BASE64).rstrip("=")
+    return "SHA256:" + str(key.fingerprint(format=FingerprintFormats.SHA256_BASE64)).rstrip("=")

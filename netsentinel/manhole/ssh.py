@@ -178,5 +178,5 @@ class ManholeFactory(manhole_ssh.ConchFactory):
         self.host_key = key
         # instance attributes: ConchFactory's class-level dicts would be shared by every
         # factory; conch annotates their values as bytes but uses Key objects
-        self.publicKeys = {key.sshType(): key.public()}   # type: ignore[dict-item]
+        self.publicKeys = {key.sshType(): key.public()}
         self.privateKeys = {key.sshType(): key}           # type: ignore[dict-item]
