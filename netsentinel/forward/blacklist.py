@@ -69,3 +69,43 @@ class Blacklist:
 def network_of(text: str) -> Network:
     """A ``reject``/``release`` argument: an IP or a CIDR network."""
     return ipaddress.ip_network(text, strict=False)
+
+
+class Entries:
+    """A service's blacklist: the configured entries with the runtime edits on top.
+
+    ``reject`` adds a network until the daemon stops; ``release`` takes one off,
+    a configured one included, and a reload keeps both kinds of edit.
+    """
+
+    def __init__(self, configured: Iterable[Network]) -> None:
+        self.added: set[Network] = set()         # runtime ``reject``
+        self.released: set[Network] = set()      # runtime ``release`` of configured entries
+        self.configure(configured)
+
+    def configure(self, configured: Iterable[Network]) -> None:
+        """Adopt the configured entries (a reload), keeping the runtime edits."""
+        self.configured = frozenset(normalize(n) for n in configured)
+        self._changed()
+
+    def _changed(self) -> None:
+        self.current = Blacklist(frozenset((self.configured - self.released) | self.added))
+
+    def reject(self, network: Network) -> Network:
+        """Blacklist ``network`` (normalized, as returned)."""
+        network = normalize(network)
+        self.added.add(network)
+        self.released.discard(network)
+        self._changed()
+        return network
+
+    def release(self, network: Network) -> bool:
+        """Take ``network`` off the blacklist; False when it was not on it."""
+        network = normalize(network)
+        if network not in self.current.networks:
+            return False
+        self.added.discard(network)
+        if network in self.configured:
+            self.released.add(network)
+        self._changed()
+        return True

@@ -25,7 +25,7 @@ from netsentinel.fdbudget import BUDGET
 from netsentinel.faults import FaultRecorder
 from netsentinel.forward import counters, proxyheader
 from netsentinel.forward.backend import Backend
-from netsentinel.forward.blacklist import Blacklist, client_address, network_of, normalize
+from netsentinel.forward.blacklist import Blacklist, Entries, client_address
 from netsentinel.forward.buffers import PipePool
 from netsentinel.forward.config import Network, ServiceConfig
 from netsentinel.forward.events import (
@@ -34,9 +34,9 @@ from netsentinel.forward.events import (
     ConnectionOpened,
     ConnectionRejected,
 )
-from netsentinel.forward.expiry import expired
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.limiter import Limiter, with_default_cap
+from netsentinel.forward.owner import Record
 from netsentinel.forward.port import ListeningPort
 from netsentinel.forward.relay import Connection
 
@@ -60,9 +60,7 @@ class Forwarder(service.Service):
         self.bus = bus
         self.mirror = mirror                     # nft set that shadows the blacklist, or None
         self.limiter = Limiter(with_default_cap(config.limits))
-        self.added: set[Network] = set()         # runtime ``reject``
-        self.released: set[Network] = set()      # runtime ``release`` of configured entries
-        self.blacklist = self._blacklist()
+        self.entries = Entries(config.blacklist)  # the blacklist, ``reject``/``release`` too
         self.connections: dict[int, Connection] = {}
         self.counters = counters.ServiceCounters(self.clock.seconds())
         self.pipes = PipePool()
@@ -98,16 +96,16 @@ class Forwarder(service.Service):
     def _listen(self) -> ListeningPort:
         listen = self.config.listen
         port = ListeningPort(listen.host, listen.port, self.config.backlog, self.reactor,
-                             self.accepted, self.sid, self._refused)
-        self._limit_accepts(port)
+                             self.accepted, self.sid, self._refused, room=self._room)
         bound, self.bound = self.bound, None
         port.startListening(self.socket_options(), bound)
         return port
 
-    def _limit_accepts(self, port: ListeningPort) -> None:
+    def _room(self) -> int | None:
         """With ``conn_limit_action: wait`` the port itself stops at the limit."""
-        waits = self.limiter.limits.conn_limit_action == "wait"
-        port.room = self.limiter.room if waits else ListeningPort.room  # type: ignore[method-assign]
+        if self.limiter.limits.conn_limit_action == "wait":
+            return self.limiter.room()
+        return None
 
     def _start_sweeper(self) -> None:
         if self.sweeper is not None and self.sweeper.running:
@@ -181,10 +179,9 @@ class Forwarder(service.Service):
             if self.running:
                 self.backend.start()
         if self.port is not None:
-            self._limit_accepts(self.port)
             self.port.set_options(self.socket_options())
             self._resume_accepting()
-        self.blacklist = self._blacklist()
+        self.entries.configure(config.blacklist)
         if self.running and old.timeouts != config.timeouts:
             self._start_sweeper()
         if self.mirror is not None:
@@ -206,7 +203,7 @@ class Forwarder(service.Service):
             self._reject(ip, reason)
             return
         self._numbers += 1
-        conn = Connection(self, self._numbers, sock, ip, port, now)
+        conn = Connection(self, self._numbers, sock, ip, port, now, self.config.print_bytes)
         self.connections[conn.number] = conn
         self.counters.accepted += 1
         self.counters.accessed_at = now
@@ -263,14 +260,14 @@ class Forwarder(service.Service):
         # what a new backend socket needs set: it starts with both off
         self.dial_options = [o for o in self.socket_options() if o[2]]
 
-    def proxy_header(self, conn: Connection) -> bytes:
+    def proxy_header(self, conn: Record) -> bytes:
         if self.config.send_proxy is None:
             return b""
         local = conn.local_address()
         return proxyheader.header(self.config.send_proxy, conn.ip, conn.port, local[0],
                                   local[1])
 
-    def backend_failed(self, conn: Connection, why: str) -> None:
+    def backend_failed(self, conn: Record, why: str) -> None:
         """Logged in full when the backend was fine lately; a dead backend under load
         is one line per summary interval, not one per client."""
         self.counters.backend_failures += 1
@@ -283,7 +280,7 @@ class Forwarder(service.Service):
             self._failures[why] += 1
         self.bus.publish(BackendFailed(self.sid, conn.ip, backend, why))
 
-    def closed(self, conn: Connection) -> None:
+    def closed(self, conn: Record) -> None:
         if self.connections.pop(conn.number, None) is None:
             return
         self.limiter.release(conn.ip)
@@ -304,7 +301,7 @@ class Forwarder(service.Service):
             for d in waiting:
                 d.callback(None)
 
-    def dump(self, conn: Connection, direction: str, data: bytes) -> None:
+    def dump(self, conn: Record, direction: str, data: bytes) -> None:
         arrow = "client->backend" if direction == "up" else "backend->client"
         for line in hexdump(data, self.config.print_bytes_max):
             log.info("forward {name} #{conn} {arrow} {line}", name=self.sid, conn=conn.number,
@@ -317,23 +314,14 @@ class Forwarder(service.Service):
         self._note_activity(now)
         timeouts = self.config.timeouts
         for conn in list(self.connections.values()):
-            reason = expired(conn, now, timeouts)
-            if reason == "connect-timeout":
-                conn.dial_failed("connect timed out")
-            elif reason is not None:
-                conn.close(reason)
+            conn.check_timeouts(now, timeouts)
         if now - self._last_summary >= SUMMARY_INTERVAL:
             self._summarize(now)
 
     def _note_activity(self, now: float) -> None:
         """Stamp every connection that moved bytes since the last look."""
         for conn in self.connections.values():
-            if conn.up + conn.down != conn.seen:
-                conn.seen = conn.up + conn.down
-                conn.last_activity = now
-                if conn.up != conn.seen_up:
-                    conn.seen_up = conn.up
-                    conn.last_up = now
+            conn.note_activity(now)
 
     def _summarize(self, now: float) -> None:
         self._last_summary = now
@@ -355,20 +343,17 @@ class Forwarder(service.Service):
 
     # -- blacklist
 
-    def _blacklist(self) -> Blacklist:
-        configured = {normalize(n) for n in self.config.blacklist}
-        return Blacklist(frozenset((configured - self.released) | self.added))
+    @property
+    def blacklist(self) -> Blacklist:
+        return self.entries.current
 
     def _blacklist_changed(self) -> None:
-        self.blacklist = self._blacklist()
         if self.mirror is not None:
             self.mirror.sync(self.blacklist)
 
     def reject(self, network: Network, close: bool) -> int:
         """Blacklist ``network`` now; with ``close``, also end its open connections."""
-        network = normalize(network)
-        self.added.add(network)
-        self.released.discard(network)
+        network = self.entries.reject(network)
         self._blacklist_changed()
         victims = [c for c in self.connections.values()
                    if client_address(c.ip) in network] if close else []
@@ -378,12 +363,8 @@ class Forwarder(service.Service):
 
     def release(self, network: Network) -> bool:
         """Take ``network`` off the blacklist; False when it was not on it."""
-        network = normalize(network)
-        if network not in self.blacklist.networks:
+        if not self.entries.release(network):
             return False
-        self.added.discard(network)
-        if network in {normalize(n) for n in self.config.blacklist}:
-            self.released.add(network)
         self._blacklist_changed()
         return True
 

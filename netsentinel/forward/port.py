@@ -55,18 +55,18 @@ def bind(host: str, port: int, backlog: int) -> _socket.socket:
 
 @implementer(IListeningPort, IReadDescriptor)
 class ListeningPort:
-    room: Callable[[], int | None] = staticmethod(lambda: None)  # type: ignore[assignment]
-
     def __init__(self, host: str, port: int, backlog: int, reactor: Any,
                  accepted: Callable[[_socket.socket, Any], None], name: str,
                  refused: Callable[[Any], None] = lambda peer: None,
-                 budget: FdBudget = BUDGET) -> None:
+                 budget: FdBudget = BUDGET,
+                 room: Callable[[], int | None] = lambda: None) -> None:
         self.host = host
         self.port = port
         self.backlog = backlog
         self.reactor = reactor
         self.accepted = accepted
         self.refused = refused      # peer of a socket closed at once for want of descriptors
+        self.room = room            # sockets that may be accepted now; None: no limit
         self.name = name
         self.budget = budget
         self.sock: _socket.socket | None = None

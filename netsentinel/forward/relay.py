@@ -22,16 +22,16 @@ import _socket  # the C socket type, without socket.socket's Python layer
 import errno
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.internet.interfaces import IReadWriteDescriptor
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from netsentinel.forward.buffers import Buffer
-
-if TYPE_CHECKING:
-    from netsentinel.forward.listener import Forwarder
+from netsentinel.forward.config import Timeouts
+from netsentinel.forward.expiry import expired
+from netsentinel.forward.owner import Owner
 
 ROUNDS = 4      # read+write rounds per readiness event, so one busy connection cannot hog a turn
 
@@ -81,11 +81,11 @@ class Flow:
 
     def __init__(self, conn: "Connection", src: Leg, dst: Leg, upstream: bool) -> None:
         self.conn = conn
-        self.reactor = conn.forwarder.reactor
+        self.reactor = conn.owner.reactor
         self.src = src
         self.dst = dst
         src.out = dst.into = self
-        self.buffer = Buffer(conn.forwarder.pipes)
+        self.buffer = Buffer(conn.owner.pipes)
         self.upstream = upstream        # client → backend
         self.reading = False            # registered for src readable
         self.writing = False            # registered for dst writable
@@ -141,7 +141,7 @@ class Flow:
             self.wait_readable()
 
     def _dump(self, data: bytes) -> None:
-        self.conn.forwarder.dump(self.conn, "up" if self.upstream else "down", data)
+        self.conn.owner.dump(self.conn, "up" if self.upstream else "down", data)
 
     def wait_readable(self) -> None:
         self._stop_writing()
@@ -153,7 +153,7 @@ class Flow:
         self._stop_reading()
         if not self.writing:
             self.writing = True
-            self.stalled_since = self.conn.forwarder.clock.seconds()
+            self.stalled_since = self.conn.owner.clock.seconds()
             self.reactor.addWriter(self.dst)
 
     def stop(self) -> None:
@@ -195,14 +195,14 @@ class Flow:
 class Connection:
     """The record a service keeps of one connection, and the owner of its two legs."""
 
-    __slots__ = ("forwarder", "number", "ip", "port", "started", "up", "down", "seen",
+    __slots__ = ("owner", "number", "ip", "port", "started", "up", "down", "seen",
                  "seen_up", "last_up", "last_activity", "half_closed_at", "dialing_since",
                  "broken", "reason", "closed", "dump", "client", "backend", "to_backend",
                  "to_client")
 
-    def __init__(self, forwarder: "Forwarder", number: int, sock: _socket.socket, ip: str,
-                 port: int, now: float) -> None:
-        self.forwarder = forwarder
+    def __init__(self, owner: Owner, number: int, sock: _socket.socket, ip: str,
+                 port: int, now: float, dump: bool = False) -> None:
+        self.owner = owner
         self.number = number
         self.ip = ip
         self.port = port
@@ -218,7 +218,7 @@ class Connection:
         self.broken: str | None = None      # the close reason once a socket failed
         self.reason = "open"
         self.closed = False
-        self.dump = forwarder.config.print_bytes
+        self.dump = dump            # hex-dump what passes (``print_bytes``)
         self.client = Leg(self, sock, "client")
         self.backend: Leg | None = None
         self.to_backend: Flow | None = None
@@ -234,9 +234,13 @@ class Connection:
         except OSError as e:
             self.dial_failed(e.strerror or str(e))
             return
+        self.connect(sock, host, port, now)
+
+    def connect(self, sock: _socket.socket, host: str, port: int, now: float) -> None:
+        """Connect ``sock``, a new non-blocking socket that is now the backend's."""
         self.backend = Leg(self, sock, "backend")       # closed with the connection
         try:
-            for level, option, value in self.forwarder.dial_options:
+            for level, option, value in self.owner.dial_options:
                 sock.setsockopt(level, option, value)
         except OSError as e:
             self.dial_failed(e.strerror or str(e))
@@ -249,7 +253,7 @@ class Connection:
                 sock.getpeername()
             except OSError:
                 self.dialing_since = now
-                self.forwarder.reactor.addWriter(self.backend)
+                self.owner.reactor.addWriter(self.backend)
                 return
         elif code:
             self.dial_failed(os.strerror(code))
@@ -261,7 +265,7 @@ class Connection:
         backend = self.backend
         assert backend is not None
         self.dialing_since = None
-        self.forwarder.reactor.removeWriter(backend)
+        self.owner.reactor.removeWriter(backend)
         code = backend.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:
             self.dial_failed(os.strerror(code))
@@ -274,7 +278,7 @@ class Connection:
         assert backend is not None
         self.to_backend = Flow(self, self.client, backend, True)
         self.to_client = Flow(self, backend, self.client, False)
-        header = self.forwarder.proxy_header(self)
+        header = self.owner.proxy_header(self)
         if header:
             self.to_backend.buffer.put(header)
         self.to_backend.pump()      # the client has usually sent already
@@ -282,14 +286,33 @@ class Connection:
             self.to_client.wait_readable()  # a backend that speaks first wakes the reactor
 
     def dial_failed(self, why: str) -> None:
-        self.forwarder.backend_failed(self, why)
+        self.owner.backend_failed(self, why)
         self.close("backend-failed")
+
+    # -- timeouts: the owner sweeps its connections, each keeps its own stamps
+
+    def note_activity(self, now: float) -> None:
+        """Stamp ``now`` as the last activity if bytes moved since the last look."""
+        if self.up + self.down != self.seen:
+            self.seen = self.up + self.down
+            self.last_activity = now
+            if self.up != self.seen_up:
+                self.seen_up = self.up
+                self.last_up = now
+
+    def check_timeouts(self, now: float, timeouts: Timeouts) -> None:
+        """Close the connection (or fail its dial) if it has run into one of ``timeouts``."""
+        reason = expired(self, now, timeouts)
+        if reason == "connect-timeout":
+            self.dial_failed("connect timed out")
+        elif reason is not None:
+            self.close(reason)
 
     # -- the end
 
     def half_closed(self) -> None:
         if self.half_closed_at is None:
-            self.half_closed_at = self.forwarder.clock.seconds()
+            self.half_closed_at = self.owner.clock.seconds()
 
     def fail(self, leg: Leg) -> None:
         """``leg``'s socket broke: deliver what it had sent already, then close."""
@@ -319,11 +342,12 @@ class Connection:
                 flow.buffer.close()
         if self.dialing_since is not None:
             self.dialing_since = None
-            self.forwarder.reactor.removeWriter(self.backend)
+            assert self.backend is not None     # dialling: its socket is up
+            self.owner.reactor.removeWriter(self.backend)
         for leg in (self.client, self.backend):
             if leg is not None:
                 leg.sock.close()
-        self.forwarder.closed(self)
+        self.owner.closed(self)
 
     @property
     def flows(self) -> tuple[Flow, ...]:

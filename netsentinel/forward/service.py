@@ -19,7 +19,8 @@ from twisted.logger import Logger
 
 from netsentinel.features import CommandError, CommandHandler, Context
 from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
-from netsentinel.forward.listener import Forwarder, network_of
+from netsentinel.forward.blacklist import network_of
+from netsentinel.forward.listener import Forwarder
 from netsentinel.forward.nftset import NftMirror
 from netsentinel.forward.port import bind
 from netsentinel.metrics import Family, counter, gauge

@@ -17,7 +17,8 @@ from netsentinel.forward.events import (
     ConnectionClosed,
     ConnectionRejected,
 )
-from netsentinel.forward.listener import Forwarder, network_of
+from netsentinel.forward.blacklist import network_of
+from netsentinel.forward.listener import Forwarder
 from tests.forward.peers import (
     BackendFactory,
     connect,
