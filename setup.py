@@ -19,6 +19,6 @@ setup(
         "pcapy-ng",
         "pyyaml",
     ],
-    extras_require={"test": ["pytest", "pytest-twisted", "mypy", "mypy-zope", "ruff"]},
+    extras_require={"test": ["pytest", "pytest-twisted", "mypy", "mypy-zope", "ruff==0.17.6"]},
     entry_points={"console_scripts": ["netsentinel-ctl = netsentinel.cli.ctl:main"]},
 )

@@ -116,8 +116,8 @@ def main() -> None:
         burst_figures = busy.finish()
 
         # the peer starts from the same 20,000 (it would take minutes to add them one by one)
-        lab.nft(ns, "add element inet peer wan_ips { %s }\n"
-                % ", ".join(address(i) for i in range(args.addresses)))
+        lab.nft(ns, "add element inet peer wan_ips {{ {} }}\n"
+                .format(", ".join(address(i) for i in range(args.addresses))))
         churn = Probe(daemon.socket)
         monitor = lab.popen(ns, ["ip", "-o", "monitor", "address"], stdout=subprocess.PIPE)
         replay = lab.popen(ns, [sys.executable, "-c", PEER], stdin=monitor.stdout)
@@ -138,7 +138,7 @@ def main() -> None:
         last = address(i - 1)
         changed = time.monotonic()
         for table in lags:
-            wait_for(lambda: last in (lab.nft_set(ns, "inet", table, "wan_ips") or ()),
+            wait_for(lambda table=table: last in (lab.nft_set(ns, "inet", table, "wan_ips") or ()),
                      timeout=120, interval=0.02, what=f"{table} follows")
             lags[table].append(time.monotonic() - changed)
         churn_figures = churn.finish()

@@ -94,7 +94,7 @@ def main() -> None:
             haproxy_cfg.write_text(haproxy_config(args.services))
             lab.popen(router, ["haproxy", "-db", "-f", str(haproxy_cfg)])
             for port in (9380, 8405):
-                wait_for(lambda: _answers(router, port), what=f"port {port} answering")
+                wait_for(lambda port=port: _answers(router, port), what=f"port {port} answering")
             time.sleep(3)       # a few ping rounds, so every target has figures
             ours = measure(router, 9380, args.scrapes)
             theirs = measure(router, 8405, args.scrapes)

@@ -113,9 +113,9 @@ def main() -> None:
         sent = sum(w["sent"] for w in windows)
         received = sum(w["received"] for w in windows)
         theirs, fsent, freceived = fping_summary(err.decode())
-        user, system = ((b - a) / (t1 - t0) for a, b in zip(cpu0, cpu1))
+        user, system = ((b - a) / (t1 - t0) for a, b in zip(cpu0, cpu1, strict=True))
         share = user + system
-        fuser, fsystem = ((b - a) / (t1 - t0) for a, b in zip(fcpu0, fcpu1))
+        fuser, fsystem = ((b - a) / (t1 - t0) for a, b in zip(fcpu0, fcpu1, strict=True))
         print(f"targets {args.targets}, {args.seconds}s at 1/s each, measured over "
               f"{t1 - t0:.1f}s, every result logged: {args.log}")
         print(f"netsentinel: CPU {share * 100:.1f}% of one core (user {user * 100:.1f}%, "

@@ -21,7 +21,8 @@ import shutil
 import signal
 import tempfile
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import attrs
 from twisted.internet import defer, error, protocol

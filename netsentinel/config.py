@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 

@@ -7,7 +7,8 @@ logged and the others still run, so one broken sink cannot silence a source.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 from twisted.logger import Logger

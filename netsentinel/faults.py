@@ -12,10 +12,11 @@ counted, under the feature whose code raised it.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Mapping, TypeVar, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast
 
 import attrs
-from twisted.logger import ILogObserver, LogPublisher, Logger, globalLogPublisher
+from twisted.logger import ILogObserver, Logger, LogPublisher, globalLogPublisher
 from twisted.python.failure import Failure
 
 from netsentinel.metrics import Family, counter

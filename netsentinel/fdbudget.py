@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import resource
 import time
-from typing import Callable
+from collections.abc import Callable
 
 RECOUNT_INTERVAL = 0.25     # s between exact counts while the estimate says "full"
 REFRESH_INTERVAL = 1.0      # s between exact counts while over half the bound: what the

@@ -9,7 +9,8 @@ imported when the daemon (or the config check) runs.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 import attrs
 from twisted.internet.defer import Deferred

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -34,14 +34,14 @@ class Family:
     labels: tuple[str, ...] = ()
     samples: tuple[tuple[tuple[str, ...], float], ...] = ()
 
-    def of(self, value: Value, *label_values: str) -> "Family":
+    def of(self, value: Value, *label_values: str) -> Family:
         """This family with one sample (none when ``value`` is None: not known yet)."""
         if value is None:
             return self
         return Family(self.name, self.kind, self.help, self.labels,
                       self.samples + ((label_values, _number(value)),))
 
-    def with_samples(self, samples: Iterable[tuple[Sequence[str], Value]]) -> "Family":
+    def with_samples(self, samples: Iterable[tuple[Sequence[str], Value]]) -> Family:
         """This family holding ``samples``; a None value is left out (not known yet)."""
         kept = tuple((tuple(str(v) for v in labels), _number(value))
                      for labels, value in samples if value is not None)
@@ -122,7 +122,7 @@ def _check(family: Family) -> None:
 def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     if not names:
         return ""
-    return "{" + ",".join(f'{n}="{_escape_label(v)}"' for n, v in zip(names, values)) + "}"
+    return "{" + ",".join(f'{n}="{_escape_label(v)}"' for n, v in zip(names, values, strict=False)) + "}"
 
 
 def _escape_label(value: str) -> str:

@@ -12,7 +12,8 @@ import ipaddress
 import math
 import os
 import re
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -87,7 +88,7 @@ class Section:
             self._values[key] = (key_node, value_node)
 
     @classmethod
-    def from_text(cls, text: str, file: str) -> "Section":
+    def from_text(cls, text: str, file: str) -> Section:
         return cls(compose(text, file), "", file, [])
 
     def key_path(self, key: str) -> str:
@@ -137,7 +138,7 @@ class Section:
             self.problem(str(e), self.line_of(key), key)
         return None if default is REQUIRED else default  # type: ignore[return-value]
 
-    def section(self, key: str, required: bool = False) -> "Section":
+    def section(self, key: str, required: bool = False) -> Section:
         self._used.add(key)
         if key not in self._values:
             if required:
@@ -145,12 +146,12 @@ class Section:
             return Section(None, self.key_path(key), self.file, self.problems)
         return Section(self._values[key][1], self.key_path(key), self.file, self.problems)
 
-    def sections(self) -> Iterator[tuple[str, "Section"]]:
+    def sections(self) -> Iterator[tuple[str, Section]]:
         """Each key of a mapping of named instances (``forward: {ssh: {...}}``)."""
         for key in list(self._values):
             yield key, self.section(key)
 
-    def items(self, key: str) -> list["Section | Any"]:
+    def items(self, key: str) -> list[Section | Any]:
         """A list value: mapping items come back as Sections, scalars as values."""
         self._used.add(key)
         if key not in self._values:

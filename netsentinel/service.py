@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import MultiService
 from twisted.internet import defer, threads
@@ -221,7 +222,9 @@ class Daemon(MultiService):
         except Exception as e:
             for target in prepared:
                 target.abandon()
-            raise e if isinstance(e, TreeError) else TreeError(f"{key}: {error_line(e)}")
+            if isinstance(e, TreeError):
+                raise
+            raise TreeError(f"{key}: {error_line(e)}") from e
         return fresh
 
     async def _apply(self, new: Config, fresh: Mapping[str, FeatureService]) -> list[str]:

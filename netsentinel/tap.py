@@ -6,7 +6,8 @@ import os
 import resource
 import signal
 import sys
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.internet import reactor as global_reactor
 from twisted.logger import Logger

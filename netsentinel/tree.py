@@ -9,7 +9,8 @@ on one port, or on one unix socket.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from netsentinel.config import Config
 from netsentinel.schema import Endpoint

@@ -12,14 +12,14 @@ import json
 import socket
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from netsentinel.control.clients import HEADER_TIMEOUT, MAX_BOX
 from tests.forward.test_daemon import inside, rss_kib
-from tests.lab import Daemon, Lab, samples, wait_for
+from tests.lab import Daemon, Lab, samples
 
 FRONT, METRICS = 19301, 19302
 CONFIG = f"""
@@ -78,7 +78,7 @@ def closed_by_daemon(s: socket.socket, seconds: float = 15.0) -> bool:
             pass
     except (ConnectionResetError, BrokenPipeError):
         pass
-    except socket.timeout:
+    except TimeoutError:
         return False
     return True
 

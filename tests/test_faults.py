@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from twisted.internet import defer, task
-from twisted.logger import LogPublisher, Logger, capturedLogs
+from twisted.logger import Logger, LogPublisher, capturedLogs
 from twisted.python.failure import Failure
 
 from netsentinel.control.statuspage import problems as page_problems
@@ -81,7 +81,7 @@ def test_failures_logged_elsewhere_count_under_the_feature_whose_code_raised() -
     faults = FaultRecorder(task.Clock(), features=("addresses", "checks", "forward"))
     faults.watch(publisher)
     logger = Logger(namespace="twisted.internet.defer", observer=publisher)
-    from netsentinel.checks import periodic   # a frame inside netsentinel/checks/
+    from netsentinel.checks import periodic  # a frame inside netsentinel/checks/
     failure = _failure_in(periodic.__file__)
     logger.failure("Unhandled error in Deferred:", failure)
     logger.info("not a failure")

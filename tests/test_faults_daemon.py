@@ -9,8 +9,9 @@ function so that it raises while a flag file exists; nothing else of the daemon 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

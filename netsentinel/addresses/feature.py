@@ -1,4 +1,4 @@
-from typing import Iterator
+from collections.abc import Iterator
 
 from netsentinel.addresses.config import AddressesConfig, parse
 from netsentinel.features import Feature, SetClaim

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Iterable
+from collections.abc import Iterable
 
 from netsentinel.netlink.table import AddressTable
 

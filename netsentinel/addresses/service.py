@@ -9,7 +9,8 @@ different does nothing at all.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import attrs
 from twisted.application import service
@@ -250,7 +251,7 @@ class AddressMonitor(service.Service):
         def render() -> tuple[str, str]:   # pure, on frozen values: in the thread pool
             found = files.entries(table, names)
             return files.render_vars(found), files.render_sets(found)
-        texts = dict(zip(("vars", "sets"), (yield in_thread(self.context.reactor, render))))
+        texts = dict(zip(("vars", "sets"), (yield in_thread(self.context.reactor, render)), strict=True))
         written = False
         for key, path in (("vars", config.vars), ("sets", config.sets)):
             if path is not None:

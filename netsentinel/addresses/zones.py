@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from netsentinel.addresses.config import NftConfig
 from netsentinel.netlink.table import AddressTable, IPInterface

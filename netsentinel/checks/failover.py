@@ -133,7 +133,7 @@ class FailoverMonitor(Monitor):
         results = yield defer.gatherResults(
             [self._probe(self.uplinks[key], target) for key, _, target in probes])
         silent: dict[str, list[str]] = {key: [] for key in self.uplinks}
-        for (key, family, target), result in zip(probes, results):
+        for (key, family, target), result in zip(probes, results, strict=True):
             self.last[key, family] = result
             if not result.alive:
                 silent[key].append(target)

@@ -10,7 +10,8 @@ A listener holds at most its share of the descriptor reserve (see ``fdbudget``).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -65,11 +66,11 @@ class Clients:
         self.budget = budget
 
     @classmethod
-    def socket(cls, counters: ClientCounters) -> "Clients":
+    def socket(cls, counters: ClientCounters) -> Clients:
         return cls("socket", counters, control_cap)
 
     @classmethod
-    def http(cls, counters: ClientCounters) -> "Clients":
+    def http(cls, counters: ClientCounters) -> Clients:
         return cls("http", counters, http_cap)
 
     def admit(self) -> bool:

@@ -257,7 +257,7 @@ class _Sniffer(protocol.Protocol):
             self.chosen = ControlAMP(self.daemon, self.clients) if data[:1] == b"\x00" \
                 else ControlLines(self.daemon, self.clients)
             self.chosen.makeConnection(self.transport)
-            setattr(self.transport, "protocol", self.chosen)   # later events go straight to it
+            setattr(self.transport, "protocol", self.chosen)  # noqa: B010 -- ITransport has no protocol; later events go straight to it
         self.chosen.dataReceived(data)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:

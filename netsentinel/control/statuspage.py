@@ -9,7 +9,8 @@ configured feature; whatever is wrong is listed first, in red.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from twisted.web.template import Element, Tag, TagLoader, renderer, tags
 
@@ -199,7 +200,7 @@ def grid(headers: Sequence[str], rows: Iterable[Sequence[Any]],
     body = []
     for i, row in enumerate(rows):
         tr = tags.tr([cell(v, kind, "n" if isinstance(v, (int, float))
-                           and not isinstance(v, bool) else "") for v, kind in zip(row, kinds)])
+                           and not isinstance(v, bool) else "") for v, kind in zip(row, kinds, strict=False)])
         if i < len(flags) and flags[i]:
             tr(class_="bad")
         body.append(tr)

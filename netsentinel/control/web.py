@@ -126,7 +126,7 @@ class _Channel(http.HTTPChannel):
     """An HTTP connection whose request headers must all be in within ``HEADER_TIMEOUT``
     of the request's first byte: a client sending them a byte at a time is dropped."""
 
-    site: "_QuietSite"
+    site: _QuietSite
     _deadline: Any = None
 
     def dataReceived(self, data: bytes) -> None:

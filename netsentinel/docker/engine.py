@@ -7,7 +7,8 @@ UNIXClientEndpoint, so nothing here blocks and no thread is needed.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from twisted.internet import defer, protocol
@@ -48,7 +49,7 @@ class EventStream(protocol.Protocol):
     """Newline-delimited JSON events; ``on_close`` learns why the stream ended."""
 
     def __init__(self, on_event: Callable[[dict[str, Any]], None],
-                 on_close: Callable[["EventStream", Failure], None]) -> None:
+                 on_close: Callable[[EventStream, Failure], None]) -> None:
         self.on_event = on_event
         self.on_close = on_close
         self._buffer = b""

@@ -14,7 +14,8 @@ restarting), and there is nothing better to put in them until Docker answers.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.application import service
 from twisted.application.internet import backoffPolicy

@@ -8,7 +8,7 @@ a few does.  IPv4-mapped IPv6 clients (``::ffff:a.b.c.d``) match IPv4 entries.
 from __future__ import annotations
 
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 import attrs
 
@@ -51,7 +51,7 @@ class Blacklist:
             for version, by_len in index.items()})
 
     @classmethod
-    def of(cls, networks: Iterable[Network]) -> "Blacklist":
+    def of(cls, networks: Iterable[Network]) -> Blacklist:
         return cls(frozenset(normalize(n) for n in networks))
 
     def __bool__(self) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import _socket
 import fcntl
 import os
-from typing import Callable
+from collections.abc import Callable
 
 PIPE_SIZE = 1 << 20         # bytes a pipe may hold: one splice moves up to this much
 COPY_CHUNK = 1 << 16        # bytes read at once when the bytes go through Python

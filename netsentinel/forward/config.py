@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -85,7 +86,7 @@ class ServiceConfig:
     log_connections: bool = False
     backlog: int = 1024
 
-    def same_listener(self, other: "ServiceConfig") -> bool:
+    def same_listener(self, other: ServiceConfig) -> bool:
         """True when ``other`` can be adopted by the running listener."""
         return (self.listen, self.backlog) == (other.listen, other.backlog)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Iterable, Protocol
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import attrs
 

@@ -1,4 +1,4 @@
-from typing import Iterator
+from collections.abc import Iterator
 
 from netsentinel.features import Feature, SetClaim
 from netsentinel.forward.config import ForwardConfig, parse

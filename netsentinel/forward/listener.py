@@ -21,8 +21,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from netsentinel.events import EventBus
-from netsentinel.fdbudget import BUDGET
 from netsentinel.faults import FaultRecorder
+from netsentinel.fdbudget import BUDGET
 from netsentinel.forward import counters, proxyheader
 from netsentinel.forward.backend import Backend
 from netsentinel.forward.blacklist import Blacklist, Entries, client_address

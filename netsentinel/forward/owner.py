@@ -10,7 +10,8 @@ drive a connection with a stand-in of a few lines (tests/forward/test_owner.py).
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorFDSet, IReactorTime
 

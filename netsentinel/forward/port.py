@@ -20,7 +20,8 @@ import _socket  # the C type: accepted sockets skip socket.socket's Python layer
 import errno
 import os
 import socket
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet import address, error
 from twisted.internet.interfaces import IListeningPort, IReadDescriptor

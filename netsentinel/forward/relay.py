@@ -42,7 +42,7 @@ class Leg:
 
     __slots__ = ("conn", "sock", "fd", "name", "out", "into")
 
-    def __init__(self, conn: "Connection", sock: _socket.socket, name: str) -> None:
+    def __init__(self, conn: Connection, sock: _socket.socket, name: str) -> None:
         self.conn = conn
         self.sock = sock
         self.fd = sock.fileno()
@@ -79,7 +79,7 @@ class Flow:
     __slots__ = ("conn", "reactor", "src", "dst", "buffer", "upstream", "reading", "writing",
                  "eof", "done", "stalled_since")
 
-    def __init__(self, conn: "Connection", src: Leg, dst: Leg, upstream: bool) -> None:
+    def __init__(self, conn: Connection, src: Leg, dst: Leg, upstream: bool) -> None:
         self.conn = conn
         self.reactor = conn.owner.reactor
         self.src = src

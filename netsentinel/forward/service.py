@@ -10,7 +10,8 @@ refuses the whole reload.
 from __future__ import annotations
 
 import _socket
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.application.service import MultiService
 from twisted.internet import defer
@@ -18,8 +19,8 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from netsentinel.features import CommandError, CommandHandler, Context
-from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
 from netsentinel.forward.blacklist import network_of
+from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
 from netsentinel.forward.listener import Forwarder
 from netsentinel.forward.nftset import NftMirror
 from netsentinel.forward.port import bind

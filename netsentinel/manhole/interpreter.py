@@ -10,7 +10,8 @@ import os
 import pydoc
 import socket
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.conch import manhole
 from twisted.internet import protocol
@@ -165,7 +166,7 @@ class UnixLineManhole(LineManhole):
 
     allowed = False
 
-    def __init__(self, names: Namespace, sessions: set["UnixLineManhole"]) -> None:
+    def __init__(self, names: Namespace, sessions: set[UnixLineManhole]) -> None:
         super().__init__(names)
         self.sessions = sessions
 

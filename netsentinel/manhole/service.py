@@ -10,7 +10,8 @@ sessions: nobody keeps a root prompt through a door that was shut.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.application import service
 from twisted.internet import defer, protocol
@@ -36,7 +37,7 @@ ERROR = gauge("netsentinel_manhole_error",
 class UnixFactory(protocol.Factory):
     noisy = False
 
-    def __init__(self, owner: "ManholeService") -> None:
+    def __init__(self, owner: ManholeService) -> None:
         self.owner = owner
         self.sessions: set[UnixLineManhole] = set()
 

@@ -97,7 +97,7 @@ class ManholeSession(manhole_ssh.TerminalSession):
             self.transportFactory(proto, self.terminal, IConchUser(self.original),
                                   self.width, self.height)
             # Ctrl-D: conch would close the channel without an exit status (ssh exits 255)
-            setattr(self.terminal.transport, "loseConnection", self.end)
+            setattr(self.terminal.transport, "loseConnection", self.end)  # noqa: B010 -- patching a method
             return
         line = LineManhole(self.names())
         line.makeConnection(proto)
@@ -145,7 +145,7 @@ class ManholeRealm(manhole_ssh.TerminalRealm):
 class TrackedTransport(transport.SSHServerTransport):
     """Registers with its factory, so closing a listener can close its sessions too."""
 
-    factory: "ManholeFactory"
+    factory: ManholeFactory
 
     def connectionMade(self) -> None:
         self.factory.sessions.add(self)

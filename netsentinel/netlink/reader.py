@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 from twisted.internet import abstract, defer

@@ -7,7 +7,8 @@ saying what changed between two tables.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -33,7 +34,7 @@ class AddressTable:
     interfaces: Mapping[str, Interface] = attrs.field(factory=dict)
     complete: bool = True     # False: the kernel marked the dump as racing with a change
 
-    def keeping(self, previous: "AddressTable") -> "AddressTable":
+    def keeping(self, previous: AddressTable) -> AddressTable:
         """This (interrupted) dump with ``previous``'s addresses of the same interfaces
         added back: a racing dump may miss entries, and a firewall set must not lose a
         live address because of it.  Removals wait for a complete dump."""
@@ -52,7 +53,7 @@ class AddressTable:
         interface = self.interfaces.get(name)
         return interface.addresses if interface else frozenset()
 
-    def without_link_local(self) -> "AddressTable":
+    def without_link_local(self) -> AddressTable:
         """IPv6 fe80::/10 addresses removed: they change with every MAC and rarely belong in a firewall set."""
         return AddressTable({
             name: attrs.evolve(i, addresses=frozenset(a for a in i.addresses

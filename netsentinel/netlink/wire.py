@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from netsentinel.netlink.table import IFF_UP, AddrRecord, LinkRecord
 

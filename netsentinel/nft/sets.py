@@ -7,7 +7,8 @@ applies them for every feature that writes sets.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 

@@ -19,7 +19,8 @@ events are updated back in the reactor thread.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import attrs
 from twisted.internet import defer

@@ -48,7 +48,7 @@ class Dockerd:
         self.process: subprocess.Popen[bytes] | None = None
         self.imported = False
 
-    def start(self) -> "Dockerd":
+    def start(self) -> Dockerd:
         with open(self.root / "dockerd.log", "ab") as log:
             # nsenter joins only the network namespace (`ip netns exec` would also give it
             # a fresh /sys without the cgroup mounts dockerd needs); unshare gives it a

@@ -9,7 +9,7 @@ import resource
 import socket
 import struct
 import termios
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -12,8 +12,8 @@ import http.client
 import json
 import socket
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

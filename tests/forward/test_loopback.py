@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import pytest
@@ -11,13 +12,13 @@ from twisted.internet import defer, reactor
 
 from netsentinel.events import EventBus
 from netsentinel.forward import proxyheader
+from netsentinel.forward.blacklist import network_of
 from netsentinel.forward.config import Limits, Timeouts
 from netsentinel.forward.events import (
     BackendFailed,
     ConnectionClosed,
     ConnectionRejected,
 )
-from netsentinel.forward.blacklist import network_of
 from netsentinel.forward.listener import Forwarder
 from tests.forward.peers import (
     BackendFactory,
@@ -354,9 +355,9 @@ async def test_many_clients_get_their_own_bytes_and_nothing_leaks(rig: Rig) -> N
     before = len(os.listdir("/proc/self/fd"))
     payloads = [os.urandom(1 + i * 7919 % 300_000) for i in range(60)]
     clients = [await connect("127.0.0.1", port) for _ in payloads]
-    for client, payload in zip(clients, payloads):
+    for client, payload in zip(clients, payloads, strict=True):
         client.transport.write(payload)
-    for i, (client, payload) in enumerate(zip(clients, payloads)):
+    for i, (client, payload) in enumerate(zip(clients, payloads, strict=True)):
         await eventually(lambda c=client, p=payload: len(c.data) >= len(p),
                          what=f"client {i} echoed")
         assert client.data == payload

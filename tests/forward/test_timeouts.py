@@ -8,7 +8,8 @@ time is the Clock's while the bytes cross real sockets.
 from __future__ import annotations
 
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import pytest

@@ -8,15 +8,15 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from netsentinel.checks.config import DdnsConfig
 from netsentinel.cli.importers import convert, read_file
-from netsentinel.config import parse_config
 from netsentinel.cli.importers.ddclient import read_config
+from netsentinel.config import parse_config
 
 
 @pytest.fixture

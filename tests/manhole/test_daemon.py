@@ -7,8 +7,8 @@ import shutil
 import stat
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -162,8 +162,8 @@ def test_unix_socket_refuses_other_users_even_if_opened(manhole: Manhole) -> Non
         manhole.daemon.write_config(manhole.config(socket=str(sock)))
         assert manhole.daemon.ctl("reload") == "OK: reloaded (changed: manhole)"
         sock.chmod(0o666)
-        probe = ("import socket; s = socket.socket(socket.AF_UNIX); s.connect(%r); "
-                 "print(s.makefile('rb').read())" % str(sock))
+        probe = (f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({str(sock)!r}); "
+                 "print(s.makefile('rb').read())")
         result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                                  "/usr/bin/python3", "-c", probe], capture_output=True, text=True,
                                 timeout=30)

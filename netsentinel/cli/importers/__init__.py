@@ -10,7 +10,7 @@ ConfigError with one ``FILE:LINE: key: reason`` per problem.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from netsentinel.schema import ConfigError, Problem, Section
 

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from netsentinel.checks.config import INSTANCE
 from netsentinel.cli.importers import (
     Reader,
     argv_problem,
+    jsonnode,
     parse_options,
     refuse_problems,
     split_args,
-    jsonnode,
     unknown_keys,
 )
 from netsentinel.cli.importers.emit import Document

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from netsentinel.checks.provider_config import credential, update_url
 from netsentinel.cli.importers.ddclient.conf import Entry, Setting
