@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,13 +51,18 @@ class Router:
     def ip(self, *args: str) -> None:
         self.lab.run(self.ns, "ip", *args)
 
-    def set(self, name: str) -> set[str]:
+    def set(self, name: str) -> builtins.set[str] | None:
         return self.lab.nft_set(self.ns, "inet", "filter", name)
 
-    def wait_set(self, name: str, expected: set[str]) -> None:
+    def elements(self, name: str) -> builtins.set[str]:
+        found = self.set(name)
+        assert found is not None, f"no set {name}"
+        return found
+
+    def wait_set(self, name: str, expected: builtins.set[str]) -> None:
         wait_for(lambda: self.set(name) == expected, what=f"{name} == {expected}")
 
-    def addresses(self) -> dict[str, object]:
+    def addresses(self) -> dict[str, Any]:
         return self.daemon.status()["addresses"]  # type: ignore[no-any-return]
 
 
@@ -80,7 +87,7 @@ def test_ipv4_and_ipv6_addresses_follow_the_interface(router: Router) -> None:
 def test_link_local_addresses_are_left_out(router: Router) -> None:
     router.ip("addr", "add", "fd00:2::1/64", "dev", router.lan, "nodad")
     router.wait_set("lan_ipv6", {"fd00:2::1"})
-    assert not any(a.startswith("fe80") for a in router.set("lan_ipv6"))
+    assert not any(a.startswith("fe80") for a in router.elements("lan_ipv6"))
 
 
 def test_zone_without_addresses_becomes_empty_set(router: Router) -> None:
@@ -174,7 +181,7 @@ def test_burst_of_200_changes_needs_at_most_two_transactions(router: Router) -> 
     batch = "".join(f"addr add 10.8.{i // 250}.{i % 250 + 1}/16 dev {router.wan}\n"
                     for i in range(200))
     router.lab.run(router.ns, "ip", "-batch", "-", input=batch.encode())
-    wait_for(lambda: len(router.set("wan_ips")) == 200, what="200 addresses in wan_ips")
+    wait_for(lambda: len(router.elements("wan_ips")) == 200, what="200 addresses in wan_ips")
     wait_for(lambda: not router.addresses()["pending"], what="quiet")
     assert router.addresses()["transactions"] - before <= 2
 

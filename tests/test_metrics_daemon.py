@@ -135,8 +135,8 @@ def test_address_change_shows_in_the_next_scrape(router: Router) -> None:
 
 def test_ping_monitor_reports_real_round_trips(router: Router) -> None:
     labels = 'name="self",target="10.1.0.2"'
-    m = wait_for(lambda: (s := router.scrape()).get(f"netsentinel_ping_rtt_seconds{{{labels}}}")
-                 and s, what="a ping round trip")
+    m = wait_for(lambda: s if (s := router.scrape()).get(f"netsentinel_ping_rtt_seconds{{{labels}}}")
+                 else None, what="a ping round trip")
     assert 0 < m[f"netsentinel_ping_rtt_seconds{{{labels}}}"] < 1
     assert m[f"netsentinel_ping_loss_ratio{{{labels}}}"] == 0
     assert m["netsentinel_icmp_replies_total"] >= 1
@@ -212,7 +212,7 @@ def test_prometheus_scrapes_the_daemon(router: Router, tmp_path: Path) -> None:
                 "/api/v1/query?query=" + urllib.parse.quote(expr), port=9090)
         except OSError:
             return []
-        return json.loads(body)["data"]["result"] if status == 200 else []  # type: ignore[no-any-return]
+        return json.loads(body)["data"]["result"] if status == 200 else []
 
     up = wait_for(lambda: query('up{job="netsentinel"} == 1'), timeout=60,
                   what="Prometheus scraped the daemon")

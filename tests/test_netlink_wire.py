@@ -25,7 +25,8 @@ def dump(ns: str, kind: int) -> list[wire.Message]:
               "sys.stdout.buffer.write(out)\n")
     raw = subprocess.run(["ip", "netns", "exec", ns, "python3", "-c", script], check=True,
                          capture_output=True, cwd=str(ROOT)).stdout
-    found, offset = [], 0
+    found: list[wire.Message] = []
+    offset = 0
     while offset < len(raw):
         size = int.from_bytes(raw[offset:offset + 4], "little")
         found.extend(wire.messages(raw[offset + 4:offset + 4 + size]))

@@ -45,7 +45,8 @@ class FakeNft:
 
 
 def writer(nft: FakeNft) -> tuple[SetWriter, list[Any]]:
-    bus, seen = EventBus(), []
+    bus = EventBus()
+    seen: list[Any] = []
     bus.subscribe(Event, seen.append)
     return SetWriter("nftables", bus, None, nft, defer.maybeDeferred), seen   # type: ignore[arg-type]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class Router:
     def nft(self, command: str) -> None:
         self.lab.run(self.ns, "nft", command)
 
-    def set(self, name: str) -> set[str]:
+    def set(self, name: str) -> builtins.set[str] | None:
         return self.lab.nft_set(self.ns, "inet", "filter", name)
 
     def set_error(self, name: str) -> str | None:

@@ -126,6 +126,7 @@ def test_watch_streams_events(daemon: Daemon, lab: Lab) -> None:
         # keep changing addresses until the subscription (made asynchronously) reports one
         lab.run(daemon.ns, "ip", "addr", "add", f"10.5.0.{next(counter)}/24", "dev",
                 daemon.iface)  # type: ignore[attr-defined]
+        assert watcher.stdout is not None
         return bool(select.select([watcher.stdout], [], [], 0.3)[0])
     try:
         wait_for(event_seen, what="an event on watch")

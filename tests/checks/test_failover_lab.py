@@ -75,7 +75,7 @@ class Uplinks:
         return [(r.get("gateway"), r.get("dev"))
                 for r in default_routes(self.lab, self.router, METRIC, 6)]
 
-    def failover(self) -> dict[str, object]:
+    def failover(self) -> dict[str, Any]:
         return self.daemon.status()["checks"]["failover"]["wan"]  # type: ignore[no-any-return]
 
 
@@ -257,7 +257,7 @@ def start_with_quality(uplinks: Uplinks, quality: str) -> Daemon:
 
 
 def primary_quality(uplinks: Uplinks) -> dict[str, Any]:
-    return uplinks.failover()["uplinks"]["primary"]  # type: ignore[index,no-any-return]
+    return uplinks.failover()["uplinks"]["primary"]  # type: ignore[no-any-return]
 
 
 def test_quality_every_other_echo_lost_fails_over_and_recovers(uplinks: Uplinks) -> None:
@@ -270,8 +270,8 @@ def test_quality_every_other_echo_lost_fails_over_and_recovers(uplinks: Uplinks)
     offline = re.compile(r"failover wan: primary pnet is now offline: "
                          r"(no reply from 192\.168\.42\.1; )?loss 50% >= 40% over 4 rounds")
     assert offline.search(daemon.output()), daemon.output()
-    primary = wait_for(lambda: (p := primary_quality(uplinks))["reason"] and "recovery" in
-                       p["reason"] and p, what="the failed primary judged on recovery limits")
+    primary = wait_for(lambda: p if (p := primary_quality(uplinks))["reason"] and "recovery" in
+                       p["reason"] else None, what="the failed primary judged on recovery limits")
     assert "loss 50% > recovery 10% over 4 rounds" in primary["reason"]
     assert primary["quality"]["ipv4"]["loss"] == 0.5
     metrics = samples(daemon.ctl("metrics"))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 
 from netsentinel.checks.config import Probe, Quality
 from netsentinel.checks.quality import Breach, breaches
@@ -46,12 +46,12 @@ class QualityLab(Lab):
 @contextmanager
 def log_lines() -> Iterator[list[str]]:
     events: list[LogEvent] = []
-    globalLogPublisher.addObserver(events.append)
+    globalLogPublisher.addObserver(cast(ILogObserver, events.append))
     lines: list[str] = []
     try:
         yield lines
     finally:
-        globalLogPublisher.removeObserver(events.append)
+        globalLogPublisher.removeObserver(cast(ILogObserver, events.append))
         lines.extend(formatEvent(e) for e in events)
 
 

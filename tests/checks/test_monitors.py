@@ -118,7 +118,7 @@ def test_updown_dns_answer_keeps_it_online() -> None:
     engine.alive["10.0.0.1"] = True
     monitor, events = updown(clock, engine, down_after=1, dns_server="10.9.9.1",
                              dns_lookup="example.com")
-    monitor.dns = dns = FakeDns()
+    monitor.dns = dns = FakeDns()  # type: ignore[assignment]  # a stand-in querier
     clock.advance(0)
     engine.alive["10.0.0.1"] = False
     dns.answer = ["10.9.9.9"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.checks.labkit import Recorder, drop, heal, peer
 from tests.lab import Daemon, Lab, require, wait_for
@@ -38,7 +39,7 @@ def test_dns_keeps_it_online_then_offline_and_online_with_addping(lab: Lab,
                     "--listen-address=10.0.9.53", "--bind-interfaces"])
     daemon = Daemon(lab, router, tmp_path, CONFIG.format(action=recorder.script)).start()
 
-    def updown() -> dict[str, object]:
+    def updown() -> dict[str, Any]:
         return daemon.status()["checks"]["updown"]["internet"]  # type: ignore[no-any-return]
 
     wait_for(lambda: updown()["state"] == "online", what="online")

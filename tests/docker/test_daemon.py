@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import signal
@@ -49,10 +50,10 @@ class Host:
     def config(self, text: str = CONFIG) -> str:
         return text.format(socket=self.dockerd.socket, dir=self.dir)
 
-    def set(self, name: str) -> set[str] | None:
+    def set(self, name: str) -> builtins.set[str] | None:
         return self.lab.nft_set(self.ns, "inet", "filter", name)
 
-    def wait_set(self, name: str, expected: set[str]) -> None:
+    def wait_set(self, name: str, expected: builtins.set[str]) -> None:
         wait_for(lambda: self.set(name) == expected, what=f"{name} == {expected}")
 
     def docker(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import defer, endpoints, protocol, reactor, task
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, ITCPTransport
 from zope.interface import implementer
 
 from netsentinel.events import EventBus
@@ -37,6 +37,12 @@ class Peer(protocol.Protocol):
         self.closed = False
         self.done: defer.Deferred[None] = defer.Deferred()
 
+    @property
+    def tcp(self) -> ITCPTransport:
+        """The transport, once connected: a TCP connection's, as on both ends here."""
+        assert self.transport is not None
+        return ITCPTransport(self.transport)
+
     def dataReceived(self, data: bytes) -> None:
         self.data += data
 
@@ -45,7 +51,7 @@ class Peer(protocol.Protocol):
         self.on_eof()
 
     def on_eof(self) -> None:
-        self.transport.loseConnection()
+        self.tcp.loseConnection()
 
     def writeConnectionLost(self) -> None:
         pass
@@ -64,14 +70,14 @@ class EchoBackend(Peer):
     def dataReceived(self, data: bytes) -> None:
         super().dataReceived(data)
         if self.factory.echo:
-            self.transport.write(data)
+            self.tcp.write(data)
 
     def on_eof(self) -> None:
-        self.transport.write(b"bye %d" % len(self.data))
-        self.transport.loseConnection()
+        self.tcp.write(b"bye %d" % len(self.data))
+        self.tcp.loseConnection()
 
 
-class BackendFactory(protocol.Factory):
+class BackendFactory(protocol.ServerFactory):
     protocol = EchoBackend
     noisy = False
 
@@ -106,4 +112,4 @@ def start_forwarder(backend_port: int, listen: str = "127.0.0.1", backend: str =
 
 def port_of(forwarder: Forwarder) -> int:
     assert forwarder.port is not None
-    return forwarder.port.getHost().port  # type: ignore[no-any-return]
+    return forwarder.port.getHost().port

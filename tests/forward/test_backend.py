@@ -45,7 +45,7 @@ class ScriptedResolver:
 def scripted() -> tuple[MemoryReactorClock, ScriptedResolver, Backend]:
     reactor = MemoryReactorClock()
     resolver = ScriptedResolver()
-    reactor.nameResolver = resolver     # type: ignore[attr-defined]
+    reactor.nameResolver = resolver     # type: ignore[assignment]  # a stand-in resolver
     return reactor, resolver, Backend(reactor, Endpoint("app.lan", 8080), "web")
 
 
@@ -105,10 +105,10 @@ async def test_a_backend_named_localhost_is_forwarded_to() -> None:
     try:
         await eventually(lambda: forwarder.backend.address is not None, what="lookup")
         client = await connect("127.0.0.1", port_of(forwarder))
-        client.transport.write(b"by name")
+        client.tcp.write(b"by name")
         await eventually(lambda: client.data == b"by name", what="echo through localhost")
         assert forwarder.stats()["backend_address"]["address"] in ("127.0.0.1", "::1")
-        client.transport.loseConnection()
+        client.tcp.loseConnection()
     finally:
         await forwarder.stopService()
         await port.stopListening()

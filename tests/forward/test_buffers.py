@@ -116,7 +116,8 @@ def test_a_partial_write_keeps_the_rest_in_the_pipe(pairs: tuple[Pair, Pair]) ->
 
 def queued(sock: socket.socket) -> int:
     """Bytes waiting in a socket's receive queue (SIOCINQ)."""
-    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+    count: int = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+    return count
 
 
 def test_hex_dump_mode_reads_into_python_and_shows_the_bytes(pairs: tuple[Pair, Pair]) -> None:

@@ -178,6 +178,6 @@ def _metrics_answers(ns: str) -> bool:
 def _socket_cap_counted(daemon: Daemon) -> bool:
     """Refused, too, until the daemon has seen the idle clients go."""
     try:
-        return daemon.status()["control"]["dropped"]["socket"]["connection_cap"] > 0
+        return bool(daemon.status()["control"]["dropped"]["socket"]["connection_cap"] > 0)
     except OSError:
         return False

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.logger import ILogObserver
 
 from netsentinel.events import EventBus
 from netsentinel.forward import proxyheader
@@ -22,6 +24,7 @@ from netsentinel.forward.events import (
 from netsentinel.forward.listener import Forwarder
 from tests.forward.peers import (
     BackendFactory,
+    Peer,
     connect,
     eventually,
     listen_backend,
@@ -46,7 +49,7 @@ class Rig:
 
     def forward(self, backend_port: int, **options: Any) -> tuple[Forwarder, int]:
         if not self.forwarders:
-            self.bus.subscribe(object, self.events.append)   # type: ignore[arg-type]
+            self.bus.subscribe(object, self.events.append)   # type: ignore[type-var]  # every event
         forwarder = start_forwarder(backend_port, bus=self.bus, **options)
         self.forwarders.append(forwarder)
         return forwarder, port_of(forwarder)
@@ -70,10 +73,10 @@ async def test_bytes_flow_both_ways_and_are_counted(rig: Rig, host: str) -> None
     backend_port, _ = rig.backend(host)
     forwarder, port = rig.forward(backend_port, listen=host, backend=host)
     client = await connect(host, port)
-    client.transport.write(b"hello world")
+    client.tcp.write(b"hello world")
     await eventually(lambda: client.data == b"hello world", what="echo")
     assert forwarder.stats()["up"] == 11 and forwarder.stats()["down"] == 11
-    client.transport.loseConnection()
+    client.tcp.loseConnection()
     await eventually(lambda: not forwarder.connections, what="connection gone")
     stats = forwarder.stats()
     # the backend answers the client's FIN with "bye 11", which is forwarded too
@@ -87,8 +90,8 @@ async def test_half_close_delivers_the_reply_sent_after_the_clients_eof(rig: Rig
     backend_port, backends = rig.backend(host, echo=False)
     _, port = rig.forward(backend_port, listen=host, backend=host)
     client = await connect(host, port)
-    client.transport.write(b"x" * 100_000)
-    client.transport.loseWriteConnection()
+    client.tcp.write(b"x" * 100_000)
+    client.tcp.loseWriteConnection()
     await client.done
     assert client.data == b"bye 100000"
     assert client.eof
@@ -99,13 +102,14 @@ async def test_stats_keep_monconn_field_names_beside_new_ones(rig: Rig) -> None:
     backend_port, _ = rig.backend()
     forwarder, port = rig.forward(backend_port)
     client = await connect("127.0.0.1", port)
-    client.transport.write(b"abc")
+    client.tcp.write(b"abc")
     await eventually(lambda: client.data == b"abc")
     stats = forwarder.stats()
     monconn_types = {"sid": str, "uptime": int, "ips": str, "connections": int,
                      "accessed": int, "up": int, "down": int}   # monconn's Service.Stats()
     assert {k: type(stats[k]) for k in monconn_types} == monconn_types
     assert (stats["ips"], stats["ip_count"], stats["connections"]) == ("127.0.0.1", 1, 1)
+    assert forwarder.counters.accessed_at is not None
     assert stats["accessed"] == int(forwarder.counters.accessed_at)
     assert stats["ip_table"] == {"127.0.0.1": {"connections": 1, "up": 3, "down": 3}}
     [conn] = stats["open"]
@@ -125,7 +129,7 @@ async def test_blacklisted_client_is_closed_before_reaching_the_backend(
     forwarder, port = rig.forward(backend_port, listen=listen, blacklist=(network_of(entry),))
     target = "::1" if source == "::1" else "127.0.0.1"
     client = await connect(target, port, source)
-    client.transport.write(b"secret")
+    client.tcp.write(b"secret")
     await client.done
     assert client.data == b"" and not backends.connections
     assert forwarder.counters.rejected["blacklist"] == 1
@@ -138,7 +142,7 @@ async def test_runtime_reject_closes_open_connections_and_release_readmits(rig: 
     backend_port, _ = rig.backend()
     forwarder, port = rig.forward(backend_port)
     first = await connect("127.0.0.1", port, "127.0.0.2")
-    first.transport.write(b"a")
+    first.tcp.write(b"a")
     await eventually(lambda: first.data == b"a")
     assert forwarder.reject(network_of("127.0.0.2"), close=True) == 1
     await first.done
@@ -147,7 +151,7 @@ async def test_runtime_reject_closes_open_connections_and_release_readmits(rig: 
     assert forwarder.counters.rejected["blacklist"] == 1
     assert forwarder.release(network_of("127.0.0.2"))
     again = await connect("127.0.0.1", port, "127.0.0.2")
-    again.transport.write(b"b")
+    again.tcp.write(b"b")
     await eventually(lambda: again.data == b"b")
 
 
@@ -162,7 +166,7 @@ async def test_second_connection_beyond_a_limit_is_refused_with_its_reason(
     backend_port, backends = rig.backend()
     forwarder, port = rig.forward(backend_port, limits=limits)
     first = await connect("127.0.0.1", port)
-    first.transport.write(b"1")
+    first.tcp.write(b"1")
     await eventually(lambda: first.data == b"1")
     second = await connect("127.0.0.1", port)
     await second.done
@@ -177,7 +181,7 @@ async def test_ip_limit_counts_distinct_addresses(rig: Rig) -> None:
     forwarder, port = rig.forward(backend_port, limits=Limits(ip_limit=2))
     peers = [await connect("127.0.0.1", port, f"127.0.0.{n}") for n in (1, 1, 2)]
     for peer in peers:
-        peer.transport.write(b"k")
+        peer.tcp.write(b"k")
     await eventually(lambda: all(p.data == b"k" for p in peers))
     third_ip = await connect("127.0.0.1", port, "127.0.0.3")
     await third_ip.done
@@ -190,14 +194,14 @@ async def test_conn_limit_makes_new_clients_wait_until_a_slot_frees(rig: Rig) ->
     backend_port, backends = rig.backend()
     forwarder, port = rig.forward(backend_port, limits=Limits(conn_limit=1))
     first = await connect("127.0.0.1", port)
-    first.transport.write(b"1")
+    first.tcp.write(b"1")
     await eventually(lambda: first.data == b"1")
     second = await connect("127.0.0.1", port)     # completes in the kernel's listen queue
-    second.transport.write(b"2")
+    second.tcp.write(b"2")
     await eventually(lambda: forwarder.port not in reactor.getReaders(),
                      what="the port stopped accepting")
     assert len(backends.connections) == 1 and second.data == b""
-    first.transport.loseConnection()
+    first.tcp.loseConnection()
     await eventually(lambda: second.data == b"2", what="second served after the first left")
     assert sum(forwarder.counters.rejected.values()) == 0
 
@@ -219,14 +223,14 @@ async def test_graceful_stop_lets_an_open_connection_finish(rig: Rig) -> None:
     backend_port, _ = rig.backend()
     forwarder, port = rig.forward(backend_port, timeouts=Timeouts(wait=30))
     client = await connect("127.0.0.1", port)
-    client.transport.write(b"before")
+    client.tcp.write(b"before")
     await eventually(lambda: client.data == b"before")
     stopping = forwarder.stopService()
     await eventually(lambda: forwarder.port is None)
-    client.transport.write(b"+after")
+    client.tcp.write(b"+after")
     await eventually(lambda: client.data == b"before+after", what="still forwarding")
     assert not stopping.called
-    client.transport.loseConnection()
+    client.tcp.loseConnection()
     await stopping
     assert forwarder.state == "stopped"
 
@@ -236,7 +240,7 @@ async def test_graceful_stop_closes_what_remains_after_wait_timeout(rig: Rig) ->
     backend_port, _ = rig.backend()
     forwarder, port = rig.forward(backend_port, timeouts=Timeouts(wait=0.2))
     client = await connect("127.0.0.1", port)
-    client.transport.write(b"x")
+    client.tcp.write(b"x")
     await eventually(lambda: client.data == b"x")
     await forwarder.stopService()
     await client.done
@@ -251,10 +255,11 @@ async def test_proxy_header_reaches_the_backend_before_the_data(rig: Rig, versio
     backend_port, backends = rig.backend(host, echo=False)
     _, port = rig.forward(backend_port, listen=host, backend=host, send_proxy=version)
     client = await connect(host, port)
-    client.transport.write(b"payload")
+    client.tcp.write(b"payload")
     await eventually(lambda: backends.connections and backends.connections[0].data
                      .endswith(b"payload"))
-    local = client.transport.getHost()
+    local = client.tcp.getHost()
+    assert isinstance(local, (IPv4Address, IPv6Address))
     expected = proxyheader.header(version, local.host, local.port, host, port)
     assert backends.connections[0].data == expected + b"payload"
     if version == "v1":
@@ -277,15 +282,15 @@ async def test_short_real_timeout_closes_an_idle_connection(rig: Rig) -> None:
 async def test_print_bytes_logs_a_hex_dump_of_each_chunk(rig: Rig) -> None:
     from twisted.logger import globalLogPublisher
     seen: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(seen.append)
+    globalLogPublisher.addObserver(cast(ILogObserver, seen.append))
     try:
         backend_port, _ = rig.backend()
         _, port = rig.forward(backend_port, print_bytes=True)
         client = await connect("127.0.0.1", port)
-        client.transport.write(b"GET /")
+        client.tcp.write(b"GET /")
         await eventually(lambda: client.data == b"GET /")
     finally:
-        globalLogPublisher.removeObserver(seen.append)
+        globalLogPublisher.removeObserver(cast(ILogObserver, seen.append))
     lines = [e.get("line") for e in seen if "arrow" in e]
     assert any(line and "47 45 54 20 2f" in line and "|GET /|" in line for line in lines)
     assert {e["arrow"] for e in seen if "arrow" in e} == {"client->backend", "backend->client"}
@@ -297,16 +302,16 @@ async def test_connections_are_not_logged_by_default(rig: Rig) -> None:
     seen: list[dict[str, Any]] = []
     backend_port, _ = rig.backend()
     _, port = rig.forward(backend_port)
-    globalLogPublisher.addObserver(seen.append)
+    globalLogPublisher.addObserver(cast(ILogObserver, seen.append))
     try:
         client = await connect("127.0.0.1", port)
-        client.transport.write(b"q")
+        client.tcp.write(b"q")
         await eventually(lambda: client.data == b"q")
-        client.transport.loseConnection()
+        client.tcp.loseConnection()
         await client.done
         await eventually(lambda: not rig.forwarders[0].connections)
     finally:
-        globalLogPublisher.removeObserver(seen.append)
+        globalLogPublisher.removeObserver(cast(ILogObserver, seen.append))
     ours = [e for e in seen if not e.get("log_namespace", "").startswith(
         "twisted.internet.endpoints")]       # the test client's own factory talks
     assert ours == []
@@ -319,7 +324,7 @@ async def test_megabytes_arrive_intact_and_pipes_are_returned(rig: Rig, host: st
     forwarder, port = rig.forward(backend_port, listen=host, backend=host)
     payload = bytes(range(256)) * (8 * 4096)          # 8 MiB, every byte value
     client = await connect(host, port)
-    client.transport.write(payload)
+    client.tcp.write(payload)
     await eventually(lambda: len(client.data) >= len(payload), what="8 MiB echoed")
     assert client.data == payload
     [conn] = forwarder.connections.values()
@@ -336,10 +341,10 @@ async def test_a_reset_on_one_side_closes_the_other_with_its_reason(rig: Rig,
     backend_port, backends = rig.backend()
     forwarder, port = rig.forward(backend_port)
     client = await connect("127.0.0.1", port)
-    client.transport.write(b"ping")
+    client.tcp.write(b"ping")
     await eventually(lambda: client.data == b"ping")
     [backend] = backends.connections
-    (client if side == "client" else backend).transport.abortConnection()
+    (client if side == "client" else backend).tcp.abortConnection()
     await defer.gatherResults([client.done, backend.done])
     await eventually(lambda: not forwarder.connections)
     [closed] = [e for e in rig.events if isinstance(e, ConnectionClosed)]
@@ -356,17 +361,18 @@ async def test_many_clients_get_their_own_bytes_and_nothing_leaks(rig: Rig) -> N
     payloads = [os.urandom(1 + i * 7919 % 300_000) for i in range(60)]
     clients = [await connect("127.0.0.1", port) for _ in payloads]
     for client, payload in zip(clients, payloads, strict=True):
-        client.transport.write(payload)
+        client.tcp.write(payload)
     for i, (client, payload) in enumerate(zip(clients, payloads, strict=True)):
-        await eventually(lambda c=client, p=payload: len(c.data) >= len(p),
-                         what=f"client {i} echoed")
+        def echoed(c: Peer = client, p: bytes = payload) -> bool:
+            return len(c.data) >= len(p)
+        await eventually(echoed, what=f"client {i} echoed")
         assert client.data == payload
         if i % 3 == 0:
-            client.transport.abortConnection()      # some reset
+            client.tcp.abortConnection()      # some reset
         elif i % 3 == 1:
-            client.transport.loseWriteConnection()  # some half-close and read the bye
+            client.tcp.loseWriteConnection()  # some half-close and read the bye
         else:
-            client.transport.loseConnection()
+            client.tcp.loseConnection()
     await defer.gatherResults([c.done for c in clients])
     await eventually(lambda: not forwarder.connections, what="every connection gone")
     assert forwarder.counters.closed == len(payloads)

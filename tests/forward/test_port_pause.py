@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import errno
 import socket
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 
 from netsentinel.fdbudget import FdBudget, reserve
 from netsentinel.forward import port as port_module
@@ -27,7 +27,7 @@ class Table:
 @pytest.fixture
 def events(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
-    monkeypatch.setattr(port_module, "log", Logger(observer=seen.append))
+    monkeypatch.setattr(port_module, "log", Logger(observer=cast(ILogObserver, seen.append)))
     return seen
 
 
@@ -46,7 +46,8 @@ def lines(events: list[dict[str, Any]], text: str) -> int:
 
 def test_a_close_during_the_pause_does_not_resume_accepting(
         events: list[dict[str, Any]]) -> None:
-    reactor, table, accepted = MemoryReactorClock(), Table(LIMIT - 1), []
+    reactor, table = MemoryReactorClock(), Table(LIMIT - 1)
+    accepted: list[Any] = []
     port = listening(reactor, table, accepted)
     try:
         port.doRead()                   # no room: paused
@@ -65,7 +66,8 @@ def test_a_close_during_the_pause_does_not_resume_accepting(
 
 
 def test_the_pause_ends_with_one_line_once_there_is_room(events: list[dict[str, Any]]) -> None:
-    reactor, table, accepted = MemoryReactorClock(), Table(LIMIT - 1), []
+    reactor, table = MemoryReactorClock(), Table(LIMIT - 1)
+    accepted: list[Any] = []
     port = listening(reactor, table, accepted)
     client = socket.create_connection(("127.0.0.1", port.getHost().port))
     try:
@@ -88,7 +90,8 @@ def test_the_pause_ends_with_one_line_once_there_is_room(events: list[dict[str, 
 def test_a_descriptor_inside_the_reserve_is_closed_and_counted(
         events: list[dict[str, Any]]) -> None:
     """Linux gives the lowest free number: one that high means the table is that full."""
-    reactor, table, accepted = MemoryReactorClock(), Table(10), []
+    reactor, table = MemoryReactorClock(), Table(10)
+    accepted: list[Any] = []
     port = listening(reactor, table, accepted)
     refused: list[Any] = []
     port.refused = refused.append

@@ -10,7 +10,8 @@ from netsentinel.forward.blacklist import Blacklist, client_address
 from netsentinel.forward.config import Limits, NftSetRef
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.limiter import Limiter
-from netsentinel.forward.nftset import transaction
+from netsentinel.forward.nftset import desired
+from netsentinel.nft.sets import SetSpec
 
 net = ipaddress.ip_network
 
@@ -89,23 +90,18 @@ def test_hexdump_stops_at_its_limit() -> None:
     assert len(lines) == 3 and lines[-1] == "... 68 more bytes not shown"
 
 
-def test_nft_transaction_declares_flushes_and_fills_both_sets() -> None:
+def test_nft_mirror_wants_each_family_collapsed_in_its_own_set() -> None:
     ref = NftSetRef("inet", "filter", "ns_block")
-    commands = transaction(ref, frozenset({net("2.2.2.0/24"), net("2.2.2.7"), net("1.1.1.1"),
-                                           net("2001:db8::/32")}))
-    where = {"family": "inet", "table": "filter"}
-    assert commands[0] == {"add": {"table": {"family": "inet", "name": "filter"}}}
-    assert {"flush": {"set": {**where, "name": "ns_block"}}} in commands
-    assert {"add": {"element": {**where, "name": "ns_block", "elem": [
-        "1.1.1.1", {"prefix": {"addr": "2.2.2.0", "len": 24}}]}}} in commands
-    assert {"add": {"element": {**where, "name": "ns_block6", "elem": [
-        {"prefix": {"addr": "2001:db8::", "len": 32}}]}}} in commands
+    wanted = desired(ref, frozenset({net("2.2.2.0/24"), net("2.2.2.7"), net("1.1.1.1"),
+                                     net("2001:db8::/32")}))
+    assert wanted == {SetSpec("ns_block", "ipv4_addr", True): frozenset({"1.1.1.1/32", "2.2.2.0/24"}),
+                      SetSpec("ns_block6", "ipv6_addr", True): frozenset({"2001:db8::/32"})}
 
 
-def test_empty_blacklist_still_flushes_the_sets() -> None:
-    commands = transaction(NftSetRef("inet", "filter", "b"), frozenset())
-    assert [c for c in commands if "element" in c.get("add", {})] == []
-    assert len([c for c in commands if "flush" in c]) == 2
+def test_empty_blacklist_still_wants_both_sets_emptied() -> None:
+    wanted = desired(NftSetRef("inet", "filter", "b"), frozenset())
+    assert wanted == {SetSpec("b", "ipv4_addr", True): frozenset(),
+                      SetSpec("b6", "ipv6_addr", True): frozenset()}
 
 
 class Conn:
@@ -113,7 +109,7 @@ class Conn:
         self.number, self.ip, self.port = number, ip, 1000 + number
         self.started = self.last_activity = 100.0
         self.up, self.down = up, down
-        self.half_closed_at = None
+        self.half_closed_at: float | None = None
 
 
 def test_stats_sum_live_and_closed_connections() -> None:

@@ -35,7 +35,7 @@ async def test_reload_keeps_adopts_rebuilds_and_removes_services() -> None:
     try:
         kept, moved = feature.forwarders["kept"], feature.forwarders["moved"]
         client = await connect("127.0.0.1", port_of(kept))
-        client.transport.write(b"1")
+        client.tcp.write(b"1")
         await eventually(lambda: client.data == b"1")
         new = ForwardConfig((
             attrs.evolve(kept.config, limits=Limits(per_ip_limit=1)),
@@ -44,7 +44,7 @@ async def test_reload_keeps_adopts_rebuilds_and_removes_services() -> None:
             service("added", target)))
         assert feature.reconfigure(new)
         assert feature.forwarders["kept"] is kept and kept.limiter.limits.per_ip_limit == 1
-        client.transport.write(b"2")
+        client.tcp.write(b"2")
         await eventually(lambda: client.data == b"12", what="kept connection still served")
         await eventually(lambda: "moved" in feature.forwarders
                          and feature.forwarders["moved"] is not moved, what="moved rebuilt")
@@ -52,10 +52,10 @@ async def test_reload_keeps_adopts_rebuilds_and_removes_services() -> None:
         assert set(feature.forwarders) == {"kept", "moved", "added"}
         assert {s.name for s in feature.services} == {"kept", "moved", "added"}
         other = await connect("127.0.0.1", port_of(feature.forwarders["added"]))
-        other.transport.write(b"3")
+        other.tcp.write(b"3")
         await eventually(lambda: other.data == b"3")
-        other.transport.loseConnection()
-        client.transport.loseConnection()
+        other.tcp.loseConnection()
+        client.tcp.loseConnection()
     finally:
         await defer.maybeDeferred(feature.stopService)
         await backend.stopListening()

@@ -17,14 +17,14 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import attrs
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.logger import globalLogPublisher
+from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.web import resource, server
 
 from netsentinel.checks import dyndns2
@@ -75,9 +75,9 @@ class StandIn(resource.Resource):
 @pytest.fixture
 def provider() -> Iterator[tuple[StandIn, int]]:
     stand_in = StandIn()
-    port = reactor.listenTCP(0, server.Site(stand_in), interface="127.0.0.1")  # type: ignore[attr-defined]
+    port = reactor.listenTCP(0, server.Site(stand_in), interface="127.0.0.1")  # type: ignore[arg-type]
     try:
-        yield stand_in, port.getHost().port
+        yield stand_in, port.getHost().port  # type: ignore[attr-defined]  # an IPv4Address
     finally:
         pytest_twisted.blockon(port.stopListening())
 
@@ -129,11 +129,11 @@ def test_dyndns2_requests_and_replies_as_ddclients(case: dict[str, Any],
         if event.get("log_namespace") == dyndns2.log.namespace and "warning" in event:
             warnings.append(event["warning"])
 
-    globalLogPublisher.addObserver(observe)
+    globalLogPublisher.addObserver(cast(ILogObserver, observe))
     try:
         results = yield dyndns2.update(reactor, config, 10.0, hosts, dyndns2.myip(*wanted))
     finally:
-        globalLogPublisher.removeObserver(observe)
+        globalLogPublisher.removeObserver(cast(ILogObserver, observe))
     assert stand_in.queries == [case["wantquery"]]
     assert stand_in.credentials == [b"Basic dXNlcjpwdw=="]
     check_case(case, results, warnings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -11,7 +11,7 @@ from twisted.conch.error import ValidPublicKey
 from twisted.conch.ssh.keys import Key
 from twisted.cred.credentials import SSHPrivateKey
 from twisted.cred.error import UnauthorizedLogin
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 
 from netsentinel.manhole import ssh
 
@@ -31,7 +31,7 @@ def credentials(key: Key, signed: bool) -> SSHPrivateKey:
 @pytest.fixture
 def events(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     seen: list[dict[str, Any]] = []
-    monkeypatch.setattr(ssh, "log", Logger(observer=seen.append))
+    monkeypatch.setattr(ssh, "log", Logger(observer=cast(ILogObserver, seen.append)))
     yield seen
 
 

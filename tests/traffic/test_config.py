@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from netsentinel.schema import ConfigError, Section
-from netsentinel.traffic.config import SourceConfig, check_filter, link_types, parse
+from netsentinel.traffic.config import SourceConfig, TrafficConfig, check_filter, link_types, parse
 from netsentinel.traffic.packet import DLT_EN10MB, DLT_RAW
 
 
-def load(text: str) -> object:
+def load(text: str) -> TrafficConfig | None:
     root = Section.from_text(text, "t.yaml")
     config = parse(root.section("traffic"), {})
     root.done()
@@ -37,6 +37,7 @@ traffic:
     idle: 3600
     stop_on_exit: true
 """)
+    assert config is not None
     vpn, ondemand = config.triggers
     assert vpn.sources == (SourceConfig("nflog:2"),) and vpn.idle == 600
     assert ondemand.sources == (SourceConfig("tun0", "! host 1.2.3.4"),)
@@ -78,4 +79,5 @@ def test_annotated_example_parses() -> None:
     path = Path(__file__).resolve().parents[2] / "etc" / "examples" / "traffic.yaml"
     text = re.sub(r"/usr/local/bin/\w+\.sh", "/bin/true", path.read_text())
     config = load(text.replace("/var/lib/netsentinel", "/tmp"))
+    assert config is not None
     assert [t.name for t in config.triggers] == ["vpn", "ondemand", "both"]

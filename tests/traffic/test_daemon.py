@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.lab import Daemon, Lab, wait_for
 from tests.traffic.conftest import Recorder, Tun
@@ -13,8 +14,9 @@ from tests.traffic.packets import ACK, SYN, tcp4, udp4
 GROUP = 23
 
 
-def trigger_status(daemon: Daemon, name: str) -> dict:
-    return json.loads(daemon.ctl("trigger list"))[name]
+def trigger_status(daemon: Daemon, name: str) -> dict[str, Any]:
+    status: dict[str, Any] = json.loads(daemon.ctl("trigger list"))[name]
+    return status
 
 
 def nflog_lab(lab: Lab) -> tuple[str, str]:

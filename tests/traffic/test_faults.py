@@ -66,7 +66,8 @@ class BrokenRunner(RecordingRunner):
 def make(faults: FaultRecorder) -> tuple[Trigger, Clock, BrokenRunner]:
     config = TriggerConfig("vpn", (SourceConfig("tun9"),), ("/bin/cmd",), idle=10.0)
     clock, runner = Clock(), BrokenRunner()
-    return Trigger(config, clock, runner, lambda e: None, faults), clock, runner
+    return (Trigger(config, clock, runner, lambda e: None, faults),  # type: ignore[arg-type]  # a stand-in runner
+            clock, runner)
 
 
 def test_a_runner_fault_counts_as_a_failed_command_and_the_machine_moves_on() -> None:

@@ -7,7 +7,7 @@ from twisted.python.failure import Failure
 from netsentinel.traffic.capture import CaptureError
 from netsentinel.traffic.config import SourceConfig
 from netsentinel.traffic.packet import DLT_RAW, Batch
-from netsentinel.traffic.source import SLICE, SLICES, Source
+from netsentinel.traffic.source import SLICE, SLICES, CaptureReader, Source
 from tests.traffic.packets import udp4
 
 PACKET = udp4("10.0.0.2", "10.0.0.1", 1, 2)
@@ -53,6 +53,12 @@ class Opener:
         return self.opened[-1]
 
 
+def reader(source: Source) -> CaptureReader:
+    """The started source's reader."""
+    assert source.reader is not None
+    return source.reader
+
+
 def make(missing: bool = False, rest: float = 0.0
          ) -> tuple[Source, MemoryReactorClock, Opener, list[int]]:
     reactor, opener, got = MemoryReactorClock(), Opener(missing), []
@@ -80,11 +86,11 @@ def test_flood_is_read_in_bounded_slices() -> None:
     source.start()
     capture = opener.opened[0]
     capture.waiting = SLICE * SLICES * 3
-    source.reader.doRead()
+    reader(source).doRead()
     assert got == [SLICE] * SLICES
-    source.reader.doRead()
-    source.reader.doRead()
-    source.reader.doRead()
+    reader(source).doRead()
+    reader(source).doRead()
+    reader(source).doRead()
     assert sum(got) == SLICE * SLICES * 3
     assert source.status()["packets"] == sum(got)
 
@@ -94,7 +100,7 @@ def test_read_error_closes_and_reopens() -> None:
     source.start()
     first = opener.opened[0]
     first.fail = True
-    source.reader.doRead()
+    reader(source).doRead()
     assert first.closed
     assert len(opener.opened) == 2
     assert source.status()["state"] == "listening"
@@ -104,7 +110,7 @@ def test_hang_up_seen_by_the_reactor_reopens() -> None:
     source, reactor, opener, _ = make()
     source.start()
     opener.missing = True
-    source.reader.connectionLost(Failure(ConnectionDone()))
+    reader(source).connectionLost(Failure(ConnectionDone()))
     assert opener.opened[0].closed
     assert source.status()["state"] == "waiting"
     opener.missing = False
@@ -129,7 +135,7 @@ def test_source_rests_when_the_trigger_needs_no_packets() -> None:
     source, reactor, opener, got = make(rest=0.5)
     source.start()
     opener.opened[0].waiting = SLICE * 4
-    source.reader.doRead()
+    reader(source).doRead()
     assert got == [SLICE]
     assert source.reader not in reactor.getReaders()
     assert source.status()["state"] == "resting"
