@@ -32,7 +32,7 @@ class StandInDaemon:
 
     def __init__(self, status_page: bool = True) -> None:
         self.bus = EventBus()
-        self.config = SimpleNamespace(control=SimpleNamespace(status_page=status_page))
+        self.config: Any = SimpleNamespace(control=SimpleNamespace(status_page=status_page))
         self.control_clients = ClientCounters()
         self.calls: list[list[str]] = []
         self.waiting: dict[str, defer.Deferred[Any]] = {}
