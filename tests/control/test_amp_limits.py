@@ -4,7 +4,6 @@ work is not read until one finishes, and a box past ``MAX_BOX`` closes the conne
 
 from __future__ import annotations
 
-import pytest
 from twisted.internet.testing import StringTransport
 from twisted.protocols import amp
 
@@ -43,8 +42,6 @@ def test_too_many_calls_in_work_pause_reading() -> None:
     assert sorted(answers) == sorted(b"%d" % i for i in range(MAX_PENDING + 1))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: IntNStringReceiver re-parses its buffer when "
-                   "resumed from inside stringReceived; see the docstring")
 def test_buffered_call_answered_at_once_runs_once() -> None:
     """A call read on resume that finishes at once releases the hold inside AMP's own
     parsing loop; ``resumeProducing`` then re-enters ``dataReceived(b"")`` before
