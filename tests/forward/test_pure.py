@@ -10,7 +10,7 @@ from netsentinel.forward.blacklist import Blacklist, client_address
 from netsentinel.forward.config import Limits, NftSetRef
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.limiter import Limiter
-from netsentinel.forward.nftset import transaction
+from netsentinel.forward.nftset import desired, specs
 
 net = ipaddress.ip_network
 
@@ -89,23 +89,20 @@ def test_hexdump_stops_at_its_limit() -> None:
     assert len(lines) == 3 and lines[-1] == "... 68 more bytes not shown"
 
 
-def test_nft_transaction_declares_flushes_and_fills_both_sets() -> None:
+def test_blacklist_mirror_wants_merged_networks_in_two_sets() -> None:
     ref = NftSetRef("inet", "filter", "ns_block")
-    commands = transaction(ref, frozenset({net("2.2.2.0/24"), net("2.2.2.7"), net("1.1.1.1"),
-                                           net("2001:db8::/32")}))
-    where = {"family": "inet", "table": "filter"}
-    assert commands[0] == {"add": {"table": {"family": "inet", "name": "filter"}}}
-    assert {"flush": {"set": {**where, "name": "ns_block"}}} in commands
-    assert {"add": {"element": {**where, "name": "ns_block", "elem": [
-        "1.1.1.1", {"prefix": {"addr": "2.2.2.0", "len": 24}}]}}} in commands
-    assert {"add": {"element": {**where, "name": "ns_block6", "elem": [
-        {"prefix": {"addr": "2001:db8::", "len": 32}}]}}} in commands
+    wanted = desired(ref, frozenset({net("2.2.2.0/24"), net("2.2.2.7"), net("1.1.1.1"),
+                                     net("2001:db8::/32")}))
+    v4, v6 = specs(ref)
+    assert (v4.name, v6.name) == ("ns_block", "ns_block6")
+    assert wanted == {v4: frozenset({"1.1.1.1/32", "2.2.2.0/24"}),
+                      v6: frozenset({"2001:db8::/32"})}
 
 
-def test_empty_blacklist_still_flushes_the_sets() -> None:
-    commands = transaction(NftSetRef("inet", "filter", "b"), frozenset())
-    assert [c for c in commands if "element" in c.get("add", {})] == []
-    assert len([c for c in commands if "flush" in c]) == 2
+def test_empty_blacklist_still_wants_both_sets_empty() -> None:
+    wanted = desired(NftSetRef("inet", "filter", "b"), frozenset())
+    assert sorted(spec.name for spec in wanted) == ["b", "b6"]
+    assert all(elements == frozenset() for elements in wanted.values())
 
 
 class Conn:
