@@ -57,6 +57,7 @@ class _Holds:
 
     def _start_holds(self) -> None:
         self._holds: set[str] = set()
+        self._parsing = False
         self._working = 0
         self.backlog = Backlog()
         self._released = False
@@ -71,7 +72,19 @@ class _Holds:
         if why in self._holds:
             self._holds.discard(why)
             if not self._holds and self.transport is not None:
-                basic._PauseableMixin.resumeProducing(self)  # type: ignore[arg-type]
+                if self._parsing:
+                    # inside the receiver's own loop (a request answered at once): it goes
+                    # on by itself; resuming here would parse its unconsumed buffer again
+                    self.paused = False
+                else:
+                    basic._PauseableMixin.resumeProducing(self)  # type: ignore[arg-type]
+
+    def dataReceived(self, data: bytes) -> None:
+        self._parsing = True
+        try:
+            super().dataReceived(data)  # type: ignore[misc]
+        finally:
+            self._parsing = False
 
     def pauseProducing(self) -> None:
         self.backlog.pause()

@@ -14,7 +14,16 @@ from typing import Any
 
 from twisted.web.template import Element, Tag, TagLoader, renderer, tags
 
+from netsentinel.addresses.report import problems as addresses_problems
+from netsentinel.checks.report import problems as checks_problems
+from netsentinel.checks.report import provider_text, provider_troubled
+from netsentinel.docker.report import problems as docker_problems
 from netsentinel.faults import problems as fault_problems
+from netsentinel.forward.report import problems as forward_problems
+from netsentinel.manhole.report import problems as manhole_problems
+from netsentinel.nft.writer import sets_problems
+from netsentinel.readable import ago, counts, duration, ms, percent, size
+from netsentinel.traffic.report import problems as traffic_problems
 
 DEFAULT_REFRESH = 5
 MAX_REFRESH = 3600      # an hour: a larger value is as good as off, and says so
@@ -45,80 +54,10 @@ def refresh_seconds(value: bytes | None) -> int:
     return 0 if seconds <= 0 else min(seconds, MAX_REFRESH)
 
 
-# -- figures as people read them
-
-def size(n: int | None) -> str:
-    """Bytes exactly up to 10 KiB (a test or a handshake), then in binary units."""
-    if n is None:
-        return "—"
-    if n < 10240:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB"):
-        value /= 1024
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1024:.1f} TiB"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d {hours}h {minutes}m"
-    return f"{hours}h {minutes}m" if hours else f"{minutes}m {secs}s"
-
-
-def ago(stamp: float | None, now: float) -> str:
-    """A Unix time as "12s ago", which is what a reader wants from a sync time."""
-    return "never" if stamp is None else f"{duration(max(0.0, now - stamp))} ago"
-
-
-def provider_troubled(provider: dict[str, Any] | None) -> bool:
-    """A ddns provider that refused an update or is waiting to retry one: a problem."""
-    return provider is not None and provider["state"] in ("failed", "retrying")
-
-
-def provider_text(provider: dict[str, Any] | None, now: float | None) -> str | None:
-    """A ddns instance's provider in a few words: its state, the address it has, and
-    what went wrong (with when the next attempt is, given ``now``)."""
-    if provider is None:
-        return None
-    words = [provider["state"]]
-    if provider["address"] is not None:
-        words.append(provider["address"])
-    errors = sorted({h["result"] for h in provider["hosts"].values()
-                     if provider_troubled(provider) and h["result"]
-                     not in (None, "good", "nochg")})
-    if errors:
-        words.append(f"({', '.join(errors)})")
-    if now is not None and provider["next_attempt"] is not None:
-        words.append(f"next in {duration(max(0.0, provider['next_attempt'] - now))}")
-    return " ".join(words)
-
-
-def ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f} ms"
-
-
-def percent(ratio: float | None) -> str:
-    return "—" if ratio is None else f"{100 * ratio:.1f}%"
-
-
-def counts(mapping: Mapping[str, int]) -> str:
-    """``{"blacklist": 1, "ip_limit": 0}`` → ``blacklist 1``: only what happened."""
-    shown = [f"{key} {n}" for key, n in sorted(mapping.items()) if n]
-    return ", ".join(shown) or "none"
-
-
 # -- what is wrong: a pure function, so the red box is tested without a daemon
 
 def problems(status: Mapping[str, Any]) -> list[str]:
+    """Everything wrong, daemon first; each feature words its own (its ``report``)."""
     found: list[str] = []
     if not status.get("ready"):
         found.append("daemon: not ready (a feature's first sync has not finished)")
@@ -128,49 +67,14 @@ def problems(status: Mapping[str, Any]) -> list[str]:
     metrics = status.get("metrics")
     if metrics and metrics["error"]:
         found.append(f"metrics: not listening on {metrics['listen']}: {metrics['error']}")
-    for key in ("addresses", "docker"):
-        for name, state in (status.get(key) or {}).get("sets", {}).items():
-            if state["error"]:
-                found.append(f"{key}: set {name} not synced: {state['error']}")
-    for name, state in (status.get("addresses") or {}).get("files", {}).items():
-        if state["error"]:
-            found.append(f"addresses: file {name}: {state['error']}")
-    for name, svc in (status.get("forward") or {}).items():
-        # a service stopped on purpose (`forward stop`) is no problem: haproxy's MAINT
-        if svc["backend_failures"]:
-            found.append(f"forward {name}: {svc['backend_failures']} backend failure(s)")
-        if svc["backend_address"]["error"]:
-            found.append(f"forward {name}: backend {svc['backend']}: "
-                         f"{svc['backend_address']['error']}")
-        if (svc.get("blacklist_set") or {}).get("error"):
-            found.append(f"forward {name}: blacklist set: {svc['blacklist_set']['error']}")
-    checks = status.get("checks") or {}
-    for name, ping in checks.get("ping", {}).items():
-        if ping["alarm"]:
-            found.append(f"ping {name}: alarm on {ping['target']}")
-    for name, updown in checks.get("updown", {}).items():
-        if updown["state"] == "offline":
-            found.append(f"updown {name}: offline")
-    for name, ddns in checks.get("ddns", {}).items():
-        if ddns["failures"]:
-            found.append(f"ddns {name}: {len(ddns['failures'])} source(s) failed")
-        if provider_troubled(ddns.get("provider")):
-            found.append(f"ddns {name}: provider {provider_text(ddns['provider'], None)}")
-    for name, failover in checks.get("failover", {}).items():
-        if failover["active"] is None:
-            found.append(f"failover {name}: no uplink carries the default route")
-    for name, trigger in (status.get("traffic") or {}).get("triggers", {}).items():
-        if trigger["failures"]:
-            found.append(f"trigger {name}: {trigger['failures']} command failure(s)")
-        for source in trigger["sources"]:
-            if source["error"]:
-                found.append(f"trigger {name}: {source['device']}: {source['error']}")
-    docker = status.get("docker")
-    if docker and not docker["connected"]:
-        found.append(f"docker: not connected to {docker['socket']}: {docker['error']}")
-    manhole = status.get("manhole")
-    if manhole and manhole["error"]:
-        found.append(f"manhole: {manhole['error']}")
+    found += sets_problems("addresses", status.get("addresses"))
+    found += sets_problems("docker", status.get("docker"))
+    found += addresses_problems(status.get("addresses"))
+    found += forward_problems(status.get("forward"))
+    found += checks_problems(status.get("checks"))
+    found += traffic_problems(status.get("traffic"))
+    found += docker_problems(status.get("docker"))
+    found += manhole_problems(status.get("manhole"))
     return found
 
 

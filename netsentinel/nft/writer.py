@@ -190,3 +190,9 @@ class SetWriter:
 
     def to_dict(self) -> dict[str, Any]:
         return {name: state.to_dict() for name, state in sorted(self.states.items())}
+
+
+def sets_problems(key: str, section: Mapping[str, Any] | None) -> list[str]:
+    """The sets in error of a feature's ``status`` section (its ``sets`` is :meth:`to_dict`)."""
+    return [f"{key}: set {name} not synced: {state['error']}"
+            for name, state in (section or {}).get("sets", {}).items() if state["error"]]

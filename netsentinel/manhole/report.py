@@ -1,0 +1,9 @@
+"""What is wrong with the manhole, in one line, from its ``status`` section."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def problems(manhole: Mapping[str, Any] | None) -> list[str]:
+    return [f"manhole: {manhole['error']}"] if manhole and manhole["error"] else []

@@ -1,0 +1,16 @@
+"""What is wrong with the traffic triggers, in one line each, from their ``status``."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def problems(traffic: Mapping[str, Any] | None) -> list[str]:
+    found: list[str] = []
+    for name, trigger in (traffic or {}).get("triggers", {}).items():
+        if trigger["failures"]:
+            found.append(f"trigger {name}: {trigger['failures']} command failure(s)")
+        for source in trigger["sources"]:
+            if source["error"]:
+                found.append(f"trigger {name}: {source['device']}: {source['error']}")
+    return found
