@@ -5,7 +5,7 @@ Shared by the status page and each feature's report of what is wrong.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def size(n: int | None) -> str:

@@ -3,7 +3,8 @@ are the set writer's: :func:`netsentinel.nft.writer.sets_problems`)."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def problems(docker: Mapping[str, Any] | None) -> list[str]:

@@ -71,7 +71,7 @@ def test_amp_box_first_byte_chooses_amp() -> None:
     assert data[:1] == b"\x00"
     sniffer.dataReceived(data)
     assert isinstance(sniffer.chosen, ControlAMP)
-    assert getattr(transport, "protocol") is sniffer.chosen   # later bytes skip the sniffer
+    assert getattr(transport, "protocol") is sniffer.chosen  # noqa: B009  later bytes skip the sniffer
     [reply] = amp.parseString(transport.value())
     assert reply[b"_answer"] == b"1"
     assert reply[b"reply.0"] == b'"PONG"'

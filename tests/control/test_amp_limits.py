@@ -15,7 +15,8 @@ from tests.control.standin import StandInDaemon, clients
 def call_box(ask: int, *words: str) -> bytes:
     box = amp.AmpBox(_command=b"Call", _ask=b"%d" % ask)
     box[b"words"] = amp.ListOf(amp.Unicode()).toString(list(words))
-    return box.serialize()
+    serialized: bytes = box.serialize()
+    return serialized
 
 
 def connect(daemon: StandInDaemon) -> tuple[ControlAMP, StringTransport]:

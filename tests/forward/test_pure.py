@@ -110,7 +110,7 @@ class Conn:
         self.number, self.ip, self.port = number, ip, 1000 + number
         self.started = self.last_activity = 100.0
         self.up, self.down = up, down
-        self.half_closed_at = None
+        self.half_closed_at: float | None = None
 
 
 def test_stats_sum_live_and_closed_connections() -> None:
