@@ -22,7 +22,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from twisted.internet import defer, error, protocol
@@ -41,6 +41,22 @@ SETSID = shutil.which("setsid") or "/usr/bin/setsid"   # util-linux, essential o
 # Linux refuses one argument over 128 KiB (MAX_ARG_STRLEN) and all of them over about 2 MiB
 # with "Argument list too long"; 20,000 addresses in one comma-joined list pass that.
 ARG_LIMIT = 32 * 1024
+
+
+
+class ScriptCall(Protocol):
+    """What one call tells a user's action script: the words after the script's own argv.
+
+    Each feature's call type says it once (imon's ``INSTANCE FLAG EVENT ARGS...``,
+    ``INTERFACE ADDED REMOVED``, ``CHANGE CONTAINER IPS``, tuninetd's ``start``/``stop``).
+    """
+
+    def script_args(self) -> tuple[str, ...]: ...
+
+
+def script_argv(script: Sequence[str], call: ScriptCall) -> tuple[str, ...]:
+    """The one way a script's argv is built: the configured argv, then the call's words."""
+    return (*script, *call.script_args())
 
 
 def spill_long_arguments(argv: Sequence[str], directory: str | None = None
@@ -161,6 +177,11 @@ class ActionRunner:
         self._queue.append(job)
         self._next()
         return job.deferred
+
+    def call(self, script: Sequence[str], call: ScriptCall, env: dict[str, str] | None = None,
+             timeout: float | None = None) -> defer.Deferred[ActionResult]:
+        """Run a feature's action script for one call (see :class:`ScriptCall`)."""
+        return self.run(script_argv(script, call), env, timeout)
 
     def status(self) -> dict[str, int]:
         return {"running": self.running, "queued": len(self._queue),

@@ -15,3 +15,7 @@ class AddressesChanged(Event):
     interface: str
     added: tuple[str, ...]
     removed: tuple[str, ...]
+
+    def script_args(self) -> tuple[str, ...]:
+        """The action script's words: ``INTERFACE ADDED REMOVED`` (comma-separated lists)."""
+        return self.interface, ",".join(self.added), ",".join(self.removed)

@@ -317,11 +317,10 @@ class AddressMonitor(service.Service):
             removed = sorted(str(a) for a in change.removed)
             log.info("{interface}: added {added}, removed {removed}", interface=change.interface,
                      added=" ".join(added) or "-", removed=" ".join(removed) or "-")
-            self.context.bus.publish(AddressesChanged(change.interface, tuple(added),
-                                                      tuple(removed)))
+            event = AddressesChanged(change.interface, tuple(added), tuple(removed))
+            self.context.bus.publish(event)
             if self.config.action is not None:
-                self.context.runner.run(
-                    [*self.config.action, change.interface, ",".join(added), ",".join(removed)])
+                self.context.runner.call(self.config.action, event)
 
     # -- control
 

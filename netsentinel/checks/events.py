@@ -22,3 +22,19 @@ class CheckEvent(Event):
     args: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     logged: bool = True       # False: a ping instance set ``log: false`` (thousands of targets)
+
+
+@attrs.frozen
+class ImonCall:
+    """imon's call of its action script: ``INSTANCE SYSLOGFLAG EVENT ARGS...``.
+
+    The flag is imon's "log yourself" switch: "0" when netsentinel logs to syslog
+    (the script need not), "1" otherwise.
+    """
+
+    event: CheckEvent
+    syslog: bool
+
+    def script_args(self) -> tuple[str, ...]:
+        e = self.event
+        return e.instance, "0" if self.syslog else "1", e.name, *e.args

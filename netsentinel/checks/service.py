@@ -11,7 +11,7 @@ from twisted.logger import Logger
 
 from netsentinel.checks.config import ChecksConfig
 from netsentinel.checks.ddns import DdnsMonitor
-from netsentinel.checks.events import CheckEvent
+from netsentinel.checks.events import CheckEvent, ImonCall
 from netsentinel.checks.failover import FailoverMonitor
 from netsentinel.checks.icmp import IcmpEngine
 from netsentinel.checks.monitor import Monitor, Tools
@@ -27,11 +27,6 @@ EVENTS = counter("netsentinel_checks_events_total", "Events reported by the moni
 ICMP_SENT = counter("netsentinel_icmp_requests_total", "ICMP echo requests sent.")
 ICMP_RECEIVED = counter("netsentinel_icmp_replies_total", "ICMP echo replies matched.")
 ICMP_ERRORS = counter("netsentinel_icmp_send_errors_total", "Echo requests the kernel refused.")
-
-
-def script_argv(script: tuple[str, ...], event: CheckEvent, syslog: bool) -> list[str]:
-    """imon's call: ``SCRIPT INSTANCE SYSLOGFLAG EVENT ARGS...`` (flag "0" = we log to syslog)."""
-    return [*script, event.instance, "0" if syslog else "1", event.name, *event.args]
 
 
 class ChecksService(service.MultiService):
@@ -100,7 +95,7 @@ class ChecksService(service.MultiService):
                      instance=event.instance, event=event.name, args=" ".join(event.args),
                      notes="".join(f"; {n}" for n in event.notes))
         if self.config.action is not None:
-            self.context.runner.run(script_argv(self.config.action, event, self.context.syslog))
+            self.context.runner.call(self.config.action, ImonCall(event, self.context.syslog))
 
     def when_ready(self) -> defer.Deferred[None]:
         return defer.succeed(None)

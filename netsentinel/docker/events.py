@@ -17,6 +17,10 @@ class ContainerEvent(Event):
     id: str
     ips: tuple[str, ...]   # down: the addresses it had
 
+    def script_args(self) -> tuple[str, ...]:
+        """The action script's words: ``CHANGE CONTAINER IPS`` (comma-separated)."""
+        return self.change, self.container, ",".join(self.ips)
+
 
 @attrs.frozen
 class DockerConnection(Event):

@@ -280,11 +280,10 @@ class DockerMonitor(service.Service):
             container = change.container
             log.info("docker: container {name} {change}: {ips}", name=container.name,
                      change=change.kind, ips=" ".join(container.ips) or "-")
-            self.context.bus.publish(ContainerEvent(change.kind, container.name, container.id,
-                                                    container.ips))
+            event = ContainerEvent(change.kind, container.name, container.id, container.ips)
+            self.context.bus.publish(event)
             if self.config.action is not None:
-                self.context.runner.run([*self.config.action, change.kind, container.name,
-                                         ",".join(container.ips)])
+                self.context.runner.call(self.config.action, event)
 
     # -- control
 

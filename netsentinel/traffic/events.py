@@ -17,3 +17,13 @@ class TriggerChanged(Event):
     previous: str
     cause: str
     packet: str = ""
+
+
+@attrs.frozen
+class TriggerCall:
+    """tuninetd's call of its command: ``COMMAND start`` on first traffic, ``COMMAND stop`` after idle."""
+
+    verb: str
+
+    def script_args(self) -> tuple[str, ...]:
+        return (self.verb,)

@@ -20,7 +20,7 @@ from netsentinel.actions import ActionResult, ActionRunner
 from netsentinel.events import Event
 from netsentinel.faults import FaultRecorder
 from netsentinel.traffic.config import TriggerConfig
-from netsentinel.traffic.events import TriggerChanged
+from netsentinel.traffic.events import TriggerCall, TriggerChanged
 from netsentinel.traffic.machine import UP, Effect, Input, State, step
 from netsentinel.traffic.packet import Batch, decode, has_tcp_ack
 from netsentinel.traffic.savefile import append_packet
@@ -130,7 +130,7 @@ class Trigger:
                 waiter.callback(f"{self.config.name} is in standby")
 
     def _run(self, verb: str, then: Input) -> None:
-        d = self.runner.run([*self.config.command, verb])
+        d = self.runner.call(self.config.command, TriggerCall(verb))
         d.addCallbacks(self._command_ended, self._command_faulted, callbackArgs=(verb, then),
                        errbackArgs=(verb, then))
         d.addErrback(self.faults.errback("traffic", f"trigger {self.config.name} {verb}"))

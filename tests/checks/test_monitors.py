@@ -7,6 +7,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.internet.task import Clock
 
+from netsentinel.actions import script_argv
 from netsentinel.checks.config import (
     Alarm,
     DdnsConfig,
@@ -16,10 +17,9 @@ from netsentinel.checks.config import (
     UpdownConfig,
 )
 from netsentinel.checks.ddns import DdnsMonitor
-from netsentinel.checks.events import CheckEvent
+from netsentinel.checks.events import CheckEvent, ImonCall
 from netsentinel.checks.hysteresis import Change, Hysteresis, LinkState
 from netsentinel.checks.ping import PingMonitor
-from netsentinel.checks.service import script_argv
 from netsentinel.checks.sources import SourceError, validate
 from netsentinel.checks.updown import UpdownMonitor, duration
 from tests.checks.fakes import FakeEngine, tools
@@ -45,10 +45,10 @@ def test_imon_duration_is_days_hours_minutes_seconds() -> None:
 
 def test_script_argv_follows_imon() -> None:
     event = CheckEvent("ddns", "home", "ddns-ip-update", ("1.2.3.4", "unknown"))
-    assert script_argv(("/bin/act",), event, syslog=True) == [
-        "/bin/act", "home", "0", "ddns-ip-update", "1.2.3.4", "unknown"]
-    assert script_argv(("/bin/act",), CheckEvent("ddns", "home", "ddns-no-update"),
-                       syslog=False) == ["/bin/act", "home", "1", "ddns-no-update"]
+    assert script_argv(("/bin/act",), ImonCall(event, syslog=True)) == (
+        "/bin/act", "home", "0", "ddns-ip-update", "1.2.3.4", "unknown")
+    quiet = ImonCall(CheckEvent("ddns", "home", "ddns-no-update"), syslog=False)
+    assert script_argv(("/bin/act",), quiet) == ("/bin/act", "home", "1", "ddns-no-update")
 
 
 def updown(clock: Clock, engine: FakeEngine, **kw: Any) -> tuple[UpdownMonitor, list[Any]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from twisted.internet import defer
 
-from netsentinel.actions import ActionResult
+from netsentinel.actions import ActionResult, ScriptCall, script_argv
 
 
 class RecordingRunner:
@@ -22,6 +22,10 @@ class RecordingRunner:
         d: defer.Deferred[ActionResult] = defer.Deferred()
         self.pending.append(d)
         return d
+
+    def call(self, script: Sequence[str], call: ScriptCall, env: object = None,
+             timeout: float | None = None) -> defer.Deferred[ActionResult]:
+        return self.run(script_argv(script, call), env, timeout)
 
     def finish(self, code: int = 0) -> None:
         """End the oldest running command with ``code``."""
