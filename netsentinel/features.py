@@ -9,6 +9,7 @@ imported when the daemon (or the config check) runs.
 from __future__ import annotations
 
 import importlib
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from netsentinel.events import EventBus
 from netsentinel.faults import FaultRecorder
 from netsentinel.metrics import Family
 from netsentinel.schema import Section
+from netsentinel.snapshot import Snapshot
 
 
 @attrs.frozen
@@ -57,7 +59,7 @@ class FeatureService(Protocol):
     def setServiceParent(self, parent: Any) -> None: ...
     def startService(self) -> None: ...
     def stopService(self) -> Any: ...
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> Snapshot: ...
     def metrics(self) -> list[Family]: ...
     def commands(self) -> Mapping[str, CommandHandler]: ...
     def reconfigure(self, config: Any) -> bool: ...
@@ -96,6 +98,11 @@ class Feature:
     service: str
     sets: Callable[[Any], Iterable[SetClaim]] = _no_sets   # of a parsed config
     nft: Callable[[Any], bool] | None = None   # uses libnftables; None: when it claims sets
+    snapshot: str = ""      # "module:Class" of what status() returns, read back by read_status
+
+    def snapshot_class(self) -> type[Snapshot]:
+        module, _, name = self.snapshot.partition(":")
+        return typing.cast("type[Snapshot]", getattr(importlib.import_module(module), name))
 
     def needs_nft(self, config: Any) -> bool:
         return self.nft(config) if self.nft is not None else any(True for _ in self.sets(config))

@@ -37,9 +37,18 @@ class SetState:
     synced_at: float | None = None
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"elements": sorted(self.elements), "synced_at": self.synced_at,
-                "error": self.error}
+    def snapshot(self) -> SetStatus:
+        return SetStatus(tuple(sorted(self.elements)), self.synced_at, self.error)
+
+
+@attrs.frozen
+class SetStatus:
+    """One set as ``status`` shows it: its elements sorted, when it was last synced,
+    and what the last write said if it failed."""
+
+    elements: tuple[str, ...] = ()
+    synced_at: float | None = None
+    error: str | None = None
 
 
 def normalize(spec: SetSpec, raw: Iterable[Any],

@@ -29,7 +29,8 @@ from twisted.logger import Logger
 from netsentinel.deferreds import in_thread as pool_thread
 from netsentinel.events import SetsSynced, SyncFailed
 from netsentinel.nft.client import NftClient, NftError
-from netsentinel.nft.sets import SetSpec, SetState, change, declare, normalize
+from netsentinel.metrics import Family
+from netsentinel.nft.sets import SetSpec, SetState, SetStatus, change, declare, normalize
 
 log = Logger()
 
@@ -188,11 +189,19 @@ class SetWriter:
         """True while any set is in error: its owner retries on a timer."""
         return any(state.error is not None for state in self.states.values())
 
-    def to_dict(self) -> dict[str, Any]:
-        return {name: state.to_dict() for name, state in sorted(self.states.items())}
+    def snapshot(self) -> dict[str, SetStatus]:
+        return {name: state.snapshot() for name, state in sorted(self.states.items())}
 
 
-def sets_problems(key: str, section: Mapping[str, Any] | None) -> list[str]:
-    """The sets in error of a feature's ``status`` section (its ``sets`` is :meth:`to_dict`)."""
-    return [f"{key}: set {name} not synced: {state['error']}"
-            for name, state in (section or {}).get("sets", {}).items() if state["error"]]
+def sets_problems(key: str, sets: Mapping[str, SetStatus]) -> list[str]:
+    """The sets in error of a feature (``key`` in the line), from :meth:`SetWriter.snapshot`."""
+    return [f"{key}: set {name} not synced: {state.error}"
+            for name, state in sets.items() if state.error]
+
+
+def sets_metrics(sets: Mapping[str, SetStatus], elements: Family, synced: Family,
+                 error: Family) -> list[Family]:
+    """A feature's three set families (its own names), one sample per set."""
+    return [elements.with_samples(((n,), len(s.elements)) for n, s in sets.items()),
+            synced.with_samples(((n,), s.synced_at) for n, s in sets.items()),
+            error.with_samples(((n,), s.error is not None) for n, s in sets.items())]
