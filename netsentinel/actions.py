@@ -140,6 +140,18 @@ class _Job:
     deferred: defer.Deferred[ActionResult]
 
 
+@attrs.frozen
+class ActionsStatus:
+    """The ``actions`` section of ``status``: scripts by where they are."""
+
+    running: int
+    queued: int
+    finished: int
+    failed: int
+    dropped: int
+    lingering: int
+
+
 class ActionRunner:
     """Runs scripts through ``reactor.spawnProcess`` at most ``concurrency`` at a time."""
 
@@ -183,10 +195,9 @@ class ActionRunner:
         """Run a feature's action script for one call (see :class:`ScriptCall`)."""
         return self.run(script_argv(script, call), env, timeout)
 
-    def status(self) -> dict[str, int]:
-        return {"running": self.running, "queued": len(self._queue),
-                "finished": self.finished, "failed": self.failed, "dropped": self.dropped,
-                "lingering": self.lingering}
+    def status(self) -> ActionsStatus:
+        return ActionsStatus(self.running, len(self._queue), self.finished, self.failed,
+                             self.dropped, self.lingering)
 
     def stop(self) -> defer.Deferred[None]:
         """At daemon stop: no queued script starts, running ones get TERM then KILL (their

@@ -148,9 +148,8 @@ class FaultRecorder:
     def total(self) -> int:
         return sum(f.count for f in self.faults.values())
 
-    def status(self) -> dict[str, Any]:
-        return {"total": self.total,
-                "features": {key: attrs.asdict(fault) for key, fault in sorted(self.faults.items())}}
+    def status(self) -> FaultsStatus:
+        return FaultsStatus(self.total, dict(sorted(self.faults.items())))
 
     def metrics(self, configured: Iterable[str] = ()) -> list[Family]:
         """One sample per configured feature (0 until its first fault) and per other key."""
@@ -166,9 +165,19 @@ def _feature_keys() -> tuple[str, ...]:
                         if os.path.isfile(os.path.join(_PACKAGE, name, "feature.py"))))
 
 
-def problems(status: Mapping[str, Any] | None) -> list[str]:
-    """The status page's lines for ``status["faults"]``: one per feature with faults."""
-    features = (status or {}).get("features", {})
-    return [f"{key}: {fault['count']} unexpected error(s), last: {fault['last']}"
-            for key, fault in sorted(features.items())]
+@attrs.frozen
+class FaultsStatus:
+    """The ``faults`` section of ``status``: how many, and the last one per feature."""
+
+    total: int = 0
+    features: dict[str, Fault] = attrs.field(factory=dict)
+
+    def problems(self) -> list[str]:
+        """One line per feature with faults."""
+        return [f"{key}: {fault.count} unexpected error(s), last: {fault.last}"
+                for key, fault in sorted(self.features.items())]
+
+
+def problems(status: FaultsStatus) -> list[str]:
+    return status.problems()
 

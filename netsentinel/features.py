@@ -20,6 +20,7 @@ from netsentinel.actions import ActionRunner
 from netsentinel.events import EventBus
 from netsentinel.faults import FaultRecorder
 from netsentinel.metrics import Family
+from netsentinel.nft.watch import SetsWatch
 from netsentinel.schema import Section
 from netsentinel.snapshot import Snapshot
 
@@ -35,6 +36,8 @@ class Context:
     syslog: bool = False      # imon's SYSLOGFLAG: scripts learn where we log
     faults: FaultRecorder = attrs.field(
         default=attrs.Factory(lambda self: FaultRecorder(self.reactor), takes_self=True))
+    sets_watch: SetsWatch = attrs.field(     # nftables' notifications, for sets that heal
+        default=attrs.Factory(lambda self: SetsWatch(self.reactor), takes_self=True))
 
 
 CommandResult = Any   # str, JSON-able data, or a Deferred firing with one
@@ -126,6 +129,7 @@ FEATURE_MODULES = (
     "netsentinel.checks.feature",
     "netsentinel.manhole.feature",
     "netsentinel.docker.feature",
+    "netsentinel.names.feature",
 )
 
 

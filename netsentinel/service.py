@@ -36,6 +36,7 @@ from netsentinel.features import (
 )
 from netsentinel.metrics import Family, counter, gauge, render
 from netsentinel.schema import ConfigError
+from netsentinel.status import DaemonStatus
 from netsentinel.tree import TreeError, conflicts, error_line
 
 log = Logger()
@@ -296,47 +297,47 @@ class Daemon(MultiService):
             lambda _: "OK: synced")
 
     def status(self) -> dict[str, Any]:
-        state = self._spine_status()
-        for key, child in self.features.items():
-            state[key] = child.status()
-        return state
+        """What ``status`` prints."""
+        return self.snapshot().to_json()
 
-    def _spine_status(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "version": __version__,
-            "ready": self.ready,
-            "started_at": self.started_at,
-            "uptime": round(time.time() - self.started_at, 3),
-            "config": self.config.file,
-            "reloads": dict(self.reloads),
-            "events": self.bus.published,
-            "actions": self.runner.status(),
-            "control": self.control_clients.status(),
-            "faults": self.context.faults.status(),
-        }
-        if self.metrics_server is not None:
-            state["metrics"] = self.metrics_server.status()
-        return state
+    def snapshot(self, features: bool = True) -> DaemonStatus:
+        """The spine's values and (unless ``features`` is false) every feature's snapshot."""
+        return DaemonStatus(
+            version=__version__,
+            ready=self.ready,
+            started_at=self.started_at,
+            uptime=round(time.time() - self.started_at, 3),
+            config=self.config.file,
+            reloads=dict(self.reloads),
+            events=self.bus.published,
+            actions=self.runner.status(),
+            control=self.control_clients.status(),
+            faults=self.context.faults.status(),
+            metrics=self.metrics_server.status() if self.metrics_server is not None else None,
+            nftables=watch.status() if (watch := self.context.sets_watch).writers else None,
+            features={key: child.status() for key, child in self.features.items()}
+            if features else {})
 
     # -- metrics
 
     def metrics(self) -> list[Family]:
         """The spine's families, then every feature's."""
-        spine = self._spine_status()
-        actions = spine["actions"]
+        spine = self.snapshot(features=False)
+        actions = spine.actions
         families = [
             BUILD_INFO.of(1, __version__),
-            START_TIME.of(spine["started_at"]),
-            UPTIME.of(spine["uptime"]),
-            READY.of(spine["ready"]),
-            RELOADS.with_samples(((result,), n) for result, n in spine["reloads"].items()),
-            BUS_EVENTS.of(spine["events"]),
-            ACTIONS_RUN.of(actions["finished"]),
-            ACTIONS_FAILED.of(actions["failed"]),
-            ACTIONS_DROPPED.of(actions["dropped"]),
-            ACTIONS_RUNNING.of(actions["running"]),
-            ACTIONS_QUEUED.of(actions["queued"]),
+            START_TIME.of(spine.started_at),
+            UPTIME.of(spine.uptime),
+            READY.of(spine.ready),
+            RELOADS.with_samples(((result,), n) for result, n in spine.reloads.items()),
+            BUS_EVENTS.of(spine.events),
+            ACTIONS_RUN.of(actions.finished),
+            ACTIONS_FAILED.of(actions.failed),
+            ACTIONS_DROPPED.of(actions.dropped),
+            ACTIONS_RUNNING.of(actions.running),
+            ACTIONS_QUEUED.of(actions.queued),
             *self.context.faults.metrics(self.features),
+            *self.context.sets_watch.status().metrics(),
         ]
         families += self.control_clients.metrics()
         for child in self.features.values():

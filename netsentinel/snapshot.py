@@ -62,7 +62,7 @@ def to_json(value: Any) -> Any:
 
 def from_json(cls: type[T], data: Any) -> T:
     """The value of type ``cls`` (an attrs class or a typing form) that ``data`` is the
-    :func:`to_json` of; a missing key of an ``omit_none`` field is None."""
+    :func:`to_json` of; a missing key takes the field's default (None for ``omit_none``)."""
     return typing.cast(T, _structure(cls, data))
 
 
@@ -74,13 +74,15 @@ def _hints(cls: type) -> dict[str, Any]:
 def _structure(kind: Any, data: Any) -> Any:
     if kind is Any or kind is object:
         return data
+    if isinstance(kind, type) and "from_json" in vars(kind):    # a shape of its own
+        return typing.cast(Any, kind).from_json(data)
     if isinstance(kind, type) and attrs.has(kind):
         hints = _hints(kind)
         values = {}
         for field in attrs.fields(kind):
             if field.name in data:
                 values[field.name] = _structure(hints[field.name], data[field.name])
-            elif not field.metadata.get("omit_none"):
+            elif field.default is attrs.NOTHING and not field.metadata.get("omit_none"):
                 raise KeyError(f"{kind.__name__}: {field.name} missing")
         return kind(**values)
     origin = typing.get_origin(kind)

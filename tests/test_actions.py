@@ -57,7 +57,7 @@ async def test_queue_is_bounded(tmp_path: Path) -> None:
     runner = ActionRunner(reactor, concurrency=1, queue_limit=2, timeout=5)
     slow = script(tmp_path, "exec sleep 0.3\n")
     calls = [runner.run([slow]) for _ in range(5)]
-    assert runner.running == 1 and runner.status()["queued"] == 2
+    assert runner.running == 1 and runner.status().queued == 2
     results = [await d for d in calls]
     assert [r.reason for r in results].count("dropped") == 2
     assert runner.dropped == 2 and runner.running == 0

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from twisted.internet import defer, task
 from twisted.logger import Logger, LogPublisher, capturedLogs
 from twisted.python.failure import Failure
 
+from netsentinel.actions import ActionsStatus
+from netsentinel.control.clients import ControlStatus
 from netsentinel.control.statuspage import problems as page_problems
-from netsentinel.faults import DAEMON, FaultRecorder, feature_of, problems, summary
+from netsentinel.faults import DAEMON, FaultRecorder, FaultsStatus, feature_of, problems, summary
 from netsentinel.metrics import render
+from netsentinel.snapshot import to_json
+from netsentinel.status import DaemonStatus
+
+
+def daemon_status(faults: FaultsStatus) -> DaemonStatus:
+    """A ready daemon with no failed script and these faults."""
+    return DaemonStatus("0", True, 0.0, 1.0, None, {"ok": 0, "refused": 0}, 0,
+                        ActionsStatus(0, 0, 0, 0, 0, 0), ControlStatus({}), faults)
 
 
 def _raise(error: Exception) -> None:
@@ -33,7 +42,7 @@ def test_a_fault_is_counted_with_a_one_line_summary_and_its_time() -> None:
     faults.record("addresses", "sync", _failure(TypeError("bad operand\nsecond line")))
     clock.advance(5)
     faults.record("addresses", "sync", _failure(KeyError("x")))
-    assert faults.status() == {"total": 2, "features": {"addresses": {
+    assert to_json(faults.status()) == {"total": 2, "features": {"addresses": {
         "count": 2, "last": "sync: KeyError: 'x'", "at": 105.0}}}
 
 
@@ -89,7 +98,7 @@ def test_failures_logged_elsewhere_count_under_the_feature_whose_code_raised() -
         "recorded already", failure, fault_recorded=True)
     faults.unwatch()
     logger.failure("after unwatch", failure)
-    assert faults.status()["total"] == 1
+    assert faults.status().total == 1
     assert faults.faults["checks"].last == "twisted.internet.defer: ZeroDivisionError: division by zero"
 
 
@@ -129,10 +138,9 @@ def test_each_feature_with_faults_is_a_problem_on_the_status_page() -> None:
     faults.record("traffic", "trigger vpn", _failure(AttributeError("no x")))
     assert problems(faults.status()) == [
         "traffic: 1 unexpected error(s), last: trigger vpn: AttributeError: no x"]
-    status: dict[str, Any] = {"ready": True, "actions": {"failed": 0},
-                              "faults": copy.deepcopy(faults.status())}
+    status = daemon_status(faults.status())
     assert page_problems(status) == problems(faults.status())
-    assert page_problems({"ready": True, "actions": {"failed": 0}}) == []
+    assert page_problems(daemon_status(FaultsStatus())) == []
 
 
 def test_a_legacy_log_err_counts_too() -> None:
@@ -147,4 +155,4 @@ def test_a_legacy_log_err_counts_too() -> None:
             legacy.err(None, "unhandled")
     finally:
         faults.unwatch()
-    assert faults.status()["features"][DAEMON]["last"] == "twisted: ValueError: in doRead"
+    assert faults.status().features[DAEMON].last == "twisted: ValueError: in doRead"

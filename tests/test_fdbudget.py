@@ -75,7 +75,7 @@ def test_control_listener_refuses_past_its_cap_and_counts_it() -> None:
     clients = Clients("socket", counters, control_cap, budget=fake.budget())
     assert all(clients.admit() for _ in range(32))
     assert not clients.admit()
-    assert counters.status()["dropped"]["socket"]["connection_cap"] == 1
+    assert counters.status().dropped["socket"]["connection_cap"] == 1
     clients.release()
     assert clients.admit()
 
@@ -85,7 +85,7 @@ def test_control_listener_keeps_the_daemons_last_descriptors() -> None:
     counters = ClientCounters()
     clients = Clients("http", counters, http_cap, budget=fake.budget())
     assert not clients.admit()
-    assert counters.status()["dropped"]["http"]["fd_reserve"] == 1
+    assert counters.status().dropped["http"]["fd_reserve"] == 1
     fake.open = 900
     fake.now += RECOUNT_INTERVAL
     assert clients.admit()

@@ -14,13 +14,14 @@ from twisted.web.template import flattenString
 
 from netsentinel.control.statuspage import (
     MAX_REFRESH,
-    OPEN_ROWS,
     StatusPage,
     duration,
     problems,
     refresh_seconds,
     size,
 )
+from netsentinel.forward.report import OPEN_ROWS
+from netsentinel.status import read_status
 
 NOW = 1_800_000_000.0
 HOSTILE = "<script>alert('x')</script>&"
@@ -32,7 +33,8 @@ HEALTHY: dict[str, Any] = {
     "version": "0.1.0", "ready": True, "started_at": NOW - 90, "uptime": 90.0,
     "config": "/etc/netsentinel/netsentinel.yaml", "reloads": {"ok": 1, "refused": 0},
     "events": 4, "actions": {"running": 0, "queued": 0, "finished": 2, "failed": 0,
-                             "dropped": 0},
+                             "dropped": 0, "lingering": 0},
+    "control": {"dropped": {"socket": {}, "http": {}}}, "faults": {"total": 0, "features": {}},
     "checks": {
         "ping": {"gw": {"target": "192.0.2.1", "last": PROBE, "window": PROBE, "alarm": False}},
         "updown": {"net": {"state": "online", "targets": ["192.0.2.1"], "quorum": 1,
@@ -67,8 +69,8 @@ HEALTHY: dict[str, Any] = {
 def render(status: dict[str, Any], refresh: int = 5,
            connections: dict[str, list[dict[str, Any]]] | None = None) -> ET.Element:
     done: list[bytes] = []
-    flattenString(None, StatusPage(status, connections or {}, refresh, now=NOW)).addCallback(
-        done.append)
+    flattenString(None, StatusPage(read_status(status), connections or {}, refresh,
+                                   now=NOW)).addCallback(done.append)
     return ET.fromstring(done[0])
 
 
@@ -95,7 +97,8 @@ def test_every_configured_section_renders() -> None:
 
 def test_container_name_is_escaped() -> None:
     done: list[bytes] = []
-    flattenString(None, StatusPage(HEALTHY, {}, 5, now=NOW)).addCallback(done.append)
+    flattenString(None, StatusPage(read_status(HEALTHY), {}, 5, now=NOW)).addCallback(
+        done.append)
     assert b"<script" not in done[0]
     assert text(ET.fromstring(done[0]), "docker-containers")[1][0] == HOSTILE
 
@@ -108,12 +111,12 @@ def test_problems_are_listed_first_and_rows_marked() -> None:
     broken["checks"]["failover"]["wan"]["active"] = None
     broken["traffic"]["triggers"]["vpn"]["failures"] = 2
     broken["manhole"]["error"] = "Address already in use"
-    assert problems(broken) == [
-        "docker: set wan_ips not synced: No such file or directory",
+    assert problems(read_status(broken)) == [      # by feature, in the page's order
         "ping gw: alarm on 192.0.2.1",
         "updown net: offline",
         "failover wan: no uplink carries the default route",
         "trigger vpn: 2 command failure(s)",
+        "docker: set wan_ips not synced: No such file or directory",
         "manhole: Address already in use",
     ]
     root = render(broken)
@@ -129,7 +132,8 @@ def test_problems_are_listed_first_and_rows_marked() -> None:
 def test_open_connections_are_listed_up_to_a_bound() -> None:
     service = {"sid": "web", "uptime": 5, "ips": "10.0.0.1", "ip_count": 1,
                "connections": OPEN_ROWS + 3, "accessed": int(NOW), "accessed_at": NOW, "up": 1, "down": 2, "state": "running",
-               "listen": "0.0.0.0:80", "backend": "10.0.0.1:80", "boot_at": None,
+               "listen": "0.0.0.0:80", "backend": "10.0.0.1:80", "boot_at": "2027-01-15 08:00:00",
+               "conn_limit": 0,
                "total_connections": OPEN_ROWS + 3, "closed_connections": 0,
                "rejected": {"blacklist": 0}, "backend_failures": 0, "closes": {},
                "blacklist": [], "backend_address": {"address": "10.0.0.1", "error": None}}
@@ -162,16 +166,21 @@ def test_figures() -> None:
 def test_ddns_provider_state_is_shown_and_a_refusal_is_a_problem() -> None:
     status = copy.deepcopy(HEALTHY)
     ext = status["checks"]["ddns"]["ext"]
-    ext["provider"] = {"state": "ok", "address": "198.51.100.7", "next_attempt": None,
-                       "hosts": {"home.example.org": {"result": "good"}}}
+    ext["provider"] = {"protocol": "dyndns2", "server": "https://dyn.example/nic/update",
+                       "state": "ok", "address": "198.51.100.7", "wanted": "198.51.100.7",
+                       "last_attempt": NOW - 60, "next_attempt": None, "attempts": 0,
+                       "requests": 1, "results": {"good": 1},
+                       "hosts": {"home.example.org": {"address": "198.51.100.7",
+                                                      "result": "good", "detail": "",
+                                                      "at": NOW - 60}}}
     assert text(render(status), "ddns")[1][6] == "ok 198.51.100.7"
-    assert problems(status) == []
+    assert problems(read_status(status)) == []
     ext["provider"].update(state="retrying", next_attempt=NOW + 300)
     ext["provider"]["hosts"]["home.example.org"]["result"] = "911"
     assert text(render(status), "ddns")[1][6] == "retrying 198.51.100.7 (911) next in 5m 0s"
     ext["provider"].update(state="failed", address=None, next_attempt=None)
     ext["provider"]["hosts"]["home.example.org"]["result"] = "badauth"
-    assert problems(status) == ["ddns ext: provider failed (badauth)"]
+    assert problems(read_status(status)) == ["ddns ext: provider failed (badauth)"]
     row = render(status).find(".//table[@id='ddns']/tbody/tr")
     assert row is not None and row.get("class") == "bad"
 

@@ -21,4 +21,4 @@ def uses_nft(config: AddressesConfig) -> bool:
 
 
 FEATURE = Feature("addresses", parse, "netsentinel.addresses.service:AddressMonitor", sets,
-                  uses_nft)
+                  uses_nft, snapshot="netsentinel.addresses.report:AddressesStatus")

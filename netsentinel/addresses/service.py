@@ -22,12 +22,18 @@ from twisted.logger import Logger
 from netsentinel.addresses import files, proxy, zones
 from netsentinel.addresses.config import AddressesConfig
 from netsentinel.addresses.events import AddressesChanged
+from netsentinel.addresses.report import (
+    AddressesStatus,
+    FileStatus,
+    InterfaceStatus,
+    NetlinkStatus,
+)
 from netsentinel.atomic import write_if_changed
 from netsentinel.debounce import Debouncer
 from netsentinel.deferreds import in_thread, observe
 from netsentinel.events import SyncFailed
 from netsentinel.features import CommandHandler, Context
-from netsentinel.metrics import Family, counter, gauge
+from netsentinel.metrics import Family
 from netsentinel.netlink.reader import RouteDumper, RouteMonitor
 from netsentinel.netlink.table import AddressTable, InterfaceChange, changes
 from netsentinel.nft.client import NftClient, NftError
@@ -38,32 +44,6 @@ log = Logger()
 
 RETRY_FIRST = 1.0         # a set in error: retried after 1 s, doubling...
 RETRY_MAX = 30.0          # ...up to 30 s
-
-SET_ELEMENTS = gauge("netsentinel_addresses_set_elements",
-                     "Elements in the nft set as last synced.", "set")
-SET_SYNCED = gauge("netsentinel_addresses_set_last_sync_timestamp_seconds",
-                   "When the set was last found or made right (Unix time).", "set")
-SET_ERROR = gauge("netsentinel_addresses_set_error",
-                  "1 while the set's last sync failed (the reason is in status).", "set")
-FILE_WRITTEN = gauge("netsentinel_addresses_file_last_write_timestamp_seconds",
-                     "When the file (vars, sets, proxy, ruleset) was last written or loaded.",
-                     "file")
-FILE_ERROR = gauge("netsentinel_addresses_file_error",
-                   "1 while writing the file (or loading the ruleset) fails.", "file")
-SYNCS = counter("netsentinel_addresses_syncs_total", "Syncs: a dump compared with every sink.")
-LAST_SYNC = gauge("netsentinel_addresses_last_sync_timestamp_seconds",
-                  "When the last sync ran (Unix time).")
-TRANSACTIONS = counter("netsentinel_addresses_nft_transactions_total",
-                       "nft transactions applied (one per sync that changed a set).")
-NETLINK_MESSAGES = counter("netsentinel_addresses_netlink_messages_total",
-                           "Netlink link and address notifications received.")
-NETLINK_RESYNCS = counter("netsentinel_addresses_netlink_resyncs_total",
-                          "Netlink receive-buffer overflows (ENOBUFS), each answered by a "
-                          "full resync.")
-DUMPS_INTERRUPTED = counter("netsentinel_addresses_netlink_dumps_interrupted_total",
-                            "Dumps the kernel marked as racing with a change that were used "
-                            "after 3 retries (constant churn); the next sync corrects them.")
-
 
 @attrs.define
 class SinkState:
@@ -114,10 +94,19 @@ class AddressMonitor(service.Service):
         self.monitor = RouteMonitor(self._changed, reactor)
         self.monitor.startReading()
         self.dumper = RouteDumper(reactor)
+        self._watch_sets()
         self.sync()
+
+    def _watch_sets(self) -> None:
+        """An outside nft change to our sets is read back at once (debounced)."""
+        if self.config.nftables is None:
+            self.sets.unwatch()
+        else:
+            self.sets.watch(self.context.sets_watch, lambda: self.debouncer.poke())
 
     def stopService(self) -> None:
         super().stopService()
+        self.sets.unwatch()
         self.debouncer.cancel()
         self._cooperator.stop()
         if self._check is not None and self._check.active():
@@ -138,6 +127,8 @@ class AddressMonitor(service.Service):
         self.debouncer.cancel()
         self.debouncer = self._debouncer()
         self.announced = AddressTable()   # a new view: report every address once more
+        if self.running:
+            self._watch_sets()
         self.sync()
         return True
 
@@ -271,6 +262,11 @@ class AddressMonitor(service.Service):
             return
         state.written_at, state.error = time.time(), None
         log.info("ruleset {path} reloaded", path=config.reload_ruleset)
+        if self.config.nftables is not None:
+            # our own load may have declared our sets anew, empty: refill them now,
+            # which is not an outside change
+            self.sets.expect_refill()
+            self.debouncer.poke()
 
     def _sync_proxy(self) -> None:
         config = self.config.proxy
@@ -324,36 +320,24 @@ class AddressMonitor(service.Service):
 
     # -- control
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "interfaces": self._watched(self.table).to_dict(),
-            "sets": self.sets.to_dict(),
-            "files": {key: attrs.asdict(state) for key, state in sorted(self.sinks.items())},
-            "syncs": self.syncs,
-            "transactions": self.nft.transactions,
-            "last_sync": self.last_sync,
-            "pending": self.debouncer.pending or self._running is not None,
-            "netlink": {"messages": self.monitor.messages if self.monitor else 0,
-                        "overflows": self.monitor.overflows if self.monitor else 0,
-                        "interrupted": self.dumper.interrupted if self.dumper else 0},
-        }
+    def status(self) -> AddressesStatus:
+        return AddressesStatus(
+            interfaces={name: InterfaceStatus(i.index, i.up, tuple(sorted(map(str, i.addresses))))
+                        for name, i in sorted(self._watched(self.table).interfaces.items())},
+            sets=self.sets.snapshot(),
+            files={key: FileStatus(state.written_at, state.error)
+                   for key, state in sorted(self.sinks.items())},
+            syncs=self.syncs,
+            transactions=self.nft.transactions,
+            last_sync=self.last_sync,
+            pending=bool(self.debouncer.pending or self._running is not None),
+            netlink=NetlinkStatus(
+                messages=self.monitor.messages if self.monitor else 0,
+                overflows=self.monitor.overflows if self.monitor else 0,
+                interrupted=self.dumper.interrupted if self.dumper else 0))
 
     def metrics(self) -> list[Family]:
-        state = self.status()
-        sets, sinks = state["sets"], state["files"]
-        return [
-            SET_ELEMENTS.with_samples(((n,), len(s["elements"])) for n, s in sets.items()),
-            SET_SYNCED.with_samples(((n,), s["synced_at"]) for n, s in sets.items()),
-            SET_ERROR.with_samples(((n,), s["error"] is not None) for n, s in sets.items()),
-            FILE_WRITTEN.with_samples(((k,), s["written_at"]) for k, s in sinks.items()),
-            FILE_ERROR.with_samples(((k,), s["error"] is not None) for k, s in sinks.items()),
-            SYNCS.of(state["syncs"]),
-            LAST_SYNC.of(state["last_sync"]),
-            TRANSACTIONS.of(state["transactions"]),
-            NETLINK_MESSAGES.of(state["netlink"]["messages"]),
-            NETLINK_RESYNCS.of(state["netlink"]["overflows"]),
-            DUMPS_INTERRUPTED.of(state["netlink"]["interrupted"]),
-        ]
+        return self.status().metrics()
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {"addresses sync": lambda args: self.sync().addCallback(lambda _: "OK: synced")}

@@ -21,40 +21,15 @@ from twisted.logger import Logger
 from netsentinel.atomic import write_if_changed
 from netsentinel.checks import cloudflare, dyndns2
 from netsentinel.checks.config import DdnsConfig
+from netsentinel.checks.ddns_report import DdnsStatus, SourceFailure
 from netsentinel.checks.monitor import Monitor, Tools
-from netsentinel.checks.provider import STATES, ProviderUpdater
+from netsentinel.checks.provider import ProviderUpdater
 from netsentinel.checks.sources import AddressSources, SourceError, validate
-from netsentinel.metrics import Family, counter, gauge, one_hot
 
 log = Logger()
 
 PROTOCOLS = {"dyndns2": dyndns2.update, "cloudflare": cloudflare.update}
 UNKNOWN = "unknown"
-
-ADDRESS = gauge("netsentinel_ddns_address_info",
-                "Always 1; the external address now known is the label.", "name", "address")
-CHANGED = gauge("netsentinel_ddns_last_change_timestamp_seconds",
-                "When the external address last changed (Unix time); absent before a change.",
-                "name")
-CHECKED = gauge("netsentinel_ddns_last_check_timestamp_seconds",
-                "When the sources were last asked (Unix time).", "name")
-FAILURES = gauge("netsentinel_ddns_source_failures",
-                 "Sources that failed at the last check.", "name")
-PROVIDER_STATE = gauge("netsentinel_ddns_provider_state",
-                       "1 for the provider state of the instance (pending, ok, retrying, "
-                       "failed), 0 for the others.", "name", "state")
-PROVIDER_ADDRESS = gauge("netsentinel_ddns_provider_address_info",
-                         "Always 1; the address the provider confirmed for every host name.",
-                         "name", "address")
-PROVIDER_ATTEMPT = gauge("netsentinel_ddns_provider_last_attempt_timestamp_seconds",
-                         "When an update was last sent to the provider (Unix time).", "name")
-PROVIDER_NEXT = gauge("netsentinel_ddns_provider_next_attempt_timestamp_seconds",
-                      "When the next update is due (Unix time); absent when none is.", "name")
-PROVIDER_REQUESTS = counter("netsentinel_ddns_provider_requests_total",
-                            "Update requests sent to the provider.", "name")
-PROVIDER_RESULTS = counter("netsentinel_ddns_provider_results_total",
-                           "Per-host results of updates, by the provider's word (or http NNN, "
-                           "network).", "name", "result")
 
 
 def read_state(path: str | None,
@@ -133,27 +108,7 @@ class DdnsMonitor(Monitor):
             log.error("ddns {name}: cannot write {path}: {error}", name=self.config.name,
                       path=self.config.state_file, error=e.strerror)
 
-    def status(self) -> dict[str, Any]:
-        return {"address": self.address, "family": f"ipv{self.config.family}",
-                "checked_at": self.checked_at, "changed_at": self.changed_at,
-                "failures": [{"source": s, "reason": r} for s, r in self.failures],
-                "provider": self.provider.status() if self.provider is not None else None}
-
-    def metrics(self) -> list[Family]:
-        state = self.status()
-        name = self.config.name
-        families = [ADDRESS.of(1, name, state["address"]), CHANGED.of(state["changed_at"], name),
-                    CHECKED.of(state["checked_at"], name),
-                    FAILURES.of(len(state["failures"]), name)]
-        provider = state["provider"]
-        if provider is not None:
-            families += [
-                one_hot(PROVIDER_STATE, STATES, provider["state"], name),
-                PROVIDER_ATTEMPT.of(provider["last_attempt"], name),
-                PROVIDER_NEXT.of(provider["next_attempt"], name),
-                PROVIDER_REQUESTS.of(provider["requests"], name),
-                PROVIDER_RESULTS.with_samples(((name, code), n)
-                                              for code, n in provider["results"].items())]
-            if provider["address"] is not None:
-                families.append(PROVIDER_ADDRESS.of(1, name, provider["address"]))
-        return families
+    def status(self) -> DdnsStatus:
+        return DdnsStatus(self.address, f"ipv{self.config.family}", self.checked_at,
+                          self.changed_at, tuple(SourceFailure(s, r) for s, r in self.failures),
+                          self.provider.status() if self.provider is not None else None)

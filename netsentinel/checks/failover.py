@@ -25,37 +25,16 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from netsentinel.checks.config import FailoverConfig, Uplink
+from netsentinel.checks.failover_report import FailoverStatus, Postping, RouteStatus, UplinkStatus
 from netsentinel.checks.hysteresis import Hysteresis, LinkState
 from netsentinel.checks.monitor import Monitor, Tools
 from netsentinel.checks.quality import UplinkQuality
 from netsentinel.checks.routes import Netlink, Route
-from netsentinel.checks.stats import ProbeResult
-from netsentinel.metrics import Family, counter, gauge, one_hot
+from netsentinel.checks.stats import ProbeResult, ProbeStatus
 
 log = Logger()
 
 PRIMARY, STANDBY = "primary", "standby"
-
-ACTIVE = gauge("netsentinel_failover_active",
-               "1 for the uplink carrying the default route; 0 for both when both are down.",
-               "name", "uplink")
-UPLINK_UP = gauge("netsentinel_failover_uplink_up",
-                  "1 while the uplink is judged online.", "name", "uplink")
-SWITCHES = counter("netsentinel_failover_switches_total",
-                   "Moves of the default route to an uplink.", "name")
-REPAIRS = counter("netsentinel_failover_repairs_total",
-                  "Default routes found wrong (changed behind our back) and put right.", "name")
-ROUTE = gauge("netsentinel_failover_route",
-              "1 per address family (4, 6) for the uplink and gateway of that family's "
-              "default route at the metric.", "name", "family", "uplink", "gateway")
-LOSS = gauge("netsentinel_failover_uplink_loss_ratio",
-             "Share of the uplink's echo requests without a reply over the quality window, "
-             "0 to 1 (only with quality).", "name", "uplink", "family")
-RTT = gauge("netsentinel_failover_uplink_rtt_seconds",
-            "Average RTT of the uplink's replies over the quality window (only with quality; "
-            "absent when nothing answered).", "name", "uplink", "family")
-SWITCHED = gauge("netsentinel_failover_last_switch_timestamp_seconds",
-                 "When the default route last moved (Unix time).", "name")
 
 
 def choose(active: str | None, primary: LinkState, standby: LinkState, prefer_primary: bool,
@@ -98,7 +77,7 @@ class FailoverMonitor(Monitor):
         self.switched_at: float | None = None
         self.switches = 0
         self.repairs = 0
-        self.postping: dict[str, Any] | None = None
+        self.postping: Postping | None = None
         self.rounds = 0
 
     def info(self, key: str) -> str:
@@ -254,65 +233,34 @@ class FailoverMonitor(Monitor):
         if uplink.postping is not None:
             result = yield self._probe(uplink, uplink.postping)
             state = "online" if result.alive else "offline"
-            self.postping = {"uplink": wanted, "target": uplink.postping, "state": state,
-                             "at": time.time()}
+            self.postping = Postping(wanted, uplink.postping, state, time.time())
             self.event("failover-postping", info, state)
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "active": self.active,
-            "metric": self.config.metric,
-            "switches": self.switches,
-            "repairs": self.repairs,
-            "switched_at": self.switched_at,
-            "postping": self.postping,
-            "routes": {f"ipv{family}": self._route_status(family) for family in self.families},
-            "uplinks": {key: {"name": u.name, "interface": u.interface, "gateway": u.gateway,
-                              "target": u.target if u.gateway is not None else None,
-                              "state": self.states[key].state.value,
-                              "streak": self.states[key].streak,
-                              "last": self._last(key, 4), "gateway6": u.gateway6,
-                              "target6": u.targets().get(6), "last6": self._last(key, 6),
-                              "reason": self.reasons[key],
-                              "quality": (self.quality[key].status(
-                                  self.states[key].state is LinkState.DOWN)
-                                  if key in self.quality else None)}
-                        for key, u in self.uplinks.items()},
-        }
+    def status(self) -> FailoverStatus:
+        return FailoverStatus(
+            active=self.active, metric=self.config.metric, switches=self.switches,
+            repairs=self.repairs, switched_at=self.switched_at, postping=self.postping,
+            routes={f"ipv{family}": self._route_status(family) for family in self.families},
+            uplinks={key: self._uplink_status(key) for key in self.uplinks})
 
-    def _last(self, key: str, family: int) -> dict[str, Any] | None:
+    def _uplink_status(self, key: str) -> UplinkStatus:
+        u, state = self.uplinks[key], self.states[key]
+        down = state.state is LinkState.DOWN
+        return UplinkStatus(
+            name=u.name, interface=u.interface, gateway=u.gateway,
+            target=u.target if u.gateway is not None else None, state=state.state.value,
+            streak=state.streak, last=self._last(key, 4), gateway6=u.gateway6,
+            target6=u.targets().get(6), last6=self._last(key, 6), reason=self.reasons[key],
+            quality=self.quality[key].status(down) if key in self.quality else None)
+
+    def _last(self, key: str, family: int) -> ProbeStatus | None:
         result = self.last.get((key, family))
-        return None if result is None else result.to_dict()
+        return None if result is None else result.snapshot()
 
-    def _route_status(self, family: int) -> dict[str, Any] | None:
+    def _route_status(self, family: int) -> RouteStatus | None:
         """The default route this family has at ``metric`` (converged every round)."""
         if self.active is None:
             return None
         uplink = self.uplinks[self.active]
         gateway = uplink.gateways().get(family)
-        return None if gateway is None else {"uplink": self.active, "gateway": gateway,
-                                             "interface": uplink.interface}
-
-    def metrics(self) -> list[Family]:
-        state = self.status()
-        name = self.config.name
-        return [
-            one_hot(ACTIVE, list(self.uplinks), state["active"], name),
-            UPLINK_UP.with_samples(((name, key), u["state"] == LinkState.UP.value)
-                                   for key, u in state["uplinks"].items()),
-            SWITCHES.of(state["switches"], name),
-            REPAIRS.of(state["repairs"], name),
-            SWITCHED.of(state["switched_at"], name),
-            LOSS.with_samples(_window_samples(state, "loss", name)),
-            RTT.with_samples(_window_samples(state, "latency", name)),
-            ROUTE.with_samples(((name, family[3:], route["uplink"], route["gateway"]), 1)
-                               for family, route in state["routes"].items() if route is not None),
-        ]
-
-
-def _window_samples(state: dict[str, Any], figure: str,
-                    name: str) -> list[tuple[tuple[str, str, str], float | None]]:
-    """One quality-window figure per uplink and family (none without ``quality``)."""
-    return [((name, key, family[3:]), u["quality"][family][figure])
-            for key, u in state["uplinks"].items() if u["quality"] is not None
-            for family in ("ipv4", "ipv6") if family in u["quality"]]
+        return None if gateway is None else RouteStatus(self.active, gateway, uplink.interface)

@@ -42,6 +42,17 @@ SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 
 
 @attrs.frozen
+class EngineStatus:
+    """The engine's sockets, the echo requests awaiting a reply, and the counts so far."""
+
+    sockets: int
+    in_flight: int
+    sent: int
+    received: int
+    send_errors: int
+
+
+@attrs.frozen
 class Binding:
     """Where probes leave from: address family, optional interface and source address."""
 
@@ -329,6 +340,6 @@ class IcmpEngine:
         for sequence in list(self._pending):
             self._pending.pop(sequence).check.settle(None)
 
-    def status(self) -> dict[str, Any]:
-        return {"sockets": len(self.readers), "in_flight": len(self._pending),
-                "sent": self.sent, "received": self.received, "send_errors": self.send_errors}
+    def status(self) -> EngineStatus:
+        return EngineStatus(len(self.readers), len(self._pending), self.sent, self.received,
+                            self.send_errors)

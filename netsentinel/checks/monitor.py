@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from twisted.application import service
@@ -16,6 +16,13 @@ from netsentinel.faults import FaultRecorder
 from netsentinel.metrics import Family
 
 Publish = Callable[[CheckEvent], None]
+
+
+class MonitorStatus(Protocol):
+    """An instance's snapshot; it is told the instance's name, which is its key."""
+
+    def problems(self, name: str) -> list[str]: ...
+    def metrics(self, name: str) -> list[Family]: ...
 
 
 @attrs.frozen
@@ -62,9 +69,9 @@ class Monitor(service.Service):
               logged: bool = True) -> None:
         self.tools.publish(CheckEvent(self.monitor, self.config.name, name, args, notes, logged))
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> MonitorStatus:
         raise NotImplementedError
 
     def metrics(self) -> list[Family]:
         """This instance's samples, taken from ``status()``; families are shared by type."""
-        raise NotImplementedError
+        return self.status().metrics(self.config.name)

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 from twisted.internet import defer
 
 from netsentinel.checks.config import Alarm, PingConfig
 from netsentinel.checks.monitor import Monitor, Tools
-from netsentinel.checks.stats import ProbeResult, Window, rtt_seconds
-from netsentinel.metrics import Family, gauge
-
-LAST_RTT = gauge("netsentinel_ping_last_rtt_seconds",
-                 "Average RTT of the last check (absent when no reply came back).",
-                 "name", "target")
-RTT = gauge("netsentinel_ping_rtt_seconds", "Average RTT over the window of recent checks.",
-            "name", "target")
-LOSS = gauge("netsentinel_ping_loss_ratio",
-             "Share of echo requests without a reply over the window, 0 to 1.",
-             "name", "target")
-JITTER = gauge("netsentinel_ping_jitter_seconds",
-               "Mean difference between consecutive RTTs over the window.", "name", "target")
-ALARM = gauge("netsentinel_ping_alarm", "1 while the loss or latency alarm is raised.",
-              "name", "target")
+from netsentinel.checks.ping_report import PingStatus
+from netsentinel.checks.stats import ProbeResult, Window
 
 
 @attrs.define
@@ -86,21 +71,8 @@ class PingMonitor(Monitor):
         else:
             self.event("ping-alarm-clear", self.config.target, *figures)
 
-    def status(self) -> dict[str, Any]:
-        return {"target": self.config.target,
-                "last": self.last.to_dict() if self.last else None,
-                "window": self.window.total().to_dict() if self.last else None,
-                "alarm": self.alarm is not None and self.alarm.raised_at is not None}
-
-    def metrics(self) -> list[Family]:
-        state = self.status()
-        window = state["window"]
-        labels = (self.config.name, self.config.target)
-        received = window["received"] if window else 0   # jitter needs two replies
-        return [
-            LAST_RTT.of(rtt_seconds(state["last"]), *labels),
-            RTT.of(rtt_seconds(window), *labels),
-            LOSS.of(window["loss"] if window else None, *labels),
-            JITTER.of(window["jitter"] / 1000.0 if received > 1 else None, *labels),
-            ALARM.of(state["alarm"], *labels),
-        ]
+    def status(self) -> PingStatus:
+        return PingStatus(self.config.target,
+                          self.last.snapshot() if self.last else None,
+                          self.window.total().snapshot() if self.last else None,
+                          self.alarm is not None and self.alarm.raised_at is not None)

@@ -21,6 +21,7 @@ from twisted.logger import Logger
 
 from netsentinel.checks.config import UpdateConfig
 from netsentinel.checks.dyndns2 import OK, PERMANENT, TEMPORARY, HostResult
+from netsentinel.readable import duration
 
 log = Logger()
 
@@ -41,6 +42,52 @@ class HostState:
     detail: str = ""
     at: float | None = None          # when that word came
     sent_at: float | None = None
+
+
+@attrs.frozen
+class HostStatus:
+    """A host name as the provider last answered for it."""
+
+    address: str | None      # what the provider confirmed
+    result: str | None       # its last word (good, nochg, badauth, http 503, ...)
+    detail: str
+    at: float | None         # when that word came (Unix time)
+
+
+@attrs.frozen
+class ProviderStatus:
+    """The provider side of a ddns instance: its state, what it has, what it answered."""
+
+    protocol: str
+    server: str
+    state: str
+    address: str | None      # the address every host name has, if they agree
+    wanted: str | None
+    last_attempt: float | None
+    next_attempt: float | None
+    attempts: int
+    requests: int
+    results: dict[str, int]
+    hosts: dict[str, HostStatus]
+
+    @property
+    def troubled(self) -> bool:
+        """It refused an update or is waiting to retry one: a problem."""
+        return self.state in (FAILED, RETRYING)
+
+    def text(self, now: float | None) -> str:
+        """Its state in a few words: the state, the address it has, and what went wrong
+        (with when the next attempt is, given ``now``)."""
+        words = [self.state]
+        if self.address is not None:
+            words.append(self.address)
+        errors = sorted({h.result for h in self.hosts.values() if self.troubled
+                         and h.result is not None and h.result not in ("good", "nochg")})
+        if errors:
+            words.append(f"({', '.join(errors)})")
+        if now is not None and self.next_attempt is not None:
+            words.append(f"next in {duration(max(0.0, self.next_attempt - now))}")
+        return " ".join(words)
 
 
 def retry_delay(attempts: int, min_interval: float) -> float:
@@ -214,11 +261,9 @@ class ProviderUpdater:
         found = {s.address for s in self.hosts.values()}
         return found.pop() if len(found) == 1 else None
 
-    def status(self) -> dict[str, Any]:
-        return {"protocol": self.config.protocol, "server": self.config.server,
-                "state": self.state, "address": self.address(), "wanted": self.wanted,
-                "last_attempt": self.last_attempt, "next_attempt": self.next_attempt(),
-                "attempts": self.attempts, "requests": self.requests,
-                "results": dict(sorted(self.results.items())),
-                "hosts": {h: {"address": s.address, "result": s.result, "detail": s.detail,
-                              "at": s.at} for h, s in self.hosts.items()}}
+    def status(self) -> ProviderStatus:
+        return ProviderStatus(
+            self.config.protocol, self.config.server, self.state, self.address(), self.wanted,
+            self.last_attempt, self.next_attempt(), self.attempts, self.requests,
+            dict(sorted(self.results.items())),
+            {h: HostStatus(s.address, s.result, s.detail, s.at) for h, s in self.hosts.items()})

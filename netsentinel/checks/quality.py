@@ -10,12 +10,12 @@ not icmplib's two-decimal rounding, so 0.395 is below a 0.4 limit.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import attrs
 
 from netsentinel.checks.config import Quality
 from netsentinel.checks.stats import ProbeResult, Window
+from netsentinel.snapshot import omitted
 
 
 def _close(value: float, limit: float) -> bool:
@@ -63,16 +63,40 @@ class Breach:
             return f"{self.kind} {value} > recovery {limit}"
         return f"{self.kind} {value} >= {limit}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"family": self.family, "threshold": self.threshold, "value": self.value,
-                "limit": self.limit}
+
+@attrs.frozen
+class WindowFigures:
+    """A family's window: the exact loss, the average RTT in seconds (None: no reply)."""
+
+    loss: float
+    latency: float | None
+
+    def by_kind(self) -> dict[str, float | None]:
+        """The figures by the limit kind they are compared with."""
+        return {"loss": self.loss, "latency": self.latency}
 
 
-def figures(window: ProbeResult) -> dict[str, float | None]:
+@attrs.frozen(kw_only=True)
+class QualityStatus:
+    """An uplink's quality windows (a field per family it probes), the limits that apply
+    to it from now on (``failure`` while up, ``recovery`` while down), and those the last
+    round crossed."""
+
+    rounds: int
+    limits: str
+    ipv4: WindowFigures | None = omitted()
+    ipv6: WindowFigures | None = omitted()
+    breaches: tuple[Breach, ...]
+
+    def window(self, family: int) -> WindowFigures | None:
+        return self.ipv4 if family == 4 else self.ipv6 if family == 6 else None
+
+
+def figures(window: ProbeResult) -> WindowFigures:
     """The window's exact loss and its average RTT in seconds (None: nothing answered)."""
     loss = (window.sent - window.received) / window.sent if window.sent else 0.0
     latency = sum(window.rtts) / len(window.rtts) / 1000.0 if window.rtts else None
-    return {"loss": loss, "latency": latency}
+    return WindowFigures(loss, latency)
 
 
 def breaches(quality: Quality, family: int, window: ProbeResult, down: bool) -> list[Breach]:
@@ -81,7 +105,7 @@ def breaches(quality: Quality, family: int, window: ProbeResult, down: bool) -> 
     An unset recovery limit falls back to its failure limit.
     """
     found = []
-    for kind, value in figures(window).items():
+    for kind, value in figures(window).by_kind().items():
         failure = getattr(quality, f"failure_{kind}")
         recovery = getattr(quality, f"recovery_{kind}")
         if value is None:
@@ -131,15 +155,14 @@ class UplinkQuality:
         parts = []
         for family, window in sorted(self.windows.items()):
             text = ", ".join(f"{kind} {_shown(kind, value)}"
-                             for kind, value in figures(window.total()).items()
+                             for kind, value in figures(window.total()).by_kind().items()
                              if value is not None)
             parts.append(f"IPv{family} {text}" if len(self.windows) > 1 else text)
         return f"{'; '.join(parts)} {_over(self.rounds)}"
 
-    def status(self, down: bool) -> dict[str, Any]:
-        """The window per family (exact loss, latency in seconds), the limits that apply
-        to a ``down`` (or up) uplink from now on, and those the last round crossed."""
-        return {"rounds": self.rounds, "limits": "recovery" if down else "failure",
-                **{f"ipv{family}": figures(window.total())
-                   for family, window in sorted(self.windows.items())},
-                "breaches": [b.to_dict() for b in self.found]}
+    def status(self, down: bool) -> QualityStatus:
+        """The windows, the limits that apply to a ``down`` (or up) uplink from now on,
+        and those the last round crossed."""
+        shown = {family: figures(window.total()) for family, window in self.windows.items()}
+        return QualityStatus(rounds=self.rounds, limits="recovery" if down else "failure",
+                             ipv4=shown.get(4), ipv6=shown.get(6), breaches=tuple(self.found))

@@ -1,51 +1,80 @@
-"""What is wrong with the checks, in one line each, from their ``status`` section."""
+"""What the checks feature reports: every monitor instance by kind, and the ICMP engine.
+
+A kind's field is left out while no instance of it is configured, as ``status`` always
+did; each instance's snapshot says its own problems, metrics and row of the page.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from netsentinel.readable import duration
+import attrs
+from twisted.web.template import Tag, tags
+
+from netsentinel.checks.ddns_report import DdnsStatus, ddns_grid
+from netsentinel.checks.failover_report import FailoverStatus, failover_grid
+from netsentinel.checks.icmp import EngineStatus
+from netsentinel.checks.monitor import MonitorStatus
+from netsentinel.checks.ping_report import PingStatus, ping_grid
+from netsentinel.checks.updown_report import UpdownStatus, updown_grid
+from netsentinel.metrics import Family, counter
+from netsentinel.page import PageView
+from netsentinel.snapshot import omitted, to_json
+
+EVENTS = counter("netsentinel_checks_events_total", "Events reported by the monitors.")
+ICMP_SENT = counter("netsentinel_icmp_requests_total", "ICMP echo requests sent.")
+ICMP_RECEIVED = counter("netsentinel_icmp_replies_total", "ICMP echo replies matched.")
+ICMP_ERRORS = counter("netsentinel_icmp_send_errors_total", "Echo requests the kernel refused.")
 
 
-def provider_troubled(provider: dict[str, Any] | None) -> bool:
-    """A ddns provider that refused an update or is waiting to retry one: a problem."""
-    return provider is not None and provider["state"] in ("failed", "retrying")
+@attrs.frozen(kw_only=True)
+class ChecksStatus:
+    """The checks feature: instances by kind and name (sorted), the engine (None once
+    stopped) and the events the monitors reported."""
 
+    ddns: dict[str, DdnsStatus] | None = omitted()
+    failover: dict[str, FailoverStatus] | None = omitted()
+    ping: dict[str, PingStatus] | None = omitted()
+    updown: dict[str, UpdownStatus] | None = omitted()
+    engine: EngineStatus | None
+    events: int
 
-def provider_text(provider: dict[str, Any] | None, now: float | None) -> str | None:
-    """A ddns instance's provider in a few words: its state, the address it has, and
-    what went wrong (with when the next attempt is, given ``now``)."""
-    if provider is None:
-        return None
-    words = [provider["state"]]
-    if provider["address"] is not None:
-        words.append(provider["address"])
-    errors = sorted({h["result"] for h in provider["hosts"].values()
-                     if provider_troubled(provider) and h["result"]
-                     not in (None, "good", "nochg")})
-    if errors:
-        words.append(f"({', '.join(errors)})")
-    if now is not None and provider["next_attempt"] is not None:
-        words.append(f"next in {duration(max(0.0, provider['next_attempt'] - now))}")
-    return " ".join(words)
+    def to_json(self) -> dict[str, Any]:
+        return dict(to_json(self))
 
+    def instances(self) -> list[tuple[str, MonitorStatus]]:
+        """Every instance with its name, in the page's order: ping, updown, ddns, failover."""
+        groups: list[Mapping[str, MonitorStatus]] = [
+            self.ping or {}, self.updown or {}, self.ddns or {}, self.failover or {}]
+        return [(name, status) for group in groups for name, status in group.items()]
 
-def problems(checks: Mapping[str, Any] | None) -> list[str]:
-    found: list[str] = []
-    checks = checks or {}
-    for name, ping in checks.get("ping", {}).items():
-        if ping["alarm"]:
-            found.append(f"ping {name}: alarm on {ping['target']}")
-    for name, updown in checks.get("updown", {}).items():
-        if updown["state"] == "offline":
-            found.append(f"updown {name}: offline")
-    for name, ddns in checks.get("ddns", {}).items():
-        if ddns["failures"]:
-            found.append(f"ddns {name}: {len(ddns['failures'])} source(s) failed")
-        if provider_troubled(ddns.get("provider")):
-            found.append(f"ddns {name}: provider {provider_text(ddns['provider'], None)}")
-    for name, failover in checks.get("failover", {}).items():
-        if failover["active"] is None:
-            found.append(f"failover {name}: no uplink carries the default route")
-    return found
+    def problems(self) -> list[str]:
+        return [line for name, status in self.instances() for line in status.problems(name)]
+
+    def metrics(self) -> list[Family]:
+        families = [EVENTS.of(self.events)]
+        if self.engine is not None:
+            families += [ICMP_SENT.of(self.engine.sent), ICMP_RECEIVED.of(self.engine.received),
+                         ICMP_ERRORS.of(self.engine.send_errors)]
+        for name, status in self.instances():
+            families += status.metrics(name)
+        return families
+
+    def section(self, view: PageView) -> Tag | str:
+        parts: list[Tag] = [tags.h2("checks")]
+        if self.ping:
+            parts += ping_grid(self.ping)
+        if self.updown:
+            parts += updown_grid(self.updown)
+        if self.ddns:
+            parts += ddns_grid(self.ddns, view.now)
+        if self.failover:
+            parts += failover_grid(self.failover, view.now)
+        engine = self.engine
+        if engine is not None:
+            parts.append(tags.p(
+                f"ICMP: {engine.sent} sent, {engine.received} received, "
+                f"{engine.send_errors} send errors, {engine.in_flight} in flight",
+                class_="muted"))
+        return tags.section(parts)

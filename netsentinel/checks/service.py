@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.application import service
 from twisted.internet import defer
@@ -11,22 +11,24 @@ from twisted.logger import Logger
 
 from netsentinel.checks.config import ChecksConfig
 from netsentinel.checks.ddns import DdnsMonitor
+from netsentinel.checks.ddns_report import DdnsStatus
 from netsentinel.checks.events import CheckEvent, ImonCall
 from netsentinel.checks.failover import FailoverMonitor
+from netsentinel.checks.failover_report import FailoverStatus
 from netsentinel.checks.icmp import IcmpEngine
 from netsentinel.checks.monitor import Monitor, Tools
 from netsentinel.checks.ping import PingMonitor
+from netsentinel.checks.ping_report import PingStatus
+from netsentinel.checks.report import ChecksStatus
 from netsentinel.checks.routes import Netlink
 from netsentinel.checks.updown import UpdownMonitor
+from netsentinel.checks.updown_report import UpdownStatus
 from netsentinel.features import CommandHandler, Context
-from netsentinel.metrics import Family, counter
+from netsentinel.metrics import Family
 
 log = Logger()
 
-EVENTS = counter("netsentinel_checks_events_total", "Events reported by the monitors.")
-ICMP_SENT = counter("netsentinel_icmp_requests_total", "ICMP echo requests sent.")
-ICMP_RECEIVED = counter("netsentinel_icmp_replies_total", "ICMP echo replies matched.")
-ICMP_ERRORS = counter("netsentinel_icmp_send_errors_total", "Echo requests the kernel refused.")
+T = TypeVar("T")
 
 
 class ChecksService(service.MultiService):
@@ -109,24 +111,23 @@ class ChecksService(service.MultiService):
             monitor.withdraw(keep)
         return False
 
-    def status(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            group: {name: m.status() for name, m in sorted(monitors.items())}
-            for group, monitors in sorted(self.monitors.items())}
-        state["engine"] = self.engine.status() if self.engine is not None else None
-        state["events"] = self.events
-        return state
+    def status(self) -> ChecksStatus:
+        return ChecksStatus(
+            ddns=self._group("ddns", DdnsStatus), failover=self._group("failover", FailoverStatus),
+            ping=self._group("ping", PingStatus), updown=self._group("updown", UpdownStatus),
+            engine=self.engine.status() if self.engine is not None else None,
+            events=self.events)
+
+    def _group(self, kind: str, cls: type[T]) -> dict[str, T] | None:
+        """The snapshots of one kind's instances by name; None while none is configured."""
+        monitors = self.monitors.get(kind)
+        if not monitors:
+            return None
+        return {name: s for name, m in sorted(monitors.items())
+                if isinstance(s := m.status(), cls)}
 
     def metrics(self) -> list[Family]:
-        engine = self.engine.status() if self.engine is not None else None
-        families = [EVENTS.of(self.events)]
-        if engine is not None:
-            families += [ICMP_SENT.of(engine["sent"]), ICMP_RECEIVED.of(engine["received"]),
-                         ICMP_ERRORS.of(engine["send_errors"])]
-        for group in self.monitors.values():
-            for monitor in group.values():
-                families += monitor.metrics()
-        return families
+        return self.status().metrics()
 
     def commands(self) -> Mapping[str, CommandHandler]:
-        return {"checks": lambda args: self.status()}
+        return {"checks": lambda args: self.status().to_json()}

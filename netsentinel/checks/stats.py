@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
-from typing import Any
 
 import attrs
 from icmplib import Host
@@ -49,18 +48,30 @@ class ProbeResult:
         low, avg, high, loss, jitter = self.figures()
         return f"{self.address}:{self.alive}:{low}:{avg}:{high}:{loss}:{jitter}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def snapshot(self) -> ProbeStatus:
         low, avg, high, loss, jitter = self.figures()
-        return {"address": self.address, "sent": self.sent, "received": self.received,
-                "alive": self.alive, "loss": loss, "min_rtt": low, "avg_rtt": avg,
-                "max_rtt": high, "jitter": jitter}
+        return ProbeStatus(self.address, self.sent, self.received, self.alive, loss, low, avg, high,
+                     jitter)
 
 
-def rtt_seconds(figures: dict[str, Any] | None) -> float | None:
-    """The average RTT of a ``to_dict()`` in seconds; None when nothing answered."""
-    if figures is None or not figures["received"]:
-        return None
-    return float(figures["avg_rtt"]) / 1000.0
+@attrs.frozen
+class ProbeStatus:
+    """A result as ``status`` shows it: the counts and icmplib's figures (RTTs in ms)."""
+
+    address: str
+    sent: int
+    received: int
+    alive: bool
+    loss: float
+    min_rtt: float
+    avg_rtt: float
+    max_rtt: float
+    jitter: float
+
+    @property
+    def rtt(self) -> float | None:
+        """The average RTT in seconds; None when nothing answered."""
+        return self.avg_rtt / 1000.0 if self.received else None
 
 
 def merged(address: str, results: Iterable[ProbeResult]) -> ProbeResult:

@@ -12,15 +12,9 @@ from netsentinel.checks.dns import DnsQuerier
 from netsentinel.checks.hysteresis import Change, Hysteresis, LinkState
 from netsentinel.checks.monitor import Monitor, Tools
 from netsentinel.checks.stats import ProbeResult
-from netsentinel.metrics import Family, gauge, one_hot
+from netsentinel.checks.updown_report import UpdownStatus
 
 log = Logger()
-
-STATE = gauge("netsentinel_updown_state",
-              "1 for the link's current state (unknown until the first check, online, "
-              "offline), 0 for the others.", "name", "state")
-ALIVE = gauge("netsentinel_updown_targets_alive",
-              "Targets that answered the last check (online needs quorum of them).", "name")
 
 
 def duration(seconds: float) -> str:
@@ -104,14 +98,8 @@ class UpdownMonitor(Monitor):
             else:
                 self.event("updown-offline", self.label, notes=notes)
 
-    def status(self) -> dict[str, Any]:
-        return {"state": self.state.state.value, "targets": list(self.config.targets),
-                "quorum": self.config.quorum, "streak": self.state.streak,
-                "refuted_by_dns": self.refuted,
-                "last": [r.to_dict() for r in self.last],
-                "addping": [r.to_dict() for r in self.addping]}
-
-    def metrics(self) -> list[Family]:
-        state = self.status()
-        return [one_hot(STATE, [s.value for s in LinkState], state["state"], self.config.name),
-                ALIVE.of(sum(r["alive"] for r in state["last"]), self.config.name)]
+    def status(self) -> UpdownStatus:
+        return UpdownStatus(self.state.state.value, self.config.targets, self.config.quorum,
+                            self.state.streak, self.refuted,
+                            tuple(r.snapshot() for r in self.last),
+                            tuple(r.snapshot() for r in self.addping))

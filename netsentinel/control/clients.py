@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
 
+import attrs
 from twisted.logger import Logger
 
 from netsentinel.fdbudget import BUDGET, FdBudget, control_cap, http_cap
@@ -36,6 +36,13 @@ DROPPED = counter("netsentinel_control_clients_dropped_total",
 CONNECTED = gauge("netsentinel_control_clients", "Clients connected now.", "listener")
 
 
+@attrs.frozen
+class ControlStatus:
+    """The ``control`` section of ``status``."""
+
+    dropped: dict[str, dict[str, int]]
+
+
 class ClientCounters:
     """Kept by the daemon for both listeners, so a rebound metrics port keeps its counts."""
 
@@ -43,11 +50,11 @@ class ClientCounters:
         self.dropped: dict[str, Counter[str]] = {"socket": Counter(), "http": Counter()}
         self.connected: Counter[str] = Counter(socket=0, http=0)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ControlStatus:
         """Refused and dropped clients by listener and reason (who is connected changes
         with the asking, so it is only in the metrics)."""
-        return {"dropped": {name: {r: self.dropped[name][r] for r in REASONS}
-                            for name in self.dropped}}
+        return ControlStatus({name: {r: self.dropped[name][r] for r in REASONS}
+                              for name in self.dropped})
 
     def metrics(self) -> list[Family]:
         return [DROPPED.with_samples(((name, r), self.dropped[name][r])

@@ -28,6 +28,7 @@ from netsentinel.control.statuspage import StatusPage, refresh_seconds
 from netsentinel.deferreds import observe
 from netsentinel.forward.config import Endpoint
 from netsentinel.metrics import CONTENT_TYPE
+from netsentinel.status import DaemonStatus, MetricsStatus
 
 log = Logger()
 
@@ -45,6 +46,7 @@ class DaemonView(Protocol):
 
     def metrics_text(self) -> str: ...
     def status(self) -> dict[str, Any]: ...
+    def snapshot(self) -> DaemonStatus: ...
     def dispatch(self, words: list[str]) -> defer.Deferred[Any]: ...
 
 
@@ -81,9 +83,9 @@ class MetricsPage(resource.Resource):
             refresh = refresh_seconds(asked[-1] if asked else None)
         except ValueError:
             return _plain(request, 400, b"refresh: expected whole seconds (0 = off)\n")
-        status = self.daemon.status()
+        status = self.daemon.snapshot()
         # the open connections are in `forward stats`, not in `status`
-        detail = self.daemon.dispatch(["forward", "stats"]) if "forward" in status \
+        detail = self.daemon.dispatch(["forward", "stats"]) if "forward" in status.features \
             else defer.succeed({})
 
         def render(stats: dict[str, Any]) -> defer.Deferred[bytes]:
@@ -219,6 +221,5 @@ class MetricsServer(service.Service):
         port, self.port = self.port, None
         return port.stopListening() if port is not None else None
 
-    def status(self) -> dict[str, Any]:
-        return {"listen": str(self.listen), "listening": self.port is not None,
-                "error": self.error}
+    def status(self) -> MetricsStatus:
+        return MetricsStatus(str(self.listen), self.port is not None, self.error)

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from netsentinel.docker.config import ZoneRule
+from netsentinel.docker.report import ContainerStatus
 from netsentinel.nft.sets import SetSpec, address_sets
 
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -29,9 +30,8 @@ class Container:
     def label(self, key: str) -> str | None:
         return dict(self.labels).get(key)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id[:12], "labels": dict(self.labels),
-                "networks": {name: list(ips) for name, ips in self.networks}}
+    def status(self) -> ContainerStatus:
+        return ContainerStatus(self.id[:12], dict(self.labels), dict(self.networks))
 
 
 def from_api(item: Mapping[str, Any]) -> Container:
@@ -95,31 +95,81 @@ def desired_sets(rules: Iterable[ZoneRule],
     return desired
 
 
-NetworkKey = tuple[str, str]   # (container id, network name)
+NetworkKey = tuple[str, str]   # (container id, network name, or LISTED or ANY_NETWORK)
+LISTED = ""          # the container itself: 1 = must be listed (running)
+ANY_NETWORK = "*"    # Podman names no network: how many networks the container must be on
 
 
 def network_change(event: Mapping[str, Any]) -> tuple[NetworkKey, bool] | None:
-    """A network ``connect``/``disconnect`` event as ((container id, network), connected)."""
+    """A network ``connect``/``disconnect`` event as ((container id, network), connected).
+
+    Docker's actor is the network: ``Attributes`` name the container and the network.
+    Podman's actor is the container, and no field names the network: the key's network
+    is then ``ANY_NETWORK``."""
     if event.get("Type") != "network" or event.get("Action") not in ("connect", "disconnect"):
         return None
-    attributes = (event.get("Actor") or {}).get("Attributes") or {}
-    container, network = attributes.get("container"), attributes.get("name")
+    actor = event.get("Actor") or {}
+    attributes = actor.get("Attributes") or {}
+    if "container" in attributes:
+        container, network = attributes.get("container"), attributes.get("name")
+    else:
+        container, network = actor.get("ID"), ANY_NETWORK
     if not container or not network:
         return None
     return (str(container), str(network)), event["Action"] == "connect"
 
 
-def lagging(expected: Mapping[NetworkKey, bool],
-            containers: Mapping[str, Container]) -> dict[NetworkKey, bool]:
-    """The network (dis)connects a listing does not show yet.
+def expect(expected: Mapping[NetworkKey, int], event: Mapping[str, Any],
+           containers: Mapping[str, Container]) -> dict[NetworkKey, int]:
+    """What listings must show after ``event`` (see :func:`lagging`), given the last listing.
 
-    Docker sends the event before the listing it serves reflects the change, so a
-    listing taken on the event can be the old one.  A container that is not listed
-    (not running) has no addresses to wait for.
+    A network (dis)connect: Docker and Podman both send it before their listing has it.
+    A container ``start``: Podman sends it before its listing has the container running
+    (Docker after); its ``die`` ends the wait.  Podman's network events name no network,
+    so the container's network count must move by one from the last listing (or from
+    what earlier events already expect)."""
+    found = dict(expected)
+    actor = event.get("Actor") or {}
+    if event.get("Type") == "container" and event.get("Action") in ("start", "die"):
+        container = str(actor.get("ID") or event.get("id") or "")
+        if event["Action"] == "start" and container:
+            found[container, LISTED] = 1
+        else:
+            found.pop((container, LISTED), None)
+        return found
+    change = network_change(event)
+    if change is None:
+        return found
+    key, connected = change
+    if key[1] != ANY_NETWORK:
+        found[key] = connected
+    elif key in found or key[0] in containers:
+        count = found[key] if key in found else len(containers[key[0]].networks)
+        found[key] = max(0, count + (1 if connected else -1))
+    return found
+
+
+def lagging(expected: Mapping[NetworkKey, int],
+            containers: Mapping[str, Container]) -> dict[NetworkKey, int]:
+    """The changes announced by events that a listing does not show yet.
+
+    Docker sends a network event before the listing it serves reflects the change, so a
+    listing taken on the event can be the old one (Podman does the same, and also with a
+    container start).  A container that is not listed (not running) has no addresses to
+    wait for.
     """
-    return {key: connected for key, connected in expected.items()
-            if key[0] in containers
-            and connected != any(name == key[1] for name, _ in containers[key[0]].networks)}
+    return {key: want for key, want in expected.items() if not _shows(key, want, containers)}
+
+
+def _shows(key: NetworkKey, want: int, containers: Mapping[str, Container]) -> bool:
+    container, network = containers.get(key[0]), key[1]
+    if network == LISTED:
+        return (container is not None) == bool(want)
+    if container is None:
+        return True
+    if network == ANY_NETWORK:
+        return len(container.networks) == want
+    return bool(want) == any(name == network for name, _ in container.networks)
 
 
 @attrs.frozen

@@ -22,9 +22,11 @@ from zope.interface import implementer
 
 log = Logger()
 
-# what changes a container's addresses or presence; anything else is not asked for
+# what changes a container's addresses or presence; anything else is not asked for.
+# Podman filters on its own names and sends Docker's: its "died" arrives as "die"
+# (a filter on "die" alone never matches there); Docker knows no "died".
 EVENT_FILTERS = {"type": ["container", "network"],
-                 "event": ["start", "die", "destroy", "rename", "connect", "disconnect"]}
+                 "event": ["start", "die", "died", "destroy", "rename", "connect", "disconnect"]}
 REQUEST_TIMEOUT = 10.0
 LINE_LIMIT = 1 << 20
 

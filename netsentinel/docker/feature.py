@@ -12,4 +12,5 @@ def sets(config: DockerConfig) -> Iterator[SetClaim]:
             yield SetClaim(nft.family, nft.table, spec.name, ("docker", "zones", rule.zone))
 
 
-FEATURE = Feature("docker", parse, "netsentinel.docker.service:DockerMonitor", sets)
+FEATURE = Feature("docker", parse, "netsentinel.docker.service:DockerMonitor", sets,
+                  snapshot="netsentinel.docker.report:DockerStatus")

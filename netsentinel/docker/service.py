@@ -3,8 +3,9 @@
 Events are never applied to a remembered table (rust-network-mgr's way to go
 stale): each one only pokes a debounced resync, which lists the running
 containers and derives every set from that listing (listed again while it does
-not yet show a network connect/disconnect, which Docker announces before its
-listing has it).  On every (re)connect the stream is opened first and the
+not yet show a network connect/disconnect, which Docker and Podman announce
+before their listing has it, or a container start, which Podman does).
+Podman's Docker-compatible socket is spoken to the same way (docs/docker.md).  On every (re)connect the stream is opened first and the
 listing taken after, so nothing falls between.
 While Docker is unreachable the sets keep their last content: an empty set
 would cut off containers that are still running (live-restore, or a daemon
@@ -32,34 +33,20 @@ from netsentinel.docker.containers import (
     NetworkKey,
     changes,
     desired_sets,
+    expect,
     from_api,
     lagging,
-    network_change,
     zone_specs,
 )
 from netsentinel.docker.engine import EngineClient, EventStream
 from netsentinel.docker.events import ContainerEvent, DockerConnection
+from netsentinel.docker.report import DockerStatus
 from netsentinel.features import CommandHandler, Context
-from netsentinel.metrics import Family, counter, gauge
+from netsentinel.metrics import Family
 from netsentinel.nft.client import NftClient
 from netsentinel.nft.writer import SetWriter
 
 log = Logger()
-
-CONNECTED = gauge("netsentinel_docker_connected",
-                  "1 while the Docker event stream is open.")
-CONNECTS = counter("netsentinel_docker_connects_total",
-                   "Connections made to the Docker Engine API (each followed by a resync).")
-EVENTS = counter("netsentinel_docker_events_total", "Container events received from Docker.")
-CONTAINERS = gauge("netsentinel_docker_containers", "Running containers in the last listing.")
-SET_ELEMENTS = gauge("netsentinel_docker_set_elements",
-                     "Elements in the nft set as last synced.", "set")
-SET_ERROR = gauge("netsentinel_docker_set_error",
-                  "1 while the set's last sync failed (the reason is in status).", "set")
-SYNCS = counter("netsentinel_docker_syncs_total",
-                "Syncs: a container listing compared with the sets.")
-TRANSACTIONS = counter("netsentinel_docker_nft_transactions_total",
-                       "nft transactions applied (one per sync that changed a set).")
 
 FIRST_RETRY = 1.0
 LAG_LIMIT = 10.0   # seconds a listing may keep disagreeing with a network event
@@ -74,7 +61,7 @@ class DockerMonitor(service.Service):
         self.sets = SetWriter("docker nftables", context.bus, context.reactor, self.nft)
         self.containers: dict[str, Container] = {}   # the last listing, by id
         self.announced: dict[str, Container] = {}    # what the last events reported
-        self.expected: dict[NetworkKey, bool] = {}   # network events no listing showed yet
+        self.expected: dict[NetworkKey, int] = {}    # events no listing showed yet
         self._lag_since: float | None = None
         self.listed_at: float | None = None
         self.engine: EngineClient | None = None
@@ -107,10 +94,13 @@ class DockerMonitor(service.Service):
 
     def startService(self) -> None:
         super().startService()
+        # an outside nft change to our sets: listed and written again (debounced)
+        self.sets.watch(self.context.sets_watch, lambda: self.debouncer.poke())
         self._connect()
 
     def stopService(self) -> None:
         super().stopService()
+        self.sets.unwatch()
         self.debouncer.cancel()
         self._disconnect()
 
@@ -200,10 +190,7 @@ class DockerMonitor(service.Service):
 
     def _event(self, event: Mapping[str, Any]) -> None:
         self.events += 1
-        change = network_change(event)
-        if change is not None:
-            key, connected = change
-            self.expected[key] = connected
+        self.expected = expect(self.expected, event, self.containers)
         self.debouncer.poke()
 
     # -- syncing
@@ -250,8 +237,8 @@ class DockerMonitor(service.Service):
         self._announce()
 
     def _relist_if_lagging(self) -> None:
-        """Docker sends a network (dis)connect before its listing shows it: while a listing
-        disagrees with such an event, list again after the usual delay (the sets take what
+        """Docker sends a network (dis)connect before its listing shows it (Podman also a
+        container start): while a listing disagrees with such an event, list again after the usual delay (the sets take what
         this listing says meanwhile)."""
         self.expected = lagging(self.expected, self.containers)
         if not self.expected:
@@ -264,7 +251,7 @@ class DockerMonitor(service.Service):
             self.debouncer.poke()
             return
         log.warn("docker: after {limit:g}s the container listing still disagrees with "
-                 "network events {pending}; left to the next event",
+                 "events {pending}; left to the next event",
                  limit=LAG_LIMIT, pending=sorted(self.expected))
         self.expected, self._lag_since = {}, None
 
@@ -287,36 +274,25 @@ class DockerMonitor(service.Service):
 
     # -- control
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "socket": self.config.socket,
-            "connected": self.connected,
-            "error": self.error,
-            "connects": self.connects,
-            "events": self.events,
-            "listed_at": self.listed_at,
-            "containers": {c.name: c.to_dict() for c in sorted(self.containers.values(),
-                                                               key=lambda c: c.name)},
-            "sets": self.sets.to_dict(),
-            "syncs": self.syncs,
-            "last_sync": self.last_sync,
-            "transactions": self.nft.transactions,
-            "pending": self.debouncer.pending or self._running is not None,
-        }
+    def status(self) -> DockerStatus:
+        return DockerStatus(
+            socket=self.config.socket,
+            connected=self.connected,
+            error=self.error,
+            connects=self.connects,
+            events=self.events,
+            listed_at=self.listed_at,
+            containers={c.name: c.status() for c in sorted(self.containers.values(),
+                                                          key=lambda c: c.name)},
+            sets=self.sets.snapshot(),
+            syncs=self.syncs,
+            last_sync=self.last_sync,
+            transactions=self.nft.transactions,
+            pending=self.debouncer.pending or self._running is not None,
+        )
 
     def metrics(self) -> list[Family]:
-        state = self.status()
-        sets = state["sets"]
-        return [
-            CONNECTED.of(state["connected"]),
-            CONNECTS.of(state["connects"]),
-            EVENTS.of(state["events"]),
-            CONTAINERS.of(len(state["containers"])),
-            SET_ELEMENTS.with_samples(((n,), len(s["elements"])) for n, s in sets.items()),
-            SET_ERROR.with_samples(((n,), s["error"] is not None) for n, s in sets.items()),
-            SYNCS.of(state["syncs"]),
-            TRANSACTIONS.of(state["transactions"]),
-        ]
+        return self.status().metrics()
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {"docker sync": lambda args: self.sync().addCallback(self._sync_reply)}

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from netsentinel.forward.config import Endpoint
+from netsentinel.forward.status import BackendAddress
 from netsentinel.resolve import resolve
 
 log = Logger()
@@ -76,8 +77,8 @@ class Backend:
     def _again(self, delay: float, generation: int) -> None:
         self._timer = self.reactor.callLater(delay, self._lookup, generation)
 
-    def status(self) -> dict[str, Any]:
-        return {"address": self.address[0] if self.address else None, "error": self.error}
+    def snapshot(self) -> BackendAddress:
+        return BackendAddress(self.address[0] if self.address else None, self.error)
 
 
 def _is_address(host: str) -> bool:

@@ -1,9 +1,9 @@
-"""Service counters and the stats document built from them.
+"""Service counters, and the status and stats built from them.
 
 The live connections carry their own byte counts; a service keeps only what
 outlives them (totals of closed connections, rejections by reason), so a
 chunk costs one addition and the stats are summed when asked for.  The JSON
-keeps monconn's ``Stats()`` names (``sid``, ``uptime``, ``ips``,
+(:class:`~netsentinel.forward.status.ServiceStatus`, and ``forward stats``) keeps monconn's ``Stats()`` names (``sid``, ``uptime``, ``ips``,
 ``connections``, ``accessed``, ``up``, ``down``) **and their types** beside
 the new ones: ``ips`` is the connected client IPs joined by commas (a string,
 ``ip_count`` is their number) and ``accessed`` an integer Unix time, the boot
@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import attrs
+
+from netsentinel.forward.status import BackendAddress, BlacklistSet, ServiceStatus
 
 REJECT_REASONS = ("blacklist", "conn_limit", "ip_limit", "per_ip_limit", "per_ip_rate",
                   "fd_limit")
@@ -53,45 +55,67 @@ class ServiceCounters:
         self.closes[reason] += 1
 
 
-def stats(name: str, state: str, listen: str, backend: str, counters: ServiceCounters,
-          live: Iterable[LiveConnection], blacklist: list[str], now: float,
-          detail: bool = True) -> dict[str, Any]:
-    """The stats of one service as JSON-able data; ``detail`` adds per-IP and per-connection."""
+@attrs.frozen(kw_only=True)
+class Service:
+    """What a service's status says besides its counters and connections."""
+
+    name: str
+    state: str
+    listen: str
+    backend: str
+    blacklist: tuple[str, ...]
+    backend_address: BackendAddress
+    conn_limit: int
+    blacklist_set: BlacklistSet | None = None
+
+
+def status(service: Service, counters: ServiceCounters, live: Iterable[LiveConnection],
+           now: float) -> ServiceStatus:
+    """The status of one service: its counters with the live connections summed in."""
     connections = list(live)
-    up = counters.closed_up + sum(c.up for c in connections)
-    down = counters.closed_down + sum(c.down for c in connections)
+    ips = _per_ip(connections)
+    return ServiceStatus(
+        sid=service.name,
+        uptime=int(now - counters.boot_at),
+        ips=",".join(sorted(ips)),
+        connections=len(connections),
+        accessed=int(counters.boot_at if counters.accessed_at is None
+                     else counters.accessed_at),
+        up=counters.closed_up + sum(c.up for c in connections),
+        down=counters.closed_down + sum(c.down for c in connections),
+        state=service.state,
+        listen=service.listen,
+        backend=service.backend,
+        ip_count=len(ips),
+        boot_at=_stamp(counters.boot_at),
+        accessed_at=counters.accessed_at,
+        total_connections=counters.accepted,
+        closed_connections=counters.closed,
+        rejected={reason: counters.rejected.get(reason, 0) for reason in REJECT_REASONS},
+        backend_failures=counters.backend_failures,
+        closes=dict(counters.closes),
+        blacklist=service.blacklist,
+        blacklist_set=service.blacklist_set,
+        backend_address=service.backend_address,
+        conn_limit=service.conn_limit,
+    )
+
+
+def detail(live: Iterable[LiveConnection], now: float) -> dict[str, Any]:
+    """What ``forward stats`` adds to the status: the per-IP and per-connection tables."""
+    connections = list(live)
+    return {"ip_table": _per_ip(connections),
+            "open": [_connection(c, now) for c in connections]}
+
+
+def _per_ip(connections: list[LiveConnection]) -> dict[str, dict[str, int]]:
     per_ip: dict[str, dict[str, int]] = {}
     for conn in connections:
         entry = per_ip.setdefault(conn.ip, {"connections": 0, "up": 0, "down": 0})
         entry["connections"] += 1
         entry["up"] += conn.up
         entry["down"] += conn.down
-    document: dict[str, Any] = {
-        "sid": name,
-        "uptime": int(now - counters.boot_at),
-        "ips": ",".join(sorted(per_ip)),
-        "connections": len(connections),
-        "accessed": int(counters.boot_at if counters.accessed_at is None
-                        else counters.accessed_at),
-        "up": up,
-        "down": down,
-        "state": state,
-        "listen": listen,
-        "backend": backend,
-        "ip_count": len(per_ip),
-        "boot_at": _stamp(counters.boot_at),
-        "accessed_at": counters.accessed_at,
-        "total_connections": counters.accepted,
-        "closed_connections": counters.closed,
-        "rejected": {reason: counters.rejected.get(reason, 0) for reason in REJECT_REASONS},
-        "backend_failures": counters.backend_failures,
-        "closes": dict(counters.closes),
-        "blacklist": blacklist,
-    }
-    if detail:
-        document["ip_table"] = per_ip
-        document["open"] = [_connection(c, now) for c in connections]
-    return document
+    return per_ip
 
 
 def _connection(conn: LiveConnection, now: float) -> dict[str, Any]:
@@ -109,8 +133,6 @@ def _connection(conn: LiveConnection, now: float) -> dict[str, Any]:
     }
 
 
-def _stamp(when: float | None) -> str | None:
+def _stamp(when: float) -> str:
     """monconn prints times as ``2006-01-02 15:04:05``; we keep the form, in UTC."""
-    if when is None:
-        return None
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(when))

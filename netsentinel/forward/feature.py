@@ -13,4 +13,5 @@ def sets(config: ForwardConfig) -> Iterator[SetClaim]:
                                ("forward", service.name, "blacklist_set"))
 
 
-FEATURE = Feature("forward", parse, "netsentinel.forward.service:Forwarding", sets)
+FEATURE = Feature("forward", parse, "netsentinel.forward.service:Forwarding", sets,
+                  snapshot="netsentinel.forward.report:ForwardStatus")

@@ -39,6 +39,7 @@ from netsentinel.forward.limiter import Limiter, with_default_cap
 from netsentinel.forward.owner import Record
 from netsentinel.forward.port import ListeningPort
 from netsentinel.forward.relay import Connection
+from netsentinel.forward.status import ServiceStatus
 
 log = Logger()
 
@@ -123,6 +124,8 @@ class Forwarder(service.Service):
     def stopService(self) -> defer.Deferred[None]:
         """Stop accepting, let connections finish for ``wait_timeout``, then close the rest."""
         super().stopService()
+        if self.mirror is not None:
+            self.mirror.close()
         if self._stopping is None:
             self._stopping = self._stop()
         waiting: defer.Deferred[None] = defer.Deferred()
@@ -370,15 +373,24 @@ class Forwarder(service.Service):
 
     # -- views
 
-    def stats(self, detail: bool = True) -> dict[str, Any]:
-        now = self.clock.seconds()
+    def status(self) -> ServiceStatus:
+        return self._status(self._look())
+
+    def stats(self) -> dict[str, Any]:
+        """``forward stats``: the status, with the per-IP and per-connection tables."""
+        now = self._look()
+        return {**self._status(now).to_json(), **counters.detail(self.connections.values(), now)}
+
+    def _look(self) -> float:
+        now: float = self.clock.seconds()
         self._note_activity(now)
-        document = counters.stats(self.sid, self.state, str(self.config.listen),
-                                  str(self.config.backend), self.counters,
-                                  self.connections.values(), self.blacklist.sorted(), now,
-                                  detail)
-        if self.mirror is not None:
-            document["blacklist_set"] = self.mirror.status()
-        document["backend_address"] = self.backend.status()
-        document["conn_limit"] = self.limiter.limits.conn_limit     # the default one too
-        return document
+        return now
+
+    def _status(self, now: float) -> ServiceStatus:
+        service = counters.Service(
+            name=self.sid, state=self.state, listen=str(self.config.listen),
+            backend=str(self.config.backend), blacklist=tuple(self.blacklist.sorted()),
+            backend_address=self.backend.snapshot(),
+            conn_limit=self.limiter.limits.conn_limit,      # the default one too
+            blacklist_set=self.mirror.snapshot() if self.mirror is not None else None)
+        return counters.status(service, self.counters, self.connections.values(), now)

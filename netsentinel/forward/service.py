@@ -24,29 +24,11 @@ from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
 from netsentinel.forward.listener import Forwarder
 from netsentinel.forward.nftset import NftMirror
 from netsentinel.forward.port import bind
-from netsentinel.metrics import Family, counter, gauge
+from netsentinel.forward.report import ForwardStatus
+from netsentinel.metrics import Family
 from netsentinel.tree import TreeError, error_line, overlap
 
 log = Logger()
-
-UP = gauge("netsentinel_forward_up", "1 while the service is accepting connections.", "service")
-OPEN = gauge("netsentinel_forward_open_connections", "Connections open now.", "service")
-CLIENT_IPS = gauge("netsentinel_forward_client_ips",
-                   "Distinct client addresses with an open connection.", "service")
-ACCEPTED = counter("netsentinel_forward_accepted_total",
-                   "Connections admitted since the service started.", "service")
-CLOSED = counter("netsentinel_forward_closed_total", "Connections closed, by reason.",
-                 "service", "reason")
-REJECTED = counter("netsentinel_forward_rejected_total",
-                   "Connections refused at accept, by reason (blacklist or a limit).",
-                   "service", "reason")
-BACKEND_FAILURES = counter("netsentinel_forward_backend_failures_total",
-                           "Connections whose backend could not be reached.", "service")
-BYTES = counter("netsentinel_forward_bytes_total",
-                "Bytes relayed, open connections included: up is client to backend, "
-                "down is backend to client.", "service", "direction")
-BLACKLIST = gauge("netsentinel_forward_blacklist_entries",
-                  "Addresses and networks on the service's blacklist.", "service")
 
 
 class Forwarding(MultiService):
@@ -60,7 +42,8 @@ class Forwarding(MultiService):
             self._add(service_config)
 
     def _add(self, config: ServiceConfig) -> Forwarder:
-        mirror = NftMirror(config.blacklist_set, self.context.bus, self.context.reactor) \
+        mirror = NftMirror(config.blacklist_set, self.context.bus, self.context.reactor,
+                           watch=self.context.sets_watch) \
             if config.blacklist_set else None
         forwarder = Forwarder(config, self.context.reactor, self.context.bus, mirror,
                               self._bound.pop(config.name, None), self.context.faults)
@@ -114,9 +97,12 @@ class Forwarding(MultiService):
             new = wanted.get(name)
             if new is not None and forwarder.config.same_listener(new):
                 if new.blacklist_set != forwarder.config.blacklist_set:
+                    if forwarder.mirror is not None:
+                        forwarder.mirror.close()
                     forwarder.mirror = NftMirror(new.blacklist_set, self.context.bus,
-                                                 self.context.reactor) if new.blacklist_set \
-                        else None
+                                                 self.context.reactor,
+                                                 watch=self.context.sets_watch) \
+                        if new.blacklist_set else None
                 forwarder.reconfigure(new)
                 del wanted[name]
                 continue
@@ -127,26 +113,11 @@ class Forwarding(MultiService):
         self.abandon()
         return True
 
-    def status(self) -> dict[str, Any]:
-        return {name: f.stats(detail=False) for name, f in self.forwarders.items()}
+    def status(self) -> ForwardStatus:
+        return ForwardStatus({name: f.status() for name, f in self.forwarders.items()})
 
     def metrics(self) -> list[Family]:
-        stats = self.status()
-        return [
-            UP.with_samples(((n,), s["state"] == "running") for n, s in stats.items()),
-            OPEN.with_samples(((n,), s["connections"]) for n, s in stats.items()),
-            CLIENT_IPS.with_samples(((n,), s["ip_count"]) for n, s in stats.items()),
-            ACCEPTED.with_samples(((n,), s["total_connections"]) for n, s in stats.items()),
-            CLOSED.with_samples(((n, reason), count) for n, s in stats.items()
-                                for reason, count in s["closes"].items()),
-            REJECTED.with_samples(((n, reason), count) for n, s in stats.items()
-                                  for reason, count in s["rejected"].items()),
-            BACKEND_FAILURES.with_samples(((n,), s["backend_failures"])
-                                          for n, s in stats.items()),
-            BYTES.with_samples(((n, direction), s[direction]) for n, s in stats.items()
-                               for direction in ("up", "down")),
-            BLACKLIST.with_samples(((n,), len(s["blacklist"])) for n, s in stats.items()),
-        ]
+        return self.status().metrics()
 
     # -- commands
 

@@ -24,14 +24,11 @@ from netsentinel.features import CommandHandler, Context
 from netsentinel.manhole import hostkey, ssh
 from netsentinel.manhole.config import ManholeConfig
 from netsentinel.manhole.interpreter import Namespace, UnixLineManhole, namespace
-from netsentinel.metrics import Family, gauge
+from netsentinel.manhole.report import ManholeStatus
+from netsentinel.metrics import Family
 from netsentinel.tree import TreeError
 
 log = Logger()
-
-SESSIONS = gauge("netsentinel_manhole_sessions", "Open manhole sessions (SSH and unix socket).")
-ERROR = gauge("netsentinel_manhole_error",
-              "1 while a configured listener could not be opened (the reason is in status).")
 
 
 class UnixFactory(protocol.Factory):
@@ -185,22 +182,21 @@ class ManholeService(service.Service):
 
     # -- status
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> ManholeStatus:
         ssh_sessions = len(self.ssh_factory.sessions) if self.ssh_factory is not None else 0
         unix_sessions = len(self.unix_factory.sessions) if self.unix_factory is not None else 0
-        return {
-            "ssh": _address(self.ssh_port) if self.ssh_port is not None else None,
-            "socket": self.unix_path,
-            "host_key": hostkey.fingerprint(self.ssh_factory.host_key)
+        return ManholeStatus(
+            ssh=_address(self.ssh_port) if self.ssh_port is not None else None,
+            socket=self.unix_path,
+            host_key=hostkey.fingerprint(self.ssh_factory.host_key)
             if self.ssh_factory is not None else None,
-            "authorized_keys": len(self.keys.keys),
-            "sessions": ssh_sessions + unix_sessions,
-            "error": self.error,
-        }
+            authorized_keys=len(self.keys.keys),
+            sessions=ssh_sessions + unix_sessions,
+            error=self.error,
+        )
 
     def metrics(self) -> list[Family]:
-        state = self.status()
-        return [SESSIONS.of(state["sessions"]), ERROR.of(state["error"] is not None)]
+        return self.status().metrics()
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {}

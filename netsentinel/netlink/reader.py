@@ -53,7 +53,7 @@ def _route_socket(groups: int) -> socket.socket:
     return sock
 
 
-class _NetlinkReader(abstract.FileDescriptor):
+class NetlinkReader(abstract.FileDescriptor):
     reads_per_wakeup = READS_PER_WAKEUP
 
     def __init__(self, sock: socket.socket, reactor: Any) -> None:
@@ -88,7 +88,7 @@ class _NetlinkReader(abstract.FileDescriptor):
         raise NotImplementedError
 
 
-class RouteMonitor(_NetlinkReader):
+class RouteMonitor(NetlinkReader):
     """Calls ``on_change(overflow)`` for every batch of link/address notifications."""
 
     GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR
@@ -111,7 +111,7 @@ class RouteMonitor(_NetlinkReader):
         self.on_change(True)
 
 
-class RouteDumper(_NetlinkReader):
+class RouteDumper(NetlinkReader):
     """Dumps links then addresses; one dump at a time, each answered by a Deferred.
 
     A big dump (20,000 addresses is a few MB) is read a few datagrams per wakeup,

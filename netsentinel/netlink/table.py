@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import attrs
 
@@ -59,11 +58,6 @@ class AddressTable:
             name: attrs.evolve(i, addresses=frozenset(a for a in i.addresses
                                                       if not (a.version == 6 and a.ip.is_link_local)))
             for name, i in self.interfaces.items()}, self.complete)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {name: {"index": i.index, "up": i.up,
-                       "addresses": sorted(str(a) for a in i.addresses)}
-                for name, i in sorted(self.interfaces.items())}
 
 
 @attrs.frozen

@@ -7,7 +7,7 @@ applies them for every feature that writes sets.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -20,6 +20,7 @@ class SetSpec:
     name: str
     type: str          # ipv4_addr | ipv6_addr
     interval: bool     # networks need 'flags interval'
+    timeout: bool = False   # 'flags timeout': elements may carry a timeout (names' DNS answers)
 
     @property
     def version(self) -> int:
@@ -36,9 +37,10 @@ class SetState:
     elements: frozenset[str] = frozenset()
     synced_at: float | None = None
     error: str | None = None
+    repairs: int = 0          # outside changes undone (nft -f, nft flush set, ...)
 
     def snapshot(self) -> SetStatus:
-        return SetStatus(tuple(sorted(self.elements)), self.synced_at, self.error)
+        return SetStatus(tuple(sorted(self.elements)), self.synced_at, self.error, self.repairs)
 
 
 @attrs.frozen
@@ -49,6 +51,7 @@ class SetStatus:
     elements: tuple[str, ...] = ()
     synced_at: float | None = None
     error: str | None = None
+    repairs: int = 0
 
 
 def normalize(spec: SetSpec, raw: Iterable[Any],
@@ -79,8 +82,28 @@ def _value(element: Any) -> Any:
     return element["elem"]["val"] if isinstance(element, dict) and "elem" in element else element
 
 
-def _element_json(spec: SetSpec, text: str) -> Any:
-    return network_element(ipaddress.ip_network(text)) if spec.interval else text
+def expiries(raw: Iterable[Any]) -> dict[str, int | None]:
+    """Seconds each element of a plain set has left (the kernel's ``expires``; None:
+    no timeout), by canonical address."""
+    found: dict[str, int | None] = {}
+    for e in raw:
+        inner = e["elem"] if isinstance(e, dict) and "elem" in e else {"val": e}
+        expires = inner.get("expires")
+        found[str(ipaddress.ip_address(inner["val"]))] = \
+            int(expires) if isinstance(expires, (int, float)) else None
+    return found
+
+
+def needs_refresh(expires: int | None, timeout: int) -> bool:
+    """An element wanted with ``timeout`` is re-added once half of it has run out (or
+    when it has none, or more than asked for): a writer that runs at least every quarter
+    timeout keeps it from ever expiring while the daemon runs."""
+    return expires is None or expires * 2 < timeout or expires > timeout
+
+
+def _element_json(spec: SetSpec, text: str, timeout: int | None = None) -> Any:
+    value = network_element(ipaddress.ip_network(text)) if spec.interval else text
+    return {"elem": {"val": value, "timeout": timeout}} if timeout else value
 
 
 def declare(family: str, table: str, specs: Iterable[SetSpec]) -> list[dict[str, Any]]:
@@ -92,21 +115,26 @@ def declare(family: str, table: str, specs: Iterable[SetSpec]) -> list[dict[str,
     for spec in to_create:
         definition: dict[str, Any] = {"family": family, "table": table, "name": spec.name,
                                       "type": spec.type}
+        flags = (["interval"] if spec.interval else []) + (["timeout"] if spec.timeout else [])
+        if flags:
+            definition["flags"] = flags
         if spec.interval:
-            definition["flags"] = ["interval"]
             definition["auto-merge"] = True
         commands.append({"add": {"set": definition}})
     return commands
 
 
 def change(family: str, table: str, spec: SetSpec, current: frozenset[str] | None,
-           want: frozenset[str]) -> list[dict[str, Any]]:
+           want: frozenset[str], timeouts: Mapping[str, int] | None = None,
+           refresh: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """Commands taking one set from ``current`` (None: just created, empty) to ``want``.
 
     A plain set gets only its difference (one address changing among 20,000 is
     two elements, not a flush and 20,000 adds); an interval set, whose kernel
     ranges are merged, is flushed and refilled.  Inside the one transaction the
-    set is never seen half-done either way.
+    set is never seen half-done either way.  Elements of a timeout set are added with
+    their ``timeouts`` (seconds); those in ``refresh`` are deleted and added again in the
+    same transaction, which restarts their timeout on every kernel.
     """
     where = {"family": family, "table": table, "name": spec.name}
     commands: list[dict[str, Any]] = []
@@ -114,11 +142,13 @@ def change(family: str, table: str, spec: SetSpec, current: frozenset[str] | Non
         commands.append({"flush": {"set": where}})
         current = frozenset()
     base = current or frozenset()
-    gone, new = sorted(base - want), sorted(want - base)
+    again = refresh & base & want
+    gone, new = sorted((base - want) | again), sorted((want - base) | again)
+    timeouts = (timeouts or {}) if spec.timeout else {}
     if gone:
         commands.append({"delete": {"element": {
             **where, "elem": [_element_json(spec, e) for e in gone]}}})
     if new:
         commands.append({"add": {"element": {
-            **where, "elem": [_element_json(spec, e) for e in new]}}})
+            **where, "elem": [_element_json(spec, e, timeouts.get(e)) for e in new]}}})
     return commands

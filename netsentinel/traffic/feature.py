@@ -1,4 +1,5 @@
 from netsentinel.features import Feature
 from netsentinel.traffic.config import parse
 
-FEATURE = Feature("traffic", parse, "netsentinel.traffic.service:TrafficService")
+FEATURE = Feature("traffic", parse, "netsentinel.traffic.service:TrafficService",
+                  snapshot="netsentinel.traffic.report:TrafficStatus")

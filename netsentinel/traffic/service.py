@@ -9,23 +9,13 @@ from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 
 from netsentinel.features import CommandError, CommandHandler, Context
-from netsentinel.metrics import Family, counter, gauge, one_hot
+from netsentinel.metrics import Family
+from netsentinel.snapshot import to_json
 from netsentinel.traffic.capture import Opener, open_capture
 from netsentinel.traffic.config import TrafficConfig, TriggerConfig
-from netsentinel.traffic.machine import State
+from netsentinel.traffic.report import TrafficStatus, TriggerStatus
 from netsentinel.traffic.source import Source
 from netsentinel.traffic.trigger import Trigger
-
-STATE = gauge("netsentinel_traffic_trigger_state",
-              "1 for the trigger's current state (standby, starting, active, cancelling, "
-              "stopping), 0 for the others.", "trigger", "state")
-ACTIVATIONS = counter("netsentinel_traffic_activations_total",
-                      "Times traffic started the trigger's command.", "trigger")
-FAILURES = counter("netsentinel_traffic_command_failures_total",
-                   "Start or stop commands that failed (non-zero, killed, dropped).", "trigger")
-PACKETS = counter("netsentinel_traffic_packets_total",
-                  "Packets read by the trigger's sources (a busy trigger's sources rest, "
-                  "so this counts what was read, not all traffic).", "trigger")
 
 
 class TriggerService(Service):
@@ -65,16 +55,8 @@ class TriggerService(Service):
                     source.start()
         self.trigger.reconfigure(config)
 
-    def status(self) -> dict[str, Any]:
-        return {**self.trigger.status(), "sources": [s.status() for s in self.sources]}
-
-    def metrics(self) -> list[Family]:
-        state = self.status()
-        name = self.trigger.config.name
-        return [one_hot(STATE, [s.value for s in State], state["state"], name),
-                ACTIVATIONS.of(state["activations"], name),
-                FAILURES.of(state["failures"], name),
-                PACKETS.of(sum(s["packets"] for s in state["sources"]), name)]
+    def status(self) -> TriggerStatus:
+        return self.trigger.status(tuple(s.status() for s in self.sources))
 
 
 class TrafficService(MultiService):
@@ -108,11 +90,11 @@ class TrafficService(MultiService):
     def when_ready(self) -> defer.Deferred[None]:
         return defer.succeed(None)
 
-    def status(self) -> dict[str, Any]:
-        return {"triggers": self._list([])}
+    def status(self) -> TrafficStatus:
+        return TrafficStatus({name: t.status() for name, t in self.triggers.items()})
 
     def metrics(self) -> list[Family]:
-        return [family for t in self.triggers.values() for family in t.metrics()]
+        return self.status().metrics()
 
     def commands(self) -> Mapping[str, CommandHandler]:
         return {"trigger list": self._list, "trigger standby": self._standby}
@@ -120,7 +102,7 @@ class TrafficService(MultiService):
     def _list(self, args: list[str]) -> dict[str, Any]:
         if args:
             raise CommandError("usage: trigger list")
-        return {name: t.status() for name, t in self.triggers.items()}
+        return {name: to_json(t) for name, t in self.status().triggers.items()}
 
     def _standby(self, args: list[str]) -> defer.Deferred[str]:
         if len(args) != 1:

@@ -22,6 +22,7 @@ from netsentinel.faults import FaultRecorder
 from netsentinel.traffic.capture import Capture, CaptureError, Opener, open_capture
 from netsentinel.traffic.config import SourceConfig
 from netsentinel.traffic.packet import Batch
+from netsentinel.traffic.report import SourceStatus
 
 log = Logger()
 
@@ -100,11 +101,11 @@ class Source:
             self.reader.close()
             self.reader = None
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SourceStatus:
         state = "waiting" if self.reader is None else (
             "resting" if self._resume is not None else "listening")
-        return {"device": self.config.device, "filter": self.config.filter, "state": state,
-                "error": self.error, "packets": self.packets}
+        return SourceStatus(self.config.device, self.config.filter, state, self.error,
+                            self.packets)
 
     def _try_open(self) -> None:
         try:

@@ -23,6 +23,7 @@ from netsentinel.traffic.config import TriggerConfig
 from netsentinel.traffic.events import TriggerCall, TriggerChanged
 from netsentinel.traffic.machine import UP, Effect, Input, State, step
 from netsentinel.traffic.packet import Batch, decode, has_tcp_ack
+from netsentinel.traffic.report import SourceStatus, TriggerStatus
 from netsentinel.traffic.savefile import append_packet
 
 log = Logger()
@@ -85,12 +86,12 @@ class Trigger:
         self._cancel_idle()
         self._arm_idle()
 
-    def status(self) -> dict[str, Any]:
+    def status(self, sources: tuple[SourceStatus, ...] = ()) -> TriggerStatus:
+        """This trigger now, with its service's ``sources`` (the trigger does not hold them)."""
         idle_for = None if self.last_seen is None else round(
             self.clock.seconds() - self.last_seen, 1)
-        return {"state": self.state.value, "idle": self.config.idle, "idle_for": idle_for,
-                "activations": self.activations, "failures": self.failures,
-                "command": list(self.config.command)}
+        return TriggerStatus(self.state.value, self.config.idle, idle_for, self.activations,
+                             self.failures, tuple(self.config.command), sources)
 
     # -- the machine and its effects
 

@@ -8,6 +8,7 @@ from twisted.internet.task import Clock
 
 from netsentinel.checks.config import FailoverConfig, Probe, Uplink
 from netsentinel.checks.failover import FailoverMonitor, choose
+from netsentinel.checks.failover_report import RouteStatus
 from netsentinel.checks.hysteresis import LinkState
 from netsentinel.checks.routes import Route
 from tests.checks.fakes import FakeEngine, FakeNetlink, tools
@@ -170,9 +171,8 @@ def test_dual_stack_families_switch_together_and_back() -> None:
     lab.run(3)
     assert lab.netlink.routes == [Route(GW1, 2)] and lab.netlink.routes6 == [Route(GW1_6, 2)]
     assert all(len(routes) == 1 for routes in lab.netlink.history)
-    assert lab.monitor.status()["routes"] == {
-        "ipv4": {"uplink": "primary", "gateway": GW1, "interface": "eth1"},
-        "ipv6": {"uplink": "primary", "gateway": GW1_6, "interface": "eth1"}}
+    assert lab.monitor.status().routes == {
+        "ipv4": RouteStatus("primary", GW1, "eth1"), "ipv6": RouteStatus("primary", GW1_6, "eth1")}
 
 
 def test_ipv6_only_instance_never_touches_ipv4() -> None:
@@ -184,9 +184,9 @@ def test_ipv6_only_instance_never_touches_ipv4() -> None:
     assert lab.names()[0] == ("failover-initial", "pnet:Primary:eth1:2001:db8:42::2", "offline")
     assert all(target.startswith(("2001:", "fe80:")) for target, _ in lab.engine.calls)
     status = lab.monitor.status()
-    assert list(status["routes"]) == ["ipv6"]
-    assert status["uplinks"]["standby"]["last"] is None
-    assert status["uplinks"]["standby"]["last6"]["received"] == 1
+    assert list(status.routes or {}) == ["ipv6"]
+    standby = status.uplinks["standby"]
+    assert standby.last is None and standby.last6 is not None and standby.last6.received == 1
 
 
 def test_ipv6_route_changed_behind_our_back_is_put_right() -> None:

@@ -143,7 +143,7 @@ def test_ping_reports_each_check_in_imon_form() -> None:
     monitor, events = ping(clock, engine, None)
     clock.pump([0, 1])
     assert names(events) == [("ping-result", "10.0.0.1:True:1.0:1.0:1.0:0.0:0.0")] * 2
-    assert monitor.status()["window"]["sent"] == 4
+    assert (window := monitor.status().window) is not None and window.sent == 4
 
 
 def test_ping_alarm_raises_on_loss_and_clears_after_hold() -> None:

@@ -154,7 +154,7 @@ def test_911_is_retried_with_backoff_then_succeeds() -> None:
     assert len(provider.asked) == 2 and events[-1] == ("ddns-provider-retry", "dnserr", "600")
     clock.advance(600)
     assert len(provider.asked) == 3 and u.state == "ok" and u.attempts == 0
-    assert u.status()["results"] == {"911": 2, "dnserr": 2, "good": 2}
+    assert u.status().results == {"911": 2, "dnserr": 2, "good": 2}
 
 
 def test_no_two_updates_of_a_host_within_min_interval() -> None:
@@ -223,7 +223,7 @@ def test_state_file_holds_the_providers_address_across_restarts(tmp_path: Path) 
     assert (tmp_path / "ip").read_text() == (
         "10.1.1.1\nhome.example.org 10.1.1.1 0\nvpn.example.org 10.1.1.1 0\n")
     again = monitor()
-    assert len(provider.asked) == 1 and again.status()["provider"]["state"] == "ok"
+    assert len(provider.asked) == 1 and (p := again.status().provider) is not None and p.state == "ok"
 
 
 def test_provider_metrics() -> None:

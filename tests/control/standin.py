@@ -1,5 +1,6 @@
 """A stand-in for the service tree: the few attributes the control protocols and the
-HTTP resource read from the daemon (``dispatch``, ``status``, ``metrics_text``, ``bus``,
+HTTP resource read from the daemon (``dispatch``, ``status`` and its ``snapshot``,
+``metrics_text``, ``bus``,
 ``config.control.status_page``, ``control_clients``), with no features behind them.
 
 ``dispatch`` answers ``ping``, ``status``, ``echo WORDS``, ``refuse`` (a CommandError),
@@ -17,12 +18,14 @@ from netsentinel.control.clients import ClientCounters, Clients
 from netsentinel.events import EventBus
 from netsentinel.fdbudget import FdBudget, control_cap
 from netsentinel.features import CommandError
+from netsentinel.status import DaemonStatus, read_status
 
 STATUS: dict[str, Any] = {
     "version": "0.0-test", "ready": True, "started_at": 1_800_000_000.0, "uptime": 90.0,
     "config": "/etc/netsentinel/netsentinel.yaml", "reloads": {"ok": 1, "refused": 0},
     "events": 4, "actions": {"running": 0, "queued": 0, "finished": 2, "failed": 0,
-                             "dropped": 0},
+                             "dropped": 0, "lingering": 0},
+    "control": {"dropped": {"socket": {}, "http": {}}}, "faults": {"total": 0, "features": {}},
 }
 METRICS = "# TYPE netsentinel_up gauge\nnetsentinel_up 1\n"
 
@@ -40,6 +43,9 @@ class StandInDaemon:
 
     def status(self) -> dict[str, Any]:
         return self.status_value
+
+    def snapshot(self) -> DaemonStatus:
+        return read_status(self.status_value)
 
     def metrics_text(self) -> str:
         return METRICS

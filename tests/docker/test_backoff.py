@@ -41,6 +41,6 @@ def test_retries_back_off_to_retry_max_and_report_once() -> None:
     assert len(reactor.unixClients) == 6
     assert ready.called                           # ready without Docker
     assert [e.connected for e in seen] == [False]  # one report per outage
-    assert monitor.status()["connected"] is False and monitor.status()["error"]
+    assert monitor.status().connected is False and monitor.status().error
     monitor.stopService()
     assert reactor.getDelayedCalls() == []

@@ -30,7 +30,7 @@ def test_a_sync_that_raises_is_recorded_and_the_next_one_runs() -> None:
     monitor._sync_nft = broken   # type: ignore[method-assign]
     first = monitor.sync()
     assert first.called and first.result is None
-    assert context.faults.status()["features"]["docker"]["last"] == "sync: KeyError: 'IPAddress'"
+    assert context.faults.status().features["docker"].last == "sync: KeyError: 'IPAddress'"
     monitor.sync()
     assert calls == [1, 1] and monitor.syncs == 2
     assert context.faults.total == 1

@@ -11,6 +11,7 @@ from netsentinel.forward.config import Limits, NftSetRef
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.limiter import Limiter
 from netsentinel.forward.nftset import desired, specs
+from netsentinel.forward.status import BackendAddress
 
 net = ipaddress.ip_network
 
@@ -113,33 +114,39 @@ class Conn:
         self.half_closed_at: float | None = None
 
 
+SERVICE = counters.Service(name="web", state="running", listen="[::]:80",
+                           backend="127.0.0.1:8080", blacklist=(),
+                           backend_address=BackendAddress("127.0.0.1", None), conn_limit=100)
+
+
 def test_stats_sum_live_and_closed_connections() -> None:
     c = counters.ServiceCounters(boot_at=0.0, accessed_at=100.0, accepted=3)
     c.connection_closed(10, 20, "done")
     c.rejected["blacklist"] += 2
-    stats = counters.stats("web", "running", "[::]:80", "127.0.0.1:8080", c,
-                           [Conn(2, "10.0.0.1", 1, 2), Conn(3, "10.0.0.1", 3, 4)], [], 160.0)
-    assert (stats["sid"], stats["uptime"], stats["ips"], stats["connections"]) == \
+    live = [Conn(2, "10.0.0.1", 1, 2), Conn(3, "10.0.0.1", 3, 4)]
+    status = counters.status(SERVICE, c, live, 160.0)
+    assert (status.sid, status.uptime, status.ips, status.connections) == \
         ("web", 160, "10.0.0.1", 2)
-    assert stats["ip_count"] == 1
-    assert (stats["up"], stats["down"]) == (14, 26)
-    assert stats["accessed"] == 100
-    assert stats["rejected"]["blacklist"] == 2 and stats["rejected"]["per_ip_rate"] == 0
-    assert stats["ip_table"] == {"10.0.0.1": {"connections": 2, "up": 4, "down": 6}}
-    assert [o["idle"] for o in stats["open"]] == [60.0, 60.0]
+    assert status.ip_count == 1
+    assert (status.up, status.down) == (14, 26)
+    assert status.accessed == 100
+    assert status.rejected["blacklist"] == 2 and status.rejected["per_ip_rate"] == 0
+    detail = counters.detail(live, 160.0)
+    assert detail["ip_table"] == {"10.0.0.1": {"connections": 2, "up": 4, "down": 6}}
+    assert [o["idle"] for o in detail["open"]] == [60.0, 60.0]
 
 
-def test_stats_without_detail_leave_out_the_tables() -> None:
-    stats = counters.stats("x", "running", "a", "b", counters.ServiceCounters(0.0), [], [],
-                           1.0, detail=False)
-    assert "open" not in stats and "ip_table" not in stats
+def test_status_leaves_out_the_tables() -> None:
+    json = counters.status(SERVICE, counters.ServiceCounters(0.0), [], 1.0).to_json()
+    assert "open" not in json and "ip_table" not in json
+    assert "blacklist_set" not in json     # only with a blacklist_set
 
 
 def test_stats_ips_are_comma_joined_and_accessed_is_boot_time_before_any_client() -> None:
     """monconn: ``"ips": strings.Join(IPs, ",")`` and ``accessAt`` starts at ``bootAt``."""
     c = counters.ServiceCounters(boot_at=50.7)
-    idle = counters.stats("web", "running", "[::]:80", "127.0.0.1:8080", c, [], [], 60.0)
-    assert (idle["ips"], idle["ip_count"], idle["accessed"]) == ("", 0, 50)
+    idle = counters.status(SERVICE, c, [], 60.0)
+    assert (idle.ips, idle.ip_count, idle.accessed) == ("", 0, 50)
     live = [Conn(1, "10.0.0.2", 1, 1), Conn(2, "10.0.0.1", 1, 1), Conn(3, "10.0.0.2", 1, 1)]
-    busy = counters.stats("web", "running", "[::]:80", "127.0.0.1:8080", c, live, [], 60.0)
-    assert (busy["ips"], busy["ip_count"]) == ("10.0.0.1,10.0.0.2", 2)
+    busy = counters.status(SERVICE, c, live, 60.0)
+    assert (busy.ips, busy.ip_count) == ("10.0.0.1,10.0.0.2", 2)

@@ -31,11 +31,11 @@ def test_an_opener_that_raises_is_a_fault_and_is_retried() -> None:
     source = Source(SourceConfig("tun9"), lambda b, d: 0.0, reactor, flaky, retry=2.0,
                     faults=faults)
     source.start()
-    assert source.status()["state"] == "waiting"
-    assert source.status()["error"] == "source tun9: TypeError: bad argument from pcap"
+    assert source.status().state == "waiting"
+    assert source.status().error == "source tun9: TypeError: bad argument from pcap"
     assert faults.faults["traffic"].count == 1
     reactor.advance(2.0)   # the retry loop survived the fault
-    assert source.status()["state"] == "listening" and source.status()["error"] is None
+    assert source.status().state == "listening" and source.status().error is None
 
 
 def test_a_packet_the_code_trips_on_is_a_fault_and_reading_goes_on() -> None:
@@ -76,7 +76,7 @@ def test_a_runner_fault_counts_as_a_failed_command_and_the_machine_moves_on() ->
     trigger.receive(UDP, "tun9")
     runner.finish_with_fault()
     assert trigger.state.value == "active"    # as after a failed start, as tuninetd does
-    assert trigger.status()["failures"] == 1
+    assert trigger.status().failures == 1
     assert faults.faults["traffic"].last == "trigger vpn start: RuntimeError: runner bug"
 
 

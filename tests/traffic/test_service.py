@@ -32,8 +32,8 @@ def test_reload_keeps_the_state_of_unchanged_and_changed_triggers() -> None:
     runner.finish(0)
     assert service.reconfigure(TrafficConfig((attrs.evolve(VPN, idle=5),)))
     assert list(service.triggers) == ["vpn"]
-    assert service.status()["triggers"]["vpn"]["state"] == "active"
-    assert service.status()["triggers"]["vpn"]["idle"] == 5
+    assert service.status().triggers["vpn"].state == "active"
+    assert service.status().triggers["vpn"].idle == 5
     assert len(opener.opened) == 2 and opener.opened[1].closed    # web's capture closed
     assert not opener.opened[0].closed
 
@@ -42,7 +42,7 @@ def test_reload_with_new_sources_reopens_captures() -> None:
     service, _, opener = make(VPN)
     service.reconfigure(TrafficConfig((attrs.evolve(VPN, sources=(SourceConfig("nflog:3"),)),)))
     assert opener.opened[0].closed and not opener.opened[1].closed
-    assert service.status()["triggers"]["vpn"]["sources"][0]["device"] == "nflog:3"
+    assert service.status().triggers["vpn"].sources[0].device == "nflog:3"
 
 
 def test_commands_refuse_bad_arguments() -> None:

@@ -73,11 +73,11 @@ def make(missing: bool = False, rest: float = 0.0
 def test_missing_interface_is_picked_up_when_it_appears() -> None:
     source, reactor, opener, _ = make(missing=True)
     source.start()
-    assert source.status()["state"] == "waiting"
-    assert "No such device" in source.status()["error"]
+    assert source.status().state == "waiting"
+    assert "No such device" in (source.status().error or "")
     opener.missing = False
     reactor.advance(2.0)
-    assert source.status()["state"] == "listening"
+    assert source.status().state == "listening"
     assert source.reader in reactor.getReaders()
 
 
@@ -92,7 +92,7 @@ def test_flood_is_read_in_bounded_slices() -> None:
     reader(source).doRead()
     reader(source).doRead()
     assert sum(got) == SLICE * SLICES * 3
-    assert source.status()["packets"] == sum(got)
+    assert source.status().packets == sum(got)
 
 
 def test_read_error_closes_and_reopens() -> None:
@@ -103,7 +103,7 @@ def test_read_error_closes_and_reopens() -> None:
     reader(source).doRead()
     assert first.closed
     assert len(opener.opened) == 2
-    assert source.status()["state"] == "listening"
+    assert source.status().state == "listening"
 
 
 def test_hang_up_seen_by_the_reactor_reopens() -> None:
@@ -112,10 +112,10 @@ def test_hang_up_seen_by_the_reactor_reopens() -> None:
     opener.missing = True
     reader(source).connectionLost(Failure(ConnectionDone()))
     assert opener.opened[0].closed
-    assert source.status()["state"] == "waiting"
+    assert source.status().state == "waiting"
     opener.missing = False
     reactor.advance(2.0)
-    assert source.status()["state"] == "listening"
+    assert source.status().state == "listening"
 
 
 def test_stop_closes_the_capture_and_the_retry_timer() -> None:
@@ -138,7 +138,7 @@ def test_source_rests_when_the_trigger_needs_no_packets() -> None:
     reader(source).doRead()
     assert got == [SLICE]
     assert source.reader not in reactor.getReaders()
-    assert source.status()["state"] == "resting"
+    assert source.status().state == "resting"
     reactor.advance(0.5)
     assert source.reader in reactor.getReaders()
     source.stop()

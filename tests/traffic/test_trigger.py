@@ -83,7 +83,7 @@ def test_failed_start_still_makes_the_trigger_active() -> None:
     trigger.receive(UDP, "tun9")
     runner.finish(3)
     assert trigger.state.value == "active"
-    assert trigger.status()["failures"] == 1
+    assert trigger.status().failures == 1
 
 
 def test_ack_only_keeps_alive_only_on_tcp_ack() -> None:

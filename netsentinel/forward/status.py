@@ -1,0 +1,71 @@
+"""One forwarded service's status, and the pieces it is made of: frozen values whose
+field names are the JSON keys (monconn's ``Stats()`` ones first, with their types)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from netsentinel.snapshot import omitted, to_json
+
+
+@attrs.frozen
+class BackendAddress:
+    """Where the service's connections go now, and why the last lookup failed."""
+
+    address: str | None
+    error: str | None
+
+
+@attrs.frozen
+class BlacklistSet:
+    """The nft sets mirroring the blacklist: ``set`` names the IPv4 one in full."""
+
+    set: str
+    set6: str
+    synced: int
+    error: str | None
+
+
+@attrs.frozen(kw_only=True)
+class ServiceStatus:
+    """One forwarded service; the first seven fields are monconn's, with its types."""
+
+    sid: str
+    uptime: int
+    ips: str                    # the connected client IPs, comma-joined
+    connections: int
+    accessed: int               # Unix time; the boot time until a client comes
+    up: int
+    down: int
+    state: str
+    listen: str
+    backend: str
+    ip_count: int
+    boot_at: str
+    accessed_at: float | None
+    total_connections: int
+    closed_connections: int
+    rejected: dict[str, int]
+    backend_failures: int
+    closes: dict[str, int]
+    blacklist: tuple[str, ...]
+    blacklist_set: BlacklistSet | None = omitted()     # only with a blacklist_set
+    backend_address: BackendAddress
+    conn_limit: int             # the default one too
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(to_json(self))
+
+    def problems(self) -> list[str]:
+        # a service stopped on purpose (`forward stop`) is no problem: haproxy's MAINT
+        found: list[str] = []
+        if self.backend_failures:
+            found.append(f"forward {self.sid}: {self.backend_failures} backend failure(s)")
+        if self.backend_address.error:
+            found.append(f"forward {self.sid}: backend {self.backend}: "
+                         f"{self.backend_address.error}")
+        if self.blacklist_set is not None and self.blacklist_set.error:
+            found.append(f"forward {self.sid}: blacklist set: {self.blacklist_set.error}")
+        return found

@@ -1,0 +1,1 @@
+"""Sets that follow DNS names (the ``names:`` section)."""
