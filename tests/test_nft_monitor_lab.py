@@ -3,23 +3,14 @@ but the monitor can put a set right within a test's deadline."""
 
 from __future__ import annotations
 
-import builtins
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.lab import Daemon, Lab, wait_for
-
-CONFIG = """
-addresses:
-  delay: 0.05
-  nftables: {{table: inet filter, create: {create}, verify: 3600}}
-  interfaces:
-    {wan}: {{zone: wan}}
-    {lan}: {{zone: lan}}
-{extra}"""
+from tests.lab import Lab, wait_for
+from tests.setslab import Router
 
 RULESET = """flush ruleset
 table inet filter {
@@ -40,36 +31,9 @@ for i in range(1000):
 """
 
 
-class Router:
-    def __init__(self, lab: Lab, tmp_path: Path, create: bool = True, extra: str = "") -> None:
-        self.lab, self.dir = lab, tmp_path
-        self.ns = lab.netns("h")
-        self.wan, self.lan = lab.ifname("wan"), lab.ifname("lan")
-        lab.veth(self.ns, self.wan, None, self.lan)
-        self.ip("addr", "add", "10.7.0.1/24", "dev", self.wan)
-        self.ip("addr", "add", "10.8.0.1/24", "dev", self.lan)
-        self.daemon = Daemon(lab, self.ns, tmp_path, CONFIG.format(
-            wan=self.wan, lan=self.lan, create=str(create).lower(), extra=extra))
-
-    def ip(self, *args: str) -> None:
-        self.lab.run(self.ns, "ip", *args)
-
-    def nft(self, command: str) -> None:
-        self.lab.run(self.ns, "nft", command)
-
-    def set(self, name: str) -> builtins.set[str] | None:
-        return self.lab.nft_set(self.ns, "inet", "filter", name)
-
-    def section(self, name: str) -> dict[str, object]:
-        return self.daemon.status()["addresses"]["sets"].get(name, {})  # type: ignore[no-any-return]
-
-    def full(self) -> bool:
-        return self.set("wan_ips") == {"10.7.0.1"} and self.set("lan_ips") == {"10.8.0.1"}
-
-
 @pytest.fixture
 def router(lab: Lab, tmp_path: Path) -> Iterator[Router]:
-    r = Router(lab, tmp_path)
+    r = Router(lab, tmp_path, verify=3600)
     r.daemon.start()
     wait_for(r.full, what="sets filled")
     yield r
@@ -111,7 +75,7 @@ def test_a_set_deleted_and_added_again_is_filled(router: Router) -> None:
 
 def test_with_create_false_a_flushed_ruleset_is_reported_until_declared(
         lab: Lab, tmp_path: Path) -> None:
-    r = Router(lab, tmp_path, create=False)
+    r = Router(lab, tmp_path, create=False, verify=3600)
     ruleset = tmp_path / "ruleset.nft"
     ruleset.write_text(RULESET)
     lab.run(r.ns, "nft", "-f", str(ruleset))
@@ -142,7 +106,7 @@ def test_our_own_ruleset_reload_is_not_an_outside_change(lab: Lab, tmp_path: Pat
     ruleset = tmp_path / "ruleset.nft"
     ruleset.write_text(RULESET.replace("flush ruleset\n", "flush ruleset\ninclude \""
                                        + str(tmp_path / "ifacesAddrs.vars") + "\"\n"))
-    r = Router(lab, tmp_path, extra=f"  files: {{vars: {tmp_path}/ifacesAddrs.vars, "
+    r = Router(lab, tmp_path, verify=3600, extra=f"  files: {{vars: {tmp_path}/ifacesAddrs.vars, "
                                     f"reload_ruleset: {ruleset}}}\n")
     r.daemon.start()
     wait_for(r.full, what="sets filled after our own ruleset load")

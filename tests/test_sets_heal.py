@@ -2,52 +2,18 @@
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.lab import Daemon, Lab, wait_for
-
-CONFIG = """
-addresses:
-  delay: 0.05
-  nftables: {{table: inet filter, create: {create}, verify: 1}}
-  interfaces:
-    {wan}: {{zone: wan}}
-    {lan}: {{zone: lan}}
-  files: {{vars: {dir}/ifacesAddrs.vars}}
-"""
-
-
-class Router:
-    def __init__(self, lab: Lab, tmp_path: Path, create: bool) -> None:
-        self.lab, self.dir = lab, tmp_path
-        self.ns = lab.netns("h")
-        self.wan, self.lan = lab.ifname("wan"), lab.ifname("lan")
-        lab.veth(self.ns, self.wan, None, self.lan)
-        self.ip("addr", "add", "10.7.0.1/24", "dev", self.wan)
-        self.ip("addr", "add", "10.8.0.1/24", "dev", self.lan)
-        self.daemon = Daemon(lab, self.ns, tmp_path, CONFIG.format(
-            wan=self.wan, lan=self.lan, dir=tmp_path, create=str(create).lower()))
-
-    def ip(self, *args: str) -> None:
-        self.lab.run(self.ns, "ip", *args)
-
-    def nft(self, command: str) -> None:
-        self.lab.run(self.ns, "nft", command)
-
-    def set(self, name: str) -> builtins.set[str] | None:
-        return self.lab.nft_set(self.ns, "inet", "filter", name)
-
-    def set_error(self, name: str) -> str | None:
-        return self.daemon.status()["addresses"]["sets"].get(name, {}).get("error")  # type: ignore[no-any-return]
+from tests.lab import Lab, wait_for
+from tests.setslab import Router
 
 
 @pytest.fixture
 def router(lab: Lab, tmp_path: Path) -> Iterator[Router]:
-    r = Router(lab, tmp_path, create=True)
+    r = Router(lab, tmp_path, create=True, extra=f"  files: {{vars: {tmp_path}/ifacesAddrs.vars}}\n")
     r.daemon.start()
     wait_for(lambda: r.set("wan_ips") == {"10.7.0.1"}, what="wan_ips filled")
     yield r
