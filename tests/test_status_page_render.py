@@ -22,6 +22,7 @@ from netsentinel.control.statuspage import (
 )
 from netsentinel.forward.report import OPEN_ROWS
 from netsentinel.status import read_status
+from tests.pagekit import rows as text
 
 NOW = 1_800_000_000.0
 HOSTILE = "<script>alert('x')</script>&"
@@ -72,12 +73,6 @@ def render(status: dict[str, Any], refresh: int = 5,
     flattenString(None, StatusPage(read_status(status), connections or {}, refresh,
                                    now=NOW)).addCallback(done.append)
     return ET.fromstring(done[0])
-
-
-def text(root: ET.Element, table_id: str) -> list[list[str]]:
-    table = root.find(f".//table[@id='{table_id}']")
-    assert table is not None, table_id
-    return [["".join(c.itertext()) for c in tr] for tr in table.iter("tr")]
 
 
 def test_every_configured_section_renders() -> None:

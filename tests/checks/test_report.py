@@ -5,7 +5,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import attrs
-from twisted.web.template import flattenString
 
 from netsentinel.checks.ddns_report import DdnsStatus, SourceFailure
 from netsentinel.checks.failover_report import (
@@ -25,6 +24,7 @@ from netsentinel.metrics import render
 from netsentinel.page import PageView
 from netsentinel.snapshot import Snapshot, from_json
 from tests.lab import samples
+from tests.pagekit import flat, rows
 
 NOW = 1_800_000_000.0
 PROBE = ProbeResult("192.0.2.1", 2, (1.0, 2.0)).snapshot()
@@ -61,15 +61,7 @@ STATUS = ChecksStatus(
 
 
 def section(status: ChecksStatus) -> ET.Element:
-    done: list[bytes] = []
-    flattenString(None, status.section(PageView(NOW))).addCallback(done.append)
-    return ET.fromstring(done[0])
-
-
-def rows(root: ET.Element, table_id: str) -> list[list[str]]:
-    table = root.find(f".//table[@id='{table_id}']")
-    assert table is not None, table_id
-    return [["".join(c.itertext()) for c in tr] for tr in table.iter("tr")]
+    return flat(status.section(PageView(NOW)))
 
 
 def test_json_round_trip_keeps_nulls_and_kinds_present_only_when_set() -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
 import attrs
-from twisted.web.template import Tag, flattenString
 
 from netsentinel.docker.containers import Container
 from netsentinel.docker.report import ContainerStatus, DockerStatus
@@ -14,6 +11,7 @@ from netsentinel.nft.sets import SetStatus
 from netsentinel.page import PageView
 from netsentinel.snapshot import from_json
 from tests.lab import samples
+from tests.pagekit import flat, rows
 
 NOW = 1_800_000_000.0
 HOSTILE = "<script>alert('x')</script>&"
@@ -25,18 +23,6 @@ STATUS = DockerStatus(
     sets={"web_ips": SetStatus(("172.17.0.2",), NOW - 3, None),
           "web_ipv6": SetStatus((), None, "No such file or directory")},
     syncs=1, last_sync=NOW - 1, transactions=1, pending=False)
-
-
-def flat(section: Tag | str) -> ET.Element:
-    done: list[bytes] = []
-    flattenString(None, section).addCallback(done.append)
-    return ET.fromstring(done[0])
-
-
-def rows(root: ET.Element, table_id: str) -> list[list[str]]:
-    table = root.find(f".//table[@id='{table_id}']")
-    assert table is not None, table_id
-    return [["".join(c.itertext()) for c in tr] for tr in table.iter("tr")]
 
 
 def test_json_round_trip_keeps_the_status_shape() -> None:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import attrs
-from twisted.web.template import Tag, flattenString
 
 from netsentinel.forward.report import OPEN_ROWS, ForwardStatus
 from netsentinel.forward.status import BackendAddress, BlacklistSet, ServiceStatus
@@ -16,6 +14,8 @@ from netsentinel.metrics import render
 from netsentinel.page import PageView
 from netsentinel.snapshot import from_json
 from tests.lab import samples
+from tests.pagekit import flat as page
+from tests.pagekit import rows
 
 NOW = 1_800_000_000.0
 REJECTED = {"blacklist": 3, "conn_limit": 0, "ip_limit": 1, "per_ip_limit": 0,
@@ -38,18 +38,6 @@ SSH = ServiceStatus(
 STATUS = ForwardStatus({"web": WEB, "ssh": SSH})
 CONN = {"id": 1, "client": "192.0.2.9", "port": 4000, "started": NOW - 2, "duration": 2.0,
         "up": 1, "down": 2, "last_activity": NOW, "idle": 0.0, "half_closed": False}
-
-
-def page(section: Tag | str) -> ET.Element:
-    done: list[bytes] = []
-    flattenString(None, section).addCallback(done.append)
-    return ET.fromstring(done[0])
-
-
-def rows(root: ET.Element, table_id: str) -> list[list[str]]:
-    table = root.find(f".//table[@id='{table_id}']")
-    assert table is not None, table_id
-    return [["".join(c.itertext()) for c in tr] for tr in table.iter("tr")]
 
 
 def shape(value: Any) -> Any:

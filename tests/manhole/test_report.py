@@ -5,22 +5,20 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import attrs
-from twisted.web.template import flattenString
 
 from netsentinel.manhole.report import ManholeStatus
 from netsentinel.metrics import render
 from netsentinel.page import PageView
 from netsentinel.snapshot import from_json
 from tests.lab import samples
+from tests.pagekit import flat
 
 STATUS = ManholeStatus(ssh="127.0.0.1:2222", socket=None, host_key="SHA256:x",
                        authorized_keys=1, sessions=2, error=None)
 
 
 def rows(status: ManholeStatus) -> tuple[ET.Element, dict[str, str]]:
-    done: list[bytes] = []
-    flattenString(None, status.section(PageView(0.0))).addCallback(done.append)
-    root = ET.fromstring(done[0])
+    root = flat(status.section(PageView(0.0)))
     table = root.find(".//table[@id='manhole']")
     assert table is not None
     return root, {tr[0].text or "": "".join(tr[1].itertext()) for tr in table.iter("tr")}

@@ -11,6 +11,8 @@ from netsentinel.page import PageView
 from netsentinel.snapshot import from_json
 from netsentinel.traffic.report import SourceStatus, TrafficStatus, TriggerStatus
 from tests.lab import samples
+from tests.pagekit import flat
+from tests.pagekit import rows as table_rows
 
 NOW = 1_800_000_000.0
 STATUS = TrafficStatus({
@@ -22,11 +24,7 @@ STATUS = TrafficStatus({
 
 
 def rows(section: Tag | str, table_id: str) -> list[list[str]]:
-    done: list[bytes] = []
-    flattenString(None, section).addCallback(done.append)
-    table = ET.fromstring(done[0]).find(f".//table[@id='{table_id}']")
-    assert table is not None, table_id
-    return [["".join(c.itertext()) for c in tr] for tr in table.iter("tr")]
+    return table_rows(flat(section), table_id)
 
 
 def test_json_round_trip_keeps_the_status_shape() -> None:
