@@ -86,7 +86,7 @@ def main() -> None:
         listed = "".join(f"\n        - {n}" for n in names)
         daemon = Daemon(lab, ns, directory, (
             f"names:\n  servers: ['127.0.0.1:{PORT}']\n  sets:\n    allow:\n"
-            f"      table: inet filter\n      min_ttl: 1\n      max_ttl: {TTL}\n"
+            f"      table: inet filter\n"
             f"      names:{listed}\n"))
         daemon.start(wait=False)
         daemon.wait_ready(timeout=60)
