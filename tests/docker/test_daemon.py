@@ -141,6 +141,18 @@ def test_set_flushed_by_hand_is_repaired_by_update(host: Host) -> None:
     assert host.set("web_ips") == {ip}
 
 
+def test_an_outside_change_is_repaired_at_once(host: Host) -> None:
+    """The nftables monitor sees `nft flush set` and `nft flush ruleset`: no update needed."""
+    host.dockerd.run("web-2", "back")
+    ip = host.dockerd.ip("web-2", "back")
+    host.wait_set("web_ips", {ip})
+    host.lab.run(host.ns, "nft", "flush", "set", "inet", "filter", "web_ips")
+    host.wait_set("web_ips", {ip})
+    wait_for(lambda: host.docker()["sets"]["web_ips"]["repairs"] == 1, what="repair counted")
+    host.lab.run(host.ns, "nft", "flush", "ruleset")
+    host.wait_set("web_ips", {ip})
+
+
 def test_reload_moves_zones_in_place(host: Host) -> None:
     host.dockerd.run("web-1", "back")
     ip = host.dockerd.ip("web-1", "back")
