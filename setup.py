@@ -18,6 +18,7 @@ setup(
         "pyopenssl",
         "pcapy-ng",
         "pyyaml",
+        "dnspython>=2.4",          # ddns rfc2136: RFC 2136 dynamic updates signed with TSIG
     ],
     extras_require={"test": ["pytest", "pytest-twisted", "mypy", "mypy-zope", "ruff==0.17.6"]},
     entry_points={"console_scripts": ["netsentinel-ctl = netsentinel.cli.ctl:main"]},

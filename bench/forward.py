@@ -1,5 +1,9 @@
 """Forwarder benchmark: netsentinel, haproxy (tcp mode) and socat, in the same run.
 
+Also (``--parts``): the daemon's CPU while 50 clients flood it before and after their
+kernel ban, and UDP round trips/s, bytes/s and memory per 1,000 sessions against
+socat (``UDP-LISTEN ... fork``) and nginx (``stream``, ``udp``).
+
 Every tool forwards to the same backends on loopback (a C epoll echo server and
 ``iperf3 -s``) and is measured by the same clients (``bench/forward_load.c``,
 built here with ``cc``; ``iperf3 -c``).  Figures are printed with their ratio
@@ -152,9 +156,21 @@ def load(binary: str, *args: Any) -> list[float]:
 
 
 def iperf(port: int, seconds: float, streams: int) -> float:
-    out = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds),
-                          "-P", str(streams), "-J"], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
+    """iperf3's client, bounded: under heavy load its server can lose the parameter
+    exchange ("unable to receive parameters from client") and the client then waits
+    forever; this fails with that said instead."""
+    argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(seconds),
+            "-P", str(streams), "-J", "--connect-timeout", "5000"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"bench: iperf3 -c through port {port} did not finish within "
+                         f"{seconds + 30:g}s (its server likely lost the parameter exchange "
+                         "under load); rerun on a quieter machine") from None
+    if out.returncode != 0:
+        raise SystemExit(f"bench: iperf3 -c through port {port} failed: "
+                         f"{(out.stderr or out.stdout).strip()[:300]}")
+    return float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e9
 
 
 class ControlPinger(threading.Thread):
@@ -236,12 +252,268 @@ def report(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+# -- kernel bans: the daemon's CPU while 50 clients flood it, before and after their ban
+
+BAN_FRONT = 21050       # +0 rate-limited without ban:, +1 with ban:
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ban_flood(binary: str, workdir: Path, seconds: float, clients: int = 50) -> dict[str, float]:
+    """In a namespace of its own (the ban table is written there, not on the host)."""
+    ns = f"nsbench{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def spawn(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(["ip", "netns", "exec", ns, *argv], start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   **kwargs)
+        processes.append(process)
+        return process
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        config = workdir / "bans.yaml"
+        config.write_text(f"""
+forward:
+  open: {{listen: "127.0.0.1:{BAN_FRONT}", backend: "127.0.0.1:9", per_ip_rate: 0.001}}
+  banned:
+    listen: "127.0.0.1:{BAN_FRONT + 1}"
+    backend: "127.0.0.1:9"          # nothing there: an admitted flooder is closed at once
+    per_ip_rate: 0.001
+    ban: {{after: 3, window: 60, for: 3600, never_ban: []}}
+""")
+        sock = str(workdir / "bans.sock")
+        daemon = spawn([TWISTD, "-n", "--pidfile=", "netsentinel", "--config", str(config),
+                        "--socket", sock], env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       cwd=workdir)
+        deadline = time.monotonic() + 30
+        while not Path(sock).exists() or '"ready": true' not in _ask(sock, "status"):
+            if time.monotonic() > deadline:
+                raise SystemExit("bench: the ban daemon did not get ready")
+            time.sleep(0.2)
+        results = {}
+        for key, port in (("cpu_flood_no_ban_pct", BAN_FRONT), ("cpu_flood_banned_pct",
+                                                                 BAN_FRONT + 1)):
+            flooders = [spawn([binary, "flood", "127.0.0.1", str(port), "1",
+                               str(seconds * 2 + 5), "0", f"127.0.1.{10 + i}"])
+                        for i in range(clients)]
+            if port == BAN_FRONT + 1:   # everyone banned first, then measure
+                while json.loads(_ask(sock, "forward bans banned")).get("banned", {}).__len__() \
+                        < clients:
+                    if time.monotonic() > deadline + 60:
+                        raise SystemExit("bench: the flooding clients were not all banned")
+                    time.sleep(0.2)
+            else:
+                time.sleep(1.0)
+            before, started = cpu_seconds(daemon.pid), time.monotonic()
+            time.sleep(seconds)
+            results[key] = 100 * (cpu_seconds(daemon.pid) - before) / (time.monotonic() - started)
+            for flooder in flooders:
+                os.killpg(flooder.pid, signal.SIGKILL)
+                flooder.wait()
+        return results
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def _ask(path: str, line: str) -> str:
+    try:
+        return control(path, line)
+    except OSError:
+        return ""
+
+
+# -- UDP: netsentinel vs socat (UDP-LISTEN fork) vs nginx stream (udp), same peers
+
+UDP_ECHO = 21060
+UDP_FRONT = {"netsentinel": 21061, "socat": 21062, "nginx": 21063}
+UDP_PEERS = r"""/* UDP peers for bench/forward.py: echo PORT | load HOST PORT SESSIONS SECONDS SIZE WINDOW |
+   hold HOST PORT N (N sessions, "ready", then waits for stdin to close) */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
+static int peer(const char *host, int port) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    inet_pton(AF_INET, host, &a.sin_addr);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (connect(s, (struct sockaddr *)&a, sizeof a)) { perror("connect"); exit(1); }
+    return s;
+}
+int main(int argc, char **argv) {
+    static char buf[65536];
+    if (argc >= 3 && !strcmp(argv[1], "echo")) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        int s = socket(AF_INET, SOCK_DGRAM, 0), big = 4 << 20;
+        setsockopt(s, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+        if (bind(s, (struct sockaddr *)&a, sizeof a)) { perror("bind"); return 1; }
+        struct mmsghdr m[64]; struct iovec v[64]; struct sockaddr_in from[64]; static char b[64][2048];
+        for (;;) {
+            for (int i = 0; i < 64; i++) {
+                v[i].iov_base = b[i]; v[i].iov_len = sizeof b[i];
+                memset(&m[i].msg_hdr, 0, sizeof m[i].msg_hdr);
+                m[i].msg_hdr.msg_iov = &v[i]; m[i].msg_hdr.msg_iovlen = 1;
+                m[i].msg_hdr.msg_name = &from[i]; m[i].msg_hdr.msg_namelen = sizeof from[i];
+            }
+            int n = recvmmsg(s, m, 64, MSG_WAITFORONE, NULL);
+            for (int i = 0; i < n; i++) v[i].iov_len = m[i].msg_len;
+            if (n > 0) sendmmsg(s, m, n, 0);
+        }
+    }
+    if (argc >= 8 && !strcmp(argv[1], "load")) {
+        int n = atoi(argv[4]), size = atoi(argv[6]), window = atoi(argv[7]);
+        double seconds = atof(argv[5]);
+        int ep = epoll_create1(0), *socks = calloc(n, sizeof(int));
+        long got = 0; memset(buf, 'x', size);
+        for (int i = 0; i < n; i++) {
+            socks[i] = peer(argv[2], atoi(argv[3]));
+            struct epoll_event e = {.events = EPOLLIN, .data.u32 = i};
+            epoll_ctl(ep, EPOLL_CTL_ADD, socks[i], &e);
+            for (int w = 0; w < window; w++) send(socks[i], buf, size, 0);
+        }
+        double start = now(), refill = start + 0.1; long last = 0;
+        struct epoll_event ev[64];
+        while (now() - start < seconds) {
+            int k = epoll_wait(ep, ev, 64, 10);
+            for (int j = 0; j < k; j++) {
+                int s = socks[ev[j].data.u32];
+                while (recv(s, buf, sizeof buf, 0) > 0) { got++; send(s, buf, size, 0); }
+            }
+            if (now() > refill) {         /* lost datagrams: top the windows up */
+                if (got == last) for (int i = 0; i < n; i++) for (int w = 0; w < window; w++) send(socks[i], buf, size, 0);
+                last = got; refill = now() + 0.1;
+            }
+        }
+        double elapsed = now() - start;
+        printf("%.1f %.1f\n", got / elapsed, got * (double)size / elapsed);
+        return 0;
+    }
+    if (argc >= 5 && !strcmp(argv[1], "hold")) {
+        int n = atoi(argv[4]);
+        for (int i = 0; i < n; i++) { int s = peer(argv[2], atoi(argv[3])); send(s, "hold", 4, 0); }
+        printf("ready\n"); fflush(stdout);
+        while (read(0, buf, sizeof buf) > 0) {}
+        return 0;
+    }
+    fprintf(stderr, "usage: echo PORT | load HOST PORT SESSIONS SECONDS SIZE WINDOW | hold HOST PORT N\n");
+    return 2;
+}
+"""
+
+
+def udp_tool(name: str, workdir: Path) -> list[subprocess.Popen[bytes]]:
+    port, backend = UDP_FRONT[name], f"127.0.0.1:{UDP_ECHO}"
+    quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+                             "start_new_session": True}
+    if name == "netsentinel":
+        config = workdir / "udp.yaml"
+        config.write_text(f"forward:\n  u: {{protocol: udp, listen: \"127.0.0.1:{port}\", "
+                          f"backend: \"{backend}\", session_idle: 120, conn_limit: 20000}}\n")
+        return [subprocess.Popen([TWISTD, "-n", "--pidfile=", "netsentinel", "--config",
+                                  str(config), "--socket", str(workdir / "udp.sock")],
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=workdir,
+                                 **quiet)]
+    if name == "socat":
+        return [subprocess.Popen(["socat", f"UDP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                                  f"UDP:{backend}"], **quiet)]
+    config = workdir / "nginx.conf"
+    config.write_text(f"""
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off; worker_processes 1; pid {workdir}/nginx.pid; error_log {workdir}/nginx.err;
+events {{ worker_connections 50000; }}
+stream {{ server {{ listen 127.0.0.1:{port} udp; proxy_pass {backend}; proxy_timeout 120s; }} }}
+""")
+    return [subprocess.Popen(["nginx", "-c", str(config), "-p", str(workdir)], **quiet)]
+
+
+def udp_measure(name: str, peers: str, workdir: Path, seconds: float,
+                sessions: int) -> dict[str, float]:
+    print(f"measuring udp {name}", file=sys.stderr, flush=True)
+    processes = udp_tool(name, workdir)
+    try:
+        time.sleep(3.0 if name == "netsentinel" else 1.0)     # twistd takes its time
+        port = str(UDP_FRONT[name])
+        out = subprocess.run([peers, "load", "127.0.0.1", port, "16", str(seconds), "512", "8"],
+                             capture_output=True, text=True, check=True, timeout=seconds + 30)
+        rate, volume = (float(x) for x in out.stdout.split())
+        held = sessions if name != "socat" else min(sessions, 300)    # socat forks per session
+        before = sum(pss_kib(p.pid) for p in processes)
+        holder = subprocess.Popen([peers, "hold", "127.0.0.1", port, str(held)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        time.sleep(2.0)
+        after = sum(pss_kib(p.pid) for p in processes)
+        holder.communicate("")
+        return {"udp_round_trips_per_s": rate, "udp_mbytes_per_s": volume / 1e6,
+                "udp_kib_per_1000_sessions": (after - before) * 1000 / held}
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def udp_report(results: dict[str, dict[str, float]]) -> str:
+    tools = list(results)
+    lines = [f"{'UDP figure':40} " + " ".join(f"{t:>12}" for t in tools)
+             + "".join(f"  ns/{t:>7}" for t in tools if t != "netsentinel")]
+    for key in ("udp_round_trips_per_s", "udp_mbytes_per_s", "udp_kib_per_1000_sessions"):
+        row = f"{key:40} " + " ".join(f"{results[t].get(key, 0):12.1f}" for t in tools)
+        ns = results.get("netsentinel", {})
+        for t in tools:
+            if t != "netsentinel" and ns.get(key) and results[t].get(key):
+                row += f"  {ns[key] / results[t][key]:9.2f}x"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def udp_part(workdir: Path, seconds: float, sessions: int, only: list[str]) -> str:
+    source = workdir / "udp_peers.c"
+    source.write_text(UDP_PEERS)
+    peers = str(workdir / "udp_peers")
+    subprocess.run(["cc", "-O2", "-o", peers, str(source)], check=True)
+    echo = subprocess.Popen([peers, "echo", str(UDP_ECHO)], start_new_session=True)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for name in only:
+            tool_dir = workdir / f"udp-{name}"
+            tool_dir.mkdir()
+            results[name] = udp_measure(name, peers, tool_dir, seconds, sessions)
+            print("udp", name, json.dumps(results[name]), flush=True)
+    finally:
+        os.killpg(echo.pid, signal.SIGTERM)
+    return udp_report(results)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--idle", type=int, default=5000)
     parser.add_argument("--only", default="netsentinel,haproxy,socat")
+    parser.add_argument("--parts", default="tcp,bans,udp",
+                        help="tcp (the figures above), bans (CPU under a banned flood), udp")
+    parser.add_argument("--udp-only", default="netsentinel,socat,nginx")
+    parser.add_argument("--udp-sessions", type=int, default=2000)
     args = parser.parse_args()
+    parts = args.parts.split(",")
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory(prefix="fwbench") as tmp:
@@ -257,7 +529,7 @@ def main() -> None:
         time.sleep(0.5)
         results: dict[str, dict[str, float]] = {}
         try:
-            for name in args.only.split(","):
+            for name in args.only.split(",") if "tcp" in parts else []:
                 tool_dir = workdir / name
                 tool_dir.mkdir()
                 tool = Tool(name, tool_dir)
@@ -270,7 +542,15 @@ def main() -> None:
         finally:
             for backend in backends:
                 os.killpg(backend.pid, signal.SIGTERM)
-        print(report(results))
+        if results:
+            print(report(results))
+        if "bans" in parts:
+            bans = ban_flood(binary, workdir, args.seconds)
+            print("bans", json.dumps(bans), flush=True)
+            print(f"daemon CPU, 50 clients flooding connects: {bans['cpu_flood_no_ban_pct']:.1f}% "
+                  f"of a core refusing them, {bans['cpu_flood_banned_pct']:.1f}% once banned")
+        if "udp" in parts:
+            print(udp_part(workdir, args.seconds, args.udp_sessions, args.udp_only.split(",")))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,36 @@ from netsentinel.schema import Section
 from netsentinel.snapshot import Snapshot
 
 
+class FeatureSwitch(Protocol):
+    """What the daemon lets one feature (``ha``) do to the others: start and stop the
+    children of the keys it holds (``Feature.holds``), and read any feature's status."""
+
+    def start(self, key: str) -> Deferred[None]: ...     # fires once the child is ready
+    def stop(self, key: str) -> Deferred[None]: ...      # fires once it has stopped
+    def running(self, key: str) -> bool: ...
+    def status(self, key: str) -> Snapshot | None: ...
+
+
+class Switch:
+    """The daemon's :class:`FeatureSwitch` (``daemon``: netsentinel.service.Daemon)."""
+
+    def __init__(self, daemon: Any) -> None:
+        self._daemon = daemon
+
+    def start(self, key: str) -> Deferred[None]:
+        return typing.cast("Deferred[None]", self._daemon.attach(key))
+
+    def stop(self, key: str) -> Deferred[None]:
+        return typing.cast("Deferred[None]", self._daemon.detach(key))
+
+    def running(self, key: str) -> bool:
+        return bool(self._daemon.attached(key) and self._daemon.running)
+
+    def status(self, key: str) -> Snapshot | None:
+        child = self._daemon.features.get(key)
+        return None if child is None else typing.cast(Snapshot, child.status())
+
+
 @attrs.frozen
 class Context:
     """What every feature service may use: the reactor, the bus, the script runner, and
@@ -38,6 +68,7 @@ class Context:
         default=attrs.Factory(lambda self: FaultRecorder(self.reactor), takes_self=True))
     sets_watch: SetsWatch = attrs.field(     # nftables' notifications, for sets that heal
         default=attrs.Factory(lambda self: SetsWatch(self.reactor), takes_self=True))
+    switch: FeatureSwitch | None = None     # the daemon's, for a feature that holds others
 
 
 CommandResult = Any   # str, JSON-able data, or a Deferred firing with one
@@ -91,6 +122,10 @@ def _no_sets(config: Any) -> Iterable[SetClaim]:
     return ()
 
 
+def _no_holds(config: Any) -> Iterable[str]:
+    return ()
+
+
 @attrs.frozen
 class Feature:
     """``service`` is "module:Class", imported only when the feature is configured:
@@ -102,6 +137,8 @@ class Feature:
     sets: Callable[[Any], Iterable[SetClaim]] = _no_sets   # of a parsed config
     nft: Callable[[Any], bool] | None = None   # uses libnftables; None: when it claims sets
     snapshot: str = ""      # "module:Class" of what status() returns, read back by read_status
+    # keys of other features whose children stay stopped until this one starts them
+    holds: Callable[[Any], Iterable[str]] = _no_holds
 
     def snapshot_class(self) -> type[Snapshot]:
         module, _, name = self.snapshot.partition(":")
@@ -130,6 +167,7 @@ FEATURE_MODULES = (
     "netsentinel.manhole.feature",
     "netsentinel.docker.feature",
     "netsentinel.names.feature",
+    "netsentinel.ha.feature",
 )
 
 

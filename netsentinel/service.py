@@ -32,6 +32,7 @@ from netsentinel.features import (
     Context,
     Feature,
     FeatureService,
+    Switch,
     load_features,
 )
 from netsentinel.metrics import Family, counter, gauge, render
@@ -82,8 +83,11 @@ class Daemon(MultiService):
         self.bus = EventBus()
         self.runner = ActionRunner(reactor, self.bus, config.actions.concurrency,
                                    config.actions.queue, config.actions.timeout)
-        self.context = Context(reactor, self.bus, self.runner, syslog)
+        self.context = Context(reactor, self.bus, self.runner, syslog, switch=Switch(self))
         self.features: dict[str, FeatureService] = {}
+        self.held: frozenset[str] = frozenset()   # keys a feature (ha) starts and stops
+        self.released: set[str] = set()           # held keys it has started
+        self._spent: set[str] = set()             # keys whose child has been started
         self.ready = False
         self.started_at = time.time()
         self.reloads: Counter[str] = Counter(ok=0, refused=0, failed=0)
@@ -92,6 +96,7 @@ class Daemon(MultiService):
         self._serve_metrics(config)
         self._known: dict[str, Feature] = {f.key: f for f in load_features()}
         self._reloading: defer.Deferred[str] | None = None
+        self.held = self._holds(config)
         for key, section in config.features.items():
             self._add(key, self._make(key, section))
 
@@ -105,9 +110,44 @@ class Daemon(MultiService):
         return child
 
     def _add(self, key: str, child: FeatureService) -> FeatureService:
-        child.setServiceParent(self)
         self.features[key] = child
+        self._spent.discard(key)
+        if self.runs(key):
+            self._spent.add(key)
+            child.setServiceParent(self)
         return child
+
+    def _holds(self, config: Config) -> frozenset[str]:
+        return frozenset(held for key, section in config.features.items()
+                         for held in self._known[key].holds(section))
+
+    def runs(self, key: str) -> bool:
+        """Whether ``key``'s child is (to be) started: not held, or released."""
+        return key not in self.held or key in self.released
+
+    def attached(self, key: str) -> bool:
+        return getattr(self.features.get(key), "parent", None) is self
+
+    def attach(self, key: str) -> defer.Deferred[None]:
+        """Start a held feature (ha: this node became MASTER). A child that ran before is
+        rebuilt from its section, as a reload would; never call this from a startService."""
+        self.released.add(key)
+        if key not in self.features or self.attached(key):
+            return defer.succeed(None)
+        if key in self._spent:
+            self.features[key] = self._make(key, self.config.features[key])
+        self._spent.add(key)
+        child = self.features[key]
+        child.setServiceParent(self)
+        return child.when_ready()
+
+    def detach(self, key: str) -> defer.Deferred[None]:
+        """Stop a held feature gracefully (ha: BACKUP or FAULT); its status stays readable."""
+        self.released.discard(key)
+        if key not in self.held or not self.attached(key):
+            return defer.succeed(None)
+        child: Any = self.features[key]
+        return defer.maybeDeferred(child.disownServiceParent).addCallback(lambda _: None)
 
     def _serve_metrics(self, config: Config) -> None:
         if config.control.metrics is not None:
@@ -130,7 +170,8 @@ class Daemon(MultiService):
         self.runner.stopping = False
         self.context.faults.watch()   # failures logged anywhere count as faults too
         super().startService()
-        self._wait_ready(list(self.features.values())).addCallback(self._became_ready)
+        self._wait_ready([c for k, c in self.features.items() if self.runs(k)]).addCallback(
+            self._became_ready)
 
     def stopService(self) -> defer.Deferred[None]:
         """Features stop first (a trigger may still run its stop command), then the runner
@@ -216,7 +257,7 @@ class Daemon(MultiService):
         prepared: list[Any] = []
         try:
             for key, child in fresh.items():
-                target: Any = self.features.get(key, child)
+                target: Any = self.features[key] if self.attached(key) else child
                 if hasattr(target, "prepare"):
                     prepared.append(target)
                     target.prepare(new.features[key])
@@ -245,6 +286,7 @@ class Daemon(MultiService):
         self.runner.timeout = new.actions.timeout
         self.runner.concurrency = new.actions.concurrency
         self.runner.queue_limit = new.actions.queue
+        self.held = self._holds(new)
         for key in self._known:
             old_section = self.config.features.get(key)
             new_section = new.features.get(key)
@@ -252,15 +294,20 @@ class Daemon(MultiService):
                 continue
             changed.append(key)
             child = self.features.get(key)
-            if child is not None and new_section is not None and child.reconfigure(new_section):
+            attached = self.attached(key)
+            if attached and new_section is not None and child and child.reconfigure(new_section):
                 touched.append(child)
                 continue
             if child is not None:
                 del self.features[key]
-                await defer.maybeDeferred(self.removeService, child)
+                if attached:
+                    await defer.maybeDeferred(self.removeService, child)
             if new_section is not None:
                 touched.append(self._add(key, fresh[key]))
-        await self._wait_ready(touched)
+        for key in set(self.features) - self.held:     # no longer held: runs always
+            if not self.attached(key):
+                touched.append(self._add(key, self.features[key]))
+        await self._wait_ready([c for c in touched if getattr(c, "parent", None) is self])
         return changed
 
     # -- control commands

@@ -22,7 +22,7 @@ from netsentinel.readable import duration
 from netsentinel.snapshot import Snapshot, from_json, omitted, to_json
 
 # the order of the page's sections and of the problems they list
-PAGE_ORDER = ("forward", "checks", "addresses", "names", "traffic", "docker", "manhole")
+PAGE_ORDER = ("ha", "forward", "checks", "addresses", "names", "traffic", "docker", "manhole")
 
 
 @attrs.frozen

@@ -35,7 +35,8 @@ class Options(usage.Options):
         self["forward"] = []
 
     def opt_forward(self, spec: str) -> None:
-        """LISTEN=BACKEND, e.g. :2222=127.0.0.1:22 (repeatable; monconn's -p)"""
+        """[udp:]LISTEN=BACKEND, e.g. :2222=127.0.0.1:22 or udp::51820=10.0.0.2:51820
+        (repeatable; monconn's -p)"""
         self["forward"].append(spec)
 
 

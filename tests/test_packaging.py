@@ -178,6 +178,21 @@ def test_package_holds_unit_daemon_ctl_and_venv(deb: Path) -> None:
     assert not any(entry.endswith("/dropin.cache") for entry in entries)
 
 
+def test_package_ships_prometheus_rules_and_grafana_dashboard(root: Path) -> None:
+    share = root / "usr/share/netsentinel"
+    for shipped, source in (("prometheus/netsentinel-rules.yml", "contrib/prometheus"),
+                            ("prometheus/netsentinel-rules.test.yml", "contrib/prometheus"),
+                            ("grafana/netsentinel.json", "contrib/grafana")):
+        path = share / shipped
+        assert path.read_bytes() == (ROOT / source / path.name).read_bytes(), shipped
+        assert oct(path.stat().st_mode & 0o777) == "0o644"
+    require("promtool")    # the shipped copy's tests pass where it is installed
+    result = subprocess.run(["promtool", "test", "rules", "netsentinel-rules.test.yml"],
+                            cwd=share / "prometheus", capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_unit_is_not_enabled_on_install(deb: Path, tmp_path: Path) -> None:
     """The example names eth0/eth1: the admin edits it, then ``systemctl enable --now``."""
     subprocess.run(["dpkg-deb", "--control", str(deb), str(tmp_path)], check=True)

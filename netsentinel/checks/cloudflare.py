@@ -19,6 +19,7 @@ from twisted.internet import defer
 
 from netsentinel.checks.config import UpdateConfig
 from netsentinel.checks.dyndns2 import OK, PERMANENT, TEMPORARY, USER_AGENT, HostResult
+from netsentinel.checks.providers.base import Refused
 from netsentinel.checks.sources import error_reason, fetch
 
 REPLY_LIMIT = 65536          # a zone object with its name servers and plan is a few KiB
@@ -28,17 +29,6 @@ AUTH_CODES = frozenset({6003, 6111, 9103, 9106, 9109, 10000, 10001})
 
 # zone ids by (API base, zone name): they never change while the zone exists
 _zone_ids: dict[tuple[str, str], str] = {}
-
-
-class Refused(Exception):
-    """A request gave no usable answer: the word, its kind and what it means."""
-
-    def __init__(self, code: str, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.kind, self.detail = code, kind, detail
-
-    def result(self, host: str) -> HostResult:
-        return HostResult(host, self.code, self.kind, self.detail)
 
 
 def judge(status: int, raw: bytes) -> Any:

@@ -24,6 +24,18 @@ class DnsQuerier:
         found: defer.Deferred[list[str]] = d.addCallback(_addresses)
         return found
 
+    def texts(self, name: str, chaos: bool = True) -> defer.Deferred[list[str]]:
+        """The TXT strings of ``name`` (class CH by default: ``whoami.cloudflare``)."""
+        query = dns.Query(name, dns.TXT, dns.CH if chaos else dns.IN)
+        d = self.resolver.queryUDP([query], timeout=(self.timeout,))
+        found: defer.Deferred[list[str]] = d.addCallback(_texts)
+        return found
+
+
+def _texts(message: Any) -> list[str]:
+    return [b"".join(r.payload.data).decode("ascii", "replace") for r in message.answers
+            if r.type == dns.TXT]
+
 
 def _addresses(result: tuple[list[Any], list[Any], list[Any]]) -> list[str]:
     out = []

@@ -20,7 +20,7 @@ AF = {4: socket.AF_INET, 6: socket.AF_INET6}
 IPV6_DEFAULT_METRIC = 1024   # the kernel stores an IPv6 route added without a metric at 1024
 
 
-def _metric(metric: int, family: int) -> int:
+def stored_metric(metric: int, family: int) -> int:
     """The metric the kernel stores: IPv6 has no metric 0."""
     return IPV6_DEFAULT_METRIC if family == 6 and metric == 0 else metric
 
@@ -64,7 +64,7 @@ class Netlink:
     def default_routes(self, metric: int, table: int = MAIN_TABLE,
                        family: int = 4) -> list[Route]:
         routes = self.ipr.get_routes(family=AF[family], table=table, dst_len=0)
-        metric = _metric(metric, family)
+        metric = stored_metric(metric, family)
         return [Route(r.get_attr("RTA_GATEWAY"), r.get_attr("RTA_OIF")) for r in routes
                 if (r.get_attr("RTA_PRIORITY") or 0) == metric and r["dst_len"] == 0]
 
@@ -77,7 +77,7 @@ class Netlink:
 
     def delete_default(self, route: Route, metric: int, table: int = MAIN_TABLE,
                        family: int = 4) -> None:
-        kwargs = {"priority": _metric(metric, family)} if metric or family == 6 else {}
+        kwargs = {"priority": stored_metric(metric, family)} if metric or family == 6 else {}
         try:
             self.ipr.route("del", family=AF[family], dst=DEFAULT[family],
                            gateway=route.gateway, oif=route.oif, table=table, **kwargs)

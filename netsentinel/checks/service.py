@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from twisted.application import service
@@ -17,6 +17,8 @@ from netsentinel.checks.failover import FailoverMonitor
 from netsentinel.checks.failover_report import FailoverStatus
 from netsentinel.checks.icmp import IcmpEngine
 from netsentinel.checks.monitor import Monitor, Tools
+from netsentinel.checks.multiwan import MultiWanMonitor
+from netsentinel.checks.multiwan_command import uplink_command
 from netsentinel.checks.ping import PingMonitor
 from netsentinel.checks.ping_report import PingStatus
 from netsentinel.checks.report import ChecksStatus
@@ -25,6 +27,7 @@ from netsentinel.checks.updown import UpdownMonitor
 from netsentinel.checks.updown_report import UpdownStatus
 from netsentinel.features import CommandHandler, Context
 from netsentinel.metrics import Family
+from netsentinel.netlink.reader import RouteMonitor
 
 log = Logger()
 
@@ -61,12 +64,20 @@ class ChecksService(service.MultiService):
         built: list[Monitor] = [
             *pings,
             *(UpdownMonitor(u, tools) for u in c.updown),
-            *(DdnsMonitor(d, tools, self.netlink.addresses) for d in c.ddns),
-            *(FailoverMonitor(f, tools, self.netlink) for f in c.failover),
+            *(DdnsMonitor(d, tools, self.netlink.addresses, self.context.bus.subscribe,
+                          self._link_watch) for d in c.ddns),
+            *(MultiWanMonitor(f, tools) if f.uplinks else FailoverMonitor(f, tools, self.netlink)
+              for f in c.failover),
         ]
         for monitor in built:
             self.monitors.setdefault(monitor.monitor, {})[monitor.config.name] = monitor
             monitor.setServiceParent(self)
+
+    def _link_watch(self, on_change: Callable[[bool], None]) -> RouteMonitor:
+        """Address changes, for ddns instances with an interface source."""
+        monitor = RouteMonitor(on_change, self.context.reactor)
+        monitor.startReading()
+        return monitor
 
     def startService(self) -> None:
         if self.engine is None:     # started again after a stop
@@ -107,7 +118,7 @@ class ChecksService(service.MultiService):
         the running configuration manages are withdrawn, so none is left unattended."""
         keep = {route for f in config.failover for route in f.routes}
         for monitor in self.monitors.get("failover", {}).values():
-            assert isinstance(monitor, FailoverMonitor)
+            assert isinstance(monitor, FailoverMonitor | MultiWanMonitor)
             monitor.withdraw(keep)
         return False
 
@@ -130,4 +141,5 @@ class ChecksService(service.MultiService):
         return self.status().metrics()
 
     def commands(self) -> Mapping[str, CommandHandler]:
-        return {"checks": lambda args: self.status().to_json()}
+        return {"checks": lambda args: self.status().to_json(),
+                "failover": lambda args: uplink_command(self.monitors.get("failover", {}), args)}

@@ -32,14 +32,19 @@ from netsentinel.resolve import resolve
 
 BODY_LIMIT = 512
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# never an external address, whatever accept_private says (RFC 5737, RFC 3849, RFC 9637)
+DOCUMENTATION = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20"))
 
 
 class SourceError(Exception):
     """This source gave no usable address; the message says why."""
 
 
-def validate(text: str, family: int, accept_private: bool) -> str:
-    """The address in ``text`` if it may be published, else SourceError."""
+def validate(text: str, family: int, accept_private: bool, reject: tuple[Any, ...] = ()) -> str:
+    """The address in ``text`` if it may be published, else SourceError: never loopback,
+    link-local, multicast, reserved or documentation, nor a ``reject`` network; private
+    and CGNAT only with ``accept_private`` (a lab, or a network behind another NAT)."""
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
@@ -47,8 +52,12 @@ def validate(text: str, family: int, accept_private: bool) -> str:
     if address.version != family:
         raise SourceError(f"{address} is not IPv{family}")
     if (address.is_loopback or address.is_unspecified or address.is_multicast
-            or address.is_link_local or address.is_reserved):
+            or address.is_link_local or address.is_reserved
+            or any(address in n for n in DOCUMENTATION)):
         raise SourceError(f"{address} is not a usable address")
+    for network in reject:
+        if address.version == network.version and address in network:
+            raise SourceError(f"{address} is in rejected {network}")
     if not accept_private and (not address.is_global or address in CGNAT):
         raise SourceError(f"{address} is private (accept_private is off)")
     return str(address)
@@ -151,7 +160,12 @@ class _DeferredEndpoint:
 
 
 class AddressSources:
-    """Asks each source of one ddns instance, in order, for the external address."""
+    """Asks the sources of one ddns instance for the external address of one family.
+
+    With ``agree: 1`` the sources are asked in order and the first usable answer is
+    taken. With ``agree: N`` all are asked at once and an address is taken only when
+    N of them report it, so one lying or captive echo service cannot move the name.
+    """
 
     def __init__(self, reactor: Any, config: DdnsConfig,
                  interface_addresses: Callable[[str, int], list[str]]) -> None:
@@ -159,34 +173,68 @@ class AddressSources:
         self.config = config
         self.interface_addresses = interface_addresses
         self._dns: dict[tuple[str, int], DnsQuerier] = {}
+        self.votes: dict[str, tuple[str, ...]] = {}     # address: the sources that said it
 
     @defer.inlineCallbacks
-    def first(self) -> Any:
+    def first(self, family: int | None = None) -> Any:
         """Fire with (address or None, [(source, reason) for each source that failed])."""
+        family = family or self.config.families[0]
         failures: list[tuple[str, str]] = []
+        if self.config.agree > 1:
+            return (yield self._agreed(family, failures)), failures
         for source in self.config.sources:
-            try:
-                text = yield self.ask(source).addTimeout(self.config.timeout, self.reactor)
-                return validate(text, self.config.family, self.config.accept_private), failures
-            except defer.TimeoutError:
-                failures.append((source.describe(), f"no answer in {self.config.timeout}s"))
-            except SourceError as e:
-                failures.append((source.describe(), str(e)))
-            except Exception as e:  # noqa: BLE001 - TLS, connection and DNS errors are a failed source
-                failures.append((source.describe(), error_reason(e)))
+            found = yield self._one(source, family, failures)
+            if found is not None:
+                self.votes = {found: (source.describe(),)}
+                return found, failures
         return None, failures
 
-    def ask(self, source: Source) -> defer.Deferred[str]:
-        if isinstance(source, UrlSource):
-            return self._http(source)
-        if isinstance(source, DnsSource):
-            return self._query(source)
-        assert isinstance(source, InterfaceSource)
-        return defer.maybeDeferred(self._interface, source)
+    @defer.inlineCallbacks
+    def _agreed(self, family: int, failures: list[tuple[str, str]]) -> Any:
+        answers = yield defer.gatherResults(
+            [self._one(source, family, failures) for source in self.config.sources])
+        votes: dict[str, list[str]] = {}
+        for source, found in zip(self.config.sources, answers, strict=True):
+            if found is not None:
+                votes.setdefault(found, []).append(source.describe())
+        self.votes = {a: tuple(who) for a, who in votes.items()}
+        ranked = sorted(votes.items(), key=lambda item: -len(item[1]))
+        if len(ranked) > 1:
+            failures.append(("agree", "sources disagree: " + "; ".join(
+                f"{a} from {', '.join(who)}" for a, who in ranked)))
+        if ranked and len(ranked[0][1]) >= self.config.agree and (
+                len(ranked) == 1 or len(ranked[1][1]) < len(ranked[0][1])):
+            return ranked[0][0]
+        if ranked:
+            failures.append(("agree", f"no address reported by {self.config.agree} sources"))
+        return None
 
     @defer.inlineCallbacks
-    def _http(self, source: UrlSource) -> Any:
-        code, body = yield fetch(self.reactor, source.url, self.config.family, source.ca,
+    def _one(self, source: Source, family: int, failures: list[tuple[str, str]]) -> Any:
+        """The source's address, or None with its failure recorded."""
+        config = self.config
+        try:
+            text = yield self.ask(source, family).addTimeout(config.timeout, self.reactor)
+            return validate(text, family, config.accept_private, config.reject)
+        except defer.TimeoutError:
+            failures.append((source.describe(), f"no answer in {config.timeout}s"))
+        except SourceError as e:
+            failures.append((source.describe(), str(e)))
+        except Exception as e:  # noqa: BLE001 - TLS, connection and DNS errors are a failed source
+            failures.append((source.describe(), error_reason(e)))
+        return None
+
+    def ask(self, source: Source, family: int) -> defer.Deferred[str]:
+        if isinstance(source, UrlSource):
+            return self._http(source, family)
+        if isinstance(source, DnsSource):
+            return self._query(source, family)
+        assert isinstance(source, InterfaceSource)
+        return defer.maybeDeferred(self._interface, source, family)
+
+    @defer.inlineCallbacks
+    def _http(self, source: UrlSource, family: int) -> Any:
+        code, body = yield fetch(self.reactor, source.url, family, source.ca,
                                  {b"User-Agent": [b"netsentinel"]})
         if code != 200:
             raise SourceError(f"HTTP {code}")
@@ -195,23 +243,29 @@ class AddressSources:
         return body.decode("ascii", "replace")
 
     @defer.inlineCallbacks
-    def _query(self, source: DnsSource) -> Any:
-        key = (source.server, source.port)
+    def _query(self, source: DnsSource, family: int) -> Any:
+        """Asked over ``family`` (the server of that family): the answer is the address
+        the query came from."""
+        key = (source.server_for(family), source.port)
         if key not in self._dns:
-            self._dns[key] = DnsQuerier(self.reactor, source.server, source.port,
-                                        self.config.timeout)
-        found = yield self._dns[key].addresses(source.name, self.config.family)
+            self._dns[key] = DnsQuerier(self.reactor, key[0], source.port, self.config.timeout)
+        querier = self._dns[key]
+        if source.txt:
+            found = yield querier.texts(source.name)
+        else:
+            found = yield querier.addresses(source.name, family)
         if not found:
-            raise SourceError(f"no IPv{self.config.family} record for {source.name}")
+            raise SourceError(f"no {'TXT' if source.txt else f'IPv{family}'} record for "
+                              f"{source.name}")
         return found[0]
 
-    def _interface(self, source: InterfaceSource) -> str:
-        for address in self.interface_addresses(source.interface, self.config.family):
+    def _interface(self, source: InterfaceSource, family: int) -> str:
+        for address in self.interface_addresses(source.interface, family):
             try:
-                return validate(address, self.config.family, self.config.accept_private)
+                return validate(address, family, self.config.accept_private, self.config.reject)
             except SourceError:
                 continue
-        raise SourceError(f"{source.interface} has no usable IPv{self.config.family} address")
+        raise SourceError(f"{source.interface} has no usable IPv{family} address")
 
 
 def error_reason(error: Exception) -> str:

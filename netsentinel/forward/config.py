@@ -69,11 +69,47 @@ class NftSetRef:
         return self.name + "6"
 
 
+OWN_TABLE = ("inet", "netsentinel")     # the table netsentinel creates for ban rules
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+@attrs.frozen
+class BanConfig:
+    """``ban:``: ``after`` rejections of one client within ``window`` seconds put it in
+    the nft set ``set`` (``set6`` for IPv6) for ``duration`` seconds.  Without ``table``
+    netsentinel owns the drop rule (in ``inet netsentinel``); with it, the user's rules
+    reference the sets."""
+
+    after: int = 20
+    window: float = 60.0
+    duration: int = 3600
+    set: str = "ban"
+    table: tuple[str, str] | None = None
+    ipv6_prefix: int = 128
+    never_ban: tuple[Network, ...] = LOOPBACK
+
+    @property
+    def set6(self) -> str:
+        return self.set + "6"
+
+    @property
+    def set6_prefix(self) -> str | None:
+        """IPv6 prefixes (``ipv6_prefix`` < 128), their first addresses: the rule masks."""
+        return self.set + "6p" if self.ipv6_prefix < 128 else None
+
+    @property
+    def where(self) -> tuple[str, str]:
+        return self.table or OWN_TABLE
+
+
 @attrs.frozen
 class ServiceConfig:
     name: str
     listen: Endpoint
     backend: Endpoint
+    protocol: str = "tcp"
+    session_idle: float = 120.0
+    ban: BanConfig | None = None
     limits: Limits = Limits()
     timeouts: Timeouts = Timeouts()
     blacklist: tuple[Network, ...] = ()
@@ -88,7 +124,8 @@ class ServiceConfig:
 
     def same_listener(self, other: ServiceConfig) -> bool:
         """True when ``other`` can be adopted by the running listener."""
-        return (self.listen, self.backlog) == (other.listen, other.backlog)
+        return (self.listen, self.backlog, self.protocol) == \
+            (other.listen, other.backlog, other.protocol)
 
 
 @attrs.frozen
@@ -104,6 +141,36 @@ def _nft_set(value: Any) -> NftSetRef:
     if len(parts) != 3 or parts[0] not in ("inet", "ip", "ip6", "bridge", "netdev"):
         raise invalid(f"expected 'FAMILY TABLE SET' such as 'inet filter ns_block', got {value!r}")
     return NftSetRef(*parts)
+
+
+def _table(value: Any) -> tuple[str, str]:
+    parts = string(value).split()
+    if len(parts) != 2 or parts[0] not in ("inet", "ip", "ip6", "bridge", "netdev"):
+        raise invalid(f"expected 'FAMILY TABLE' such as 'inet filter', got {value!r}")
+    return parts[0], parts[1]
+
+
+def _set_name(value: Any) -> str:
+    text = string(value)
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,60}$", text):
+        raise invalid(f"expected a set name of letters, digits and '_', got {value!r}")
+    return text
+
+
+def _ban(name: str, section: Section) -> BanConfig | None:
+    if not section.has("ban"):
+        return None
+    entry = section.section("ban")
+    ban = BanConfig(
+        after=entry.get("after", integer(1, 1_000_000), 20),
+        window=entry.get("window", number(0.001, 86400 * 7), 60.0),
+        duration=entry.get("for", integer(1, 86400 * 365), 3600),
+        set=entry.get("set", _set_name, "ban_" + re.sub(r"[^A-Za-z0-9_]", "_", name)),
+        table=entry.get("table", _table, None),
+        ipv6_prefix=entry.get("ipv6_prefix", integer(16, 128), 128),
+        never_ban=entry.get("never_ban", list_of(ip_network), LOOPBACK))
+    entry.done()
+    return ban
 
 
 def _service(name: str, section: Section) -> ServiceConfig:
@@ -129,6 +196,9 @@ def _service(name: str, section: Section) -> ServiceConfig:
         name=name,
         listen=section.get("listen", listen_endpoint),
         backend=section.get("backend", endpoint),
+        protocol=section.get("protocol", choice("tcp", "udp"), "tcp"),
+        session_idle=section.get("session_idle", number(0.001, 86400 * 7), 120.0),
+        ban=_ban(name, section),
         limits=limits,
         timeouts=timeouts,
         blacklist=section.get("ip_blacklist", list_of(ip_network), ()),
@@ -152,12 +222,15 @@ def _proxy_version(value: Any) -> str | None:
 
 
 def from_option(spec: str) -> ServiceConfig:
-    """``LISTEN=BACKEND`` (monconn's ``-p``), with every default; named ``cli-<port>``."""
-    listen, sep, backend = spec.partition("=")
+    """``[udp:]LISTEN=BACKEND`` (monconn's ``-p``), with every default; named
+    ``cli-<port>`` (``cli-udp-<port>`` for UDP)."""
+    protocol = "udp" if spec.startswith("udp:") else "tcp"
+    listen, sep, backend = spec.removeprefix("udp:").removeprefix("tcp:").partition("=")
     if not sep:
         raise invalid(f"expected LISTEN=BACKEND such as :2222=127.0.0.1:22, got {spec!r}")
     where = listen_endpoint(listen)
-    return ServiceConfig(f"cli-{where.port}", where, endpoint(backend))
+    name = f"cli-{where.port}" if protocol == "tcp" else f"cli-udp-{where.port}"
+    return ServiceConfig(name, where, endpoint(backend), protocol)
 
 
 def parse(section: Section, options: Mapping[str, Any]) -> ForwardConfig | None:
@@ -175,12 +248,21 @@ def parse(section: Section, options: Mapping[str, Any]) -> ForwardConfig | None:
     return ForwardConfig(tuple(services))
 
 
+def _listen_key(service: ServiceConfig) -> str | None:
+    if service.listen is None:
+        return None
+    return str(service.listen) + (" (udp)" if service.protocol == "udp" else "")
+
+
 def _check_unique(section: Section, services: list[ServiceConfig]) -> None:
     seen: dict[Any, str] = {}
     for service in services:
-        keys = [("name", service.name), ("listen", service.listen)]
+        keys: list[tuple[str, Any]] = [("name", service.name),
+                                       ("listen", _listen_key(service))]
         if service.blacklist_set is not None:
             keys.append(("blacklist_set", service.blacklist_set))
+        if service.ban is not None:
+            keys.append(("ban set", " ".join((*service.ban.where, service.ban.set))))
         for kind, key in keys:
             if key is None:             # missing: already reported as such
                 continue

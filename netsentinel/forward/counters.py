@@ -19,7 +19,13 @@ from typing import Any, Protocol
 
 import attrs
 
-from netsentinel.forward.status import BackendAddress, BlacklistSet, ServiceStatus
+from netsentinel.forward.status import (
+    BackendAddress,
+    BanStatus,
+    BlacklistSet,
+    ServiceStatus,
+    UdpStatus,
+)
 
 REJECT_REASONS = ("blacklist", "conn_limit", "ip_limit", "per_ip_limit", "per_ip_rate",
                   "fd_limit")
@@ -67,6 +73,8 @@ class Service:
     backend_address: BackendAddress
     conn_limit: int
     blacklist_set: BlacklistSet | None = None
+    ban: BanStatus | None = None
+    udp: UdpStatus | None = None
 
 
 def status(service: Service, counters: ServiceCounters, live: Iterable[LiveConnection],
@@ -98,6 +106,9 @@ def status(service: Service, counters: ServiceCounters, live: Iterable[LiveConne
         blacklist_set=service.blacklist_set,
         backend_address=service.backend_address,
         conn_limit=service.conn_limit,
+        protocol="udp" if service.udp is not None else None,
+        ban=service.ban,
+        udp=service.udp,
     )
 
 

@@ -47,3 +47,15 @@ class BackendFailed(Event):
     client: str
     backend: str
     reason: str
+
+
+@attrs.frozen
+class ClientBanned(Event):
+    """``network`` is the client's address, or its IPv6 prefix with ``ipv6_prefix``."""
+
+    kind = "forward-ban"
+    service: str
+    client: str
+    network: str
+    seconds: int
+    reason: str

@@ -11,6 +11,10 @@ def sets(config: ForwardConfig) -> Iterator[SetClaim]:
             for name in (ref.name, ref.name6):
                 yield SetClaim(ref.family, ref.table, name,
                                ("forward", service.name, "blacklist_set"))
+        ban = service.ban
+        if ban is not None:
+            for name in filter(None, (ban.set, ban.set6, ban.set6_prefix)):
+                yield SetClaim(*ban.where, name, ("forward", service.name, "ban", "set"))
 
 
 FEATURE = Feature("forward", parse, "netsentinel.forward.service:Forwarding", sets,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import _socket
 import socket
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from twisted.application import service
@@ -25,9 +26,11 @@ from netsentinel.faults import FaultRecorder
 from netsentinel.fdbudget import BUDGET
 from netsentinel.forward import counters, proxyheader
 from netsentinel.forward.backend import Backend
-from netsentinel.forward.blacklist import Blacklist, Entries, client_address
+from netsentinel.forward.banning import Banning
+from netsentinel.forward.blacklist import Entries, client_address
 from netsentinel.forward.buffers import PipePool
-from netsentinel.forward.config import Network, ServiceConfig
+from netsentinel.forward.common import Shared
+from netsentinel.forward.config import ServiceConfig
 from netsentinel.forward.events import (
     BackendFailed,
     ConnectionClosed,
@@ -40,19 +43,20 @@ from netsentinel.forward.owner import Record
 from netsentinel.forward.port import ListeningPort
 from netsentinel.forward.relay import Connection
 from netsentinel.forward.status import ServiceStatus
+from netsentinel.forward.summary import SUMMARY_INTERVAL, summarize
 
 log = Logger()
 
-SUMMARY_INTERVAL = 10.0     # s between rejection and backend-failure summaries in the log
 
 
-class Forwarder(service.Service):
+class Forwarder(Shared, service.Service):
     """A listener and its connections; ``reconfigure`` adopts limits and timeouts live."""
 
     def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
                  mirror: Any = None, bound: _socket.socket | None = None,
-                 faults: FaultRecorder | None = None) -> None:
+                 faults: FaultRecorder | None = None, bans: Banning | None = None) -> None:
         self.faults = faults or FaultRecorder(reactor)
+        self.bans = bans                         # kernel bans (ban:), or None
         self.setName(config.name)
         self.bound = bound                       # bound ahead by a reload; used at start
         self.sid = config.name                   # the name, typed str
@@ -83,14 +87,10 @@ class Forwarder(service.Service):
         if self.state in ("running", "stopping"):
             return
         super().startService()
-        self.state = "running"
-        self.counters = counters.ServiceCounters(self.clock.seconds())
-        self._last_summary = self.clock.seconds()
-        self.backend.start()
+        self._begin()
         self.port = self._listen()
         self._start_sweeper()
-        if self.mirror is not None:
-            self.mirror.sync(self.blacklist)
+        self._sides_start()
         log.info("forward {name}: {listen} -> {backend}", name=self.sid,
                  listen=str(self.config.listen), backend=str(self.config.backend))
 
@@ -124,8 +124,7 @@ class Forwarder(service.Service):
     def stopService(self) -> defer.Deferred[None]:
         """Stop accepting, let connections finish for ``wait_timeout``, then close the rest."""
         super().stopService()
-        if self.mirror is not None:
-            self.mirror.close()
+        self._sides_close()
         if self._stopping is None:
             self._stopping = self._stop()
         waiting: defer.Deferred[None] = defer.Deferred()
@@ -174,17 +173,10 @@ class Forwarder(service.Service):
     def reconfigure(self, config: ServiceConfig) -> None:
         """Adopt everything but the listening address; open connections are kept."""
         assert self.config.same_listener(config)
-        old, self.config = self.config, config
-        self.limiter.limits = with_default_cap(config.limits)
-        if old.backend != config.backend:
-            self.backend.stop()
-            self.backend = Backend(self.reactor, config.backend, self.sid)
-            if self.running:
-                self.backend.start()
+        old = self._retune(config)
         if self.port is not None:
             self.port.set_options(self.socket_options())
             self._resume_accepting()
-        self.entries.configure(config.blacklist)
         if self.running and old.timeouts != config.timeouts:
             self._start_sweeper()
         if self.mirror is not None:
@@ -225,6 +217,8 @@ class Forwarder(service.Service):
         """Count a new connection from ``ip``, or say why it is refused."""
         if self.blacklist and client_address(ip) in self.blacklist:
             return "blacklist"
+        if self.bans is not None and self.bans.refuses(ip, now):
+            return "banned"         # counted by the bans, not in monconn's `rejected`
         reason = self.limiter.admit(ip, now)
         if reason == "conn_limit" and self.limiter.limits.conn_limit_action == "wait" \
                 and self.port is not None:
@@ -239,6 +233,8 @@ class Forwarder(service.Service):
         self.counters.rejected[reason] += 1
         self._unreported[reason] += 1
         self.bus.publish(ConnectionRejected(self.sid, ip, reason))
+        if self.bans is not None:
+            self.bans.strike(ip, reason, self.clock.seconds())
 
     def _resume_accepting(self) -> None:
         if self.port is not None and not self.port.reading:
@@ -329,47 +325,18 @@ class Forwarder(service.Service):
     def _summarize(self, now: float) -> None:
         self._last_summary = now
         self.limiter.forget_full_buckets(now)
-        if self._unreported:
-            log.warn("forward {name}: refused {total} connections in the last {interval}s "
-                     "({detail})", name=self.sid, total=sum(self._unreported.values()),
-                     interval=SUMMARY_INTERVAL,
-                     detail=", ".join(f"{k} {v}" for k, v in sorted(self._unreported.items())))
-            self._unreported.clear()
-        if self._failures:
-            log.warn("forward {name}: backend {backend} failed {total} more times in the last "
-                     "{interval}s ({detail})", name=self.sid, backend=str(self.config.backend),
-                     total=sum(self._failures.values()), interval=SUMMARY_INTERVAL,
-                     detail=", ".join(f"{k}: {v}" for k, v in sorted(self._failures.items())))
-            self._failures = Counter()
-        else:
-            self._failures = None       # a quiet interval: the next failure is logged in full
+        if self.bans is not None:
+            self.bans.book.forget(now)
+        self._failures = summarize(log, self.sid, str(self.config.backend),
+                                   self._unreported, self._failures)
 
-    # -- blacklist
+    # -- blacklist (the rest in common.Shared)
 
-    @property
-    def blacklist(self) -> Blacklist:
-        return self.entries.current
+    def _live(self) -> Iterable[Connection]:
+        return self.connections.values()
 
-    def _blacklist_changed(self) -> None:
-        if self.mirror is not None:
-            self.mirror.sync(self.blacklist)
-
-    def reject(self, network: Network, close: bool) -> int:
-        """Blacklist ``network`` now; with ``close``, also end its open connections."""
-        network = self.entries.reject(network)
-        self._blacklist_changed()
-        victims = [c for c in self.connections.values()
-                   if client_address(c.ip) in network] if close else []
-        for conn in victims:
-            conn.close("rejected")
-        return len(victims)
-
-    def release(self, network: Network) -> bool:
-        """Take ``network`` off the blacklist; False when it was not on it."""
-        if not self.entries.release(network):
-            return False
-        self._blacklist_changed()
-        return True
+    def _end_one(self, live: Connection, reason: str) -> None:
+        live.close(reason)
 
     # -- views
 
@@ -387,10 +354,4 @@ class Forwarder(service.Service):
         return now
 
     def _status(self, now: float) -> ServiceStatus:
-        service = counters.Service(
-            name=self.sid, state=self.state, listen=str(self.config.listen),
-            backend=str(self.config.backend), blacklist=tuple(self.blacklist.sorted()),
-            backend_address=self.backend.snapshot(),
-            conn_limit=self.limiter.limits.conn_limit,      # the default one too
-            blacklist_set=self.mirror.snapshot() if self.mirror is not None else None)
-        return counters.status(service, self.counters, self.connections.values(), now)
+        return counters.status(self._service(), self.counters, self.connections.values(), now)

@@ -23,3 +23,17 @@ BYTES = counter("netsentinel_forward_bytes_total",
                 "down is backend to client.", "service", "direction")
 BLACKLIST = gauge("netsentinel_forward_blacklist_entries",
                   "Addresses and networks on the service's blacklist.", "service")
+BANS_ACTIVE = gauge("netsentinel_forward_bans_active",
+                    "Clients (or IPv6 prefixes) banned in the kernel now.", "service")
+BANS_ADDED = counter("netsentinel_forward_bans_added_total",
+                     "Bans made since the daemon started (thresholds crossed and "
+                     "`forward ban`).", "service")
+BANNED_SEEN = counter("netsentinel_forward_banned_refused_total",
+                      "Connections or datagrams of banned clients that reached the daemon "
+                      "anyway (refused there; the kernel drops the rest).", "service")
+DATAGRAMS = counter("netsentinel_forward_datagrams_total",
+                    "UDP datagrams relayed: up is client to backend, down is backend to "
+                    "client.", "service", "direction")
+EVICTED = counter("netsentinel_forward_sessions_evicted_total",
+                  "UDP sessions ended early to admit a new one at the session cap.",
+                  "service")

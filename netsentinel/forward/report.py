@@ -17,10 +17,15 @@ from netsentinel.forward import section
 from netsentinel.forward.metrics import (
     ACCEPTED,
     BACKEND_FAILURES,
+    BANNED_SEEN,
+    BANS_ACTIVE,
+    BANS_ADDED,
     BLACKLIST,
     BYTES,
     CLIENT_IPS,
     CLOSED,
+    DATAGRAMS,
+    EVICTED,
     OPEN,
     REJECTED,
     UP,
@@ -65,7 +70,21 @@ class ForwardStatus:
             BYTES.with_samples(item for n, v in s.items()
                                for item in (((n, "up"), v.up), ((n, "down"), v.down))),
             BLACKLIST.with_samples(((n,), len(v.blacklist)) for n, v in s.items()),
+            *self._bans_and_udp(),
         ]
+
+    def _bans_and_udp(self) -> list[Family]:
+        """Only with a ``ban:`` or a UDP service: TCP-only output stays as it was."""
+        bans = {n: v.ban for n, v in self.services.items() if v.ban is not None}
+        udp = {n: v.udp for n, v in self.services.items() if v.udp is not None}
+        return [family for family, present in (
+            (BANS_ACTIVE.with_samples(((n,), b.active) for n, b in bans.items()), bans),
+            (BANS_ADDED.with_samples(((n,), b.added) for n, b in bans.items()), bans),
+            (BANNED_SEEN.with_samples(((n,), b.refused) for n, b in bans.items()), bans),
+            (DATAGRAMS.with_samples(item for n, u in udp.items() for item in (
+                ((n, "up"), u.datagrams_up), ((n, "down"), u.datagrams_down))), udp),
+            (EVICTED.with_samples(((n,), u.evicted) for n, u in udp.items()), udp),
+        ) if present]
 
     def section(self, view: PageView) -> Tag:
         return tags.section(tags.h2("forward"), [

@@ -40,9 +40,17 @@ def service(name: str, s: ServiceStatus, view: PageView) -> Tag:
     if s.blacklist_set is not None:
         rows.append(("blacklist set", s.blacklist_set.set + (
             f" ({s.blacklist_set.error})" if s.blacklist_set.error else "")))
+    if s.ban is not None:
+        rows.append(("kernel bans", f"{s.ban.active} active, {s.ban.added} added "
+                     f"(set {s.ban.set}" + (f": {s.ban.error})" if s.ban.error else ")")))
+    if s.udp is not None:
+        rows.append(("datagrams up / down", f"{s.udp.datagrams_up} / {s.udp.datagrams_down}"))
+        rows.append(("sessions evicted / datagrams dropped",
+                     f"{s.udp.evicted} / {s.udp.dropped}"))
     bad = [label for label, flag in (
         ("state", s.state != "running"), ("backend failures", s.backend_failures),
-        ("listen → backend", resolved.error)) if flag]
+        ("listen → backend", resolved.error),
+        ("kernel bans", s.ban is not None and s.ban.error)) if flag]
     return tags.div([tags.h3(name), pairs(rows, bad, id=f"forward-{name}"),
                      *_open(name, view.connections.get(name, []))])
 

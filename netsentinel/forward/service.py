@@ -19,16 +19,21 @@ from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
 
 from netsentinel.features import CommandError, CommandHandler, Context
+from netsentinel.forward.banning import Banning, adopt
 from netsentinel.forward.blacklist import network_of
 from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
 from netsentinel.forward.listener import Forwarder
 from netsentinel.forward.nftset import NftMirror
 from netsentinel.forward.port import bind
 from netsentinel.forward.report import ForwardStatus
+from netsentinel.forward.udp import UdpForwarder
+from netsentinel.forward.udpsocket import bind_udp
 from netsentinel.metrics import Family
 from netsentinel.tree import TreeError, error_line, overlap
 
 log = Logger()
+
+AnyForwarder = Forwarder | UdpForwarder
 
 
 class Forwarding(MultiService):
@@ -36,17 +41,20 @@ class Forwarding(MultiService):
         super().__init__()
         self.config = config
         self.context = context
-        self.forwarders: dict[str, Forwarder] = {}
+        self.forwarders: dict[str, AnyForwarder] = {}
         self._bound: dict[str, _socket.socket] = {}    # by prepare(), for the next change
         for service_config in config.services:
             self._add(service_config)
 
-    def _add(self, config: ServiceConfig) -> Forwarder:
+    def _add(self, config: ServiceConfig) -> AnyForwarder:
         mirror = NftMirror(config.blacklist_set, self.context.bus, self.context.reactor,
                            watch=self.context.sets_watch) \
             if config.blacklist_set else None
-        forwarder = Forwarder(config, self.context.reactor, self.context.bus, mirror,
-                              self._bound.pop(config.name, None), self.context.faults)
+        bans = Banning(config, self.context.bus, self.context.reactor,
+                       self.context.sets_watch) if config.ban else None
+        kind = UdpForwarder if config.protocol == "udp" else Forwarder
+        forwarder = kind(config, self.context.reactor, self.context.bus, mirror,
+                         self._bound.pop(config.name, None), self.context.faults, bans)
         self.forwarders[config.name] = forwarder
         forwarder.setServiceParent(self)
         return forwarder
@@ -76,7 +84,9 @@ class Forwarding(MultiService):
             for new in config.services:
                 if new.name in kept or any(overlap(new.listen, old) for old in releasing):
                     continue
-                self._bound[new.name] = bind(new.listen.host, new.listen.port, new.backlog)
+                self._bound[new.name] = bind_udp(new.listen.host, new.listen.port) \
+                    if new.protocol == "udp" else \
+                    bind(new.listen.host, new.listen.port, new.backlog)
         except CannotListenError as e:
             self.abandon()
             raise TreeError(f"forward.{new.name}.listen {new.listen}: cannot listen: "
@@ -103,10 +113,15 @@ class Forwarding(MultiService):
                                                  self.context.reactor,
                                                  watch=self.context.sets_watch) \
                         if new.blacklist_set else None
+                forwarder.bans = adopt(forwarder.bans, new, self.context.bus,
+                                       self.context.reactor, self.context.sets_watch,
+                                       bool(forwarder.running))
                 forwarder.reconfigure(new)
                 del wanted[name]
                 continue
             del self.forwarders[name]
+            if forwarder.bans is not None and (new is None or new.ban is None):
+                forwarder.bans.sets.remove()  # the ban left the file: its rule goes too
             self.removeService(forwarder)     # the port closes now; connections drain
         for new in wanted.values():
             self._add(new)
@@ -127,11 +142,14 @@ class Forwarding(MultiService):
             "forward stop": self._stop,
             "forward start": self._start,
             "forward sync": self._sync,
+            "forward bans": self._bans,
+            "forward ban": self._ban,
+            "forward unban": self._unban,
             "reject": self._reject,
             "release": self._release,
         }
 
-    def _forwarder(self, name: str) -> Forwarder:
+    def _forwarder(self, name: str) -> AnyForwarder:
         forwarder = self.forwarders.get(name)
         if forwarder is None:
             known = ", ".join(sorted(self.forwarders)) or "none"
@@ -171,7 +189,7 @@ class Forwarding(MultiService):
                 forwarder.mirror.sync(forwarder.blacklist)
         return "OK: forward blacklist sets synced"
 
-    def _target(self, args: list[str], usage: str) -> tuple[Forwarder, Network]:
+    def _target(self, args: list[str], usage: str) -> tuple[AnyForwarder, Network]:
         if len(args) != 2:
             raise CommandError(f"usage: {usage}")
         forwarder = self._forwarder(args[0])
@@ -197,3 +215,47 @@ class Forwarding(MultiService):
         log.info("forward {name}: {network} released", name=forwarder.name,
                  network=str(network))
         return f"OK: {network} released by {forwarder.name}"
+
+    # -- kernel bans
+
+    def _banning(self, name: str) -> Banning:
+        bans = self._forwarder(name).bans
+        if bans is None:
+            raise CommandError(f"{name} has no ban: section")
+        return bans
+
+    def _bans(self, args: list[str]) -> Any:
+        args = [a for a in args if a != "--json"]
+        if len(args) > 1:
+            raise CommandError("usage: forward bans [SERVICE]")
+        names = args or [n for n, f in self.forwarders.items() if f.bans is not None]
+        return {name: self._banning(name).listing() for name in names}
+
+    def _ban(self, args: list[str]) -> defer.Deferred[str]:
+        usage = "forward ban SERVICE IP|CIDR [--for SECONDS]"
+        seconds: float | None = None
+        if "--for" in args:
+            at = args.index("--for")
+            try:
+                seconds = float(args[at + 1])
+            except (IndexError, ValueError):
+                raise CommandError(f"usage: {usage}") from None
+            if not 0 < seconds <= 86400 * 365:
+                raise CommandError("--for takes seconds, more than 0 and at most a year")
+            args = args[:at] + args[at + 2:]
+        forwarder, network = self._target(args, usage)
+        bans = self._banning(forwarder.sid)
+        try:
+            banning = bans.ban(network, seconds)
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+        duration = int(seconds or bans.book.config.duration)
+        return banning.addCallback(
+            lambda banned: f"OK: {banned} banned from {forwarder.sid} for {duration}s")
+
+    def _unban(self, args: list[str]) -> defer.Deferred[str]:
+        forwarder, network = self._target(args, "forward unban SERVICE IP|CIDR")
+        lifting = self._banning(forwarder.sid).unban(str(network))
+        if lifting is None:
+            raise CommandError(f"{network} is not banned from {forwarder.sid}")
+        return lifting.addCallback(lambda lifted: f"OK: {lifted} unbanned from {forwarder.sid}")

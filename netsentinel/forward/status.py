@@ -28,6 +28,29 @@ class BlacklistSet:
     error: str | None
 
 
+@attrs.frozen
+class BanStatus:
+    """The service's kernel bans: ``set`` names the IPv4 set in full."""
+
+    set: str
+    set6: str
+    active: int
+    added: int              # since the daemon started
+    refused: int            # connections (datagrams) of banned clients that still came
+    error: str | None
+
+
+@attrs.frozen
+class UdpStatus:
+    """What a UDP service adds: datagrams both ways, and sessions ended by the cap."""
+
+    datagrams_up: int
+    datagrams_down: int
+    evicted: int
+    dropped: int            # datagrams refused (limits, blacklist, bans) or undeliverable
+    session_idle: float
+
+
 @attrs.frozen(kw_only=True)
 class ServiceStatus:
     """One forwarded service; the first seven fields are monconn's, with its types."""
@@ -54,6 +77,9 @@ class ServiceStatus:
     blacklist_set: BlacklistSet | None = omitted()     # only with a blacklist_set
     backend_address: BackendAddress
     conn_limit: int             # the default one too
+    protocol: str | None = omitted()    # "udp" only: a TCP service's JSON is monconn's
+    ban: BanStatus | None = omitted()   # only with ban:
+    udp: UdpStatus | None = omitted()
 
     def to_json(self) -> dict[str, Any]:
         return dict(to_json(self))
@@ -68,4 +94,6 @@ class ServiceStatus:
                          f"{self.backend_address.error}")
         if self.blacklist_set is not None and self.blacklist_set.error:
             found.append(f"forward {self.sid}: blacklist set: {self.blacklist_set.error}")
+        if self.ban is not None and self.ban.error:
+            found.append(f"forward {self.sid}: ban set: {self.ban.error}")
         return found

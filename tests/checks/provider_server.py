@@ -18,17 +18,17 @@ DIRECTORY/ready appears once the socket listens.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import ssl
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-ADDRESS, CERT, KEY, DIRECTORY = sys.argv[1], sys.argv[2], sys.argv[3], Path(sys.argv[4])
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))    # run as a script
+
+from tests.checks.https_standin import Request, StandinHandler, serve  # noqa: E402
+
+DIRECTORY = Path(sys.argv[4])
 API = "/client/v4"
 ZONES = {"example.com": "zone-1"}
 records: dict[str, str] = {}
@@ -37,30 +37,19 @@ if (DIRECTORY / "cloudflare_records.json").exists():
     cloudflare = json.loads((DIRECTORY / "cloudflare_records.json").read_text())
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.handle_request()
+class Handler(StandinHandler):
+    do_GET = do_PATCH = StandinHandler.answer
 
-    def do_PATCH(self) -> None:
-        self.handle_request()
+    def log_fields(self, request: Request) -> dict[str, Any]:
+        return {"method": request.method, "path": request.path, "query": request.query,
+                "credentials": request.basic, "token": request.bearer, "body": request.body,
+                "user_agent": self.headers.get("User-Agent")}
 
-    def handle_request(self) -> None:
-        url = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(url.query).items()}
-        auth = self.headers.get("Authorization", "")
-        credentials = (base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ")
-                       else None)
-        token = auth[7:] if auth.startswith("Bearer ") else None
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length)) if length else None
-        with open(DIRECTORY / "requests.jsonl", "a") as f:
-            f.write(json.dumps({"method": self.command, "path": url.path, "query": query,
-                                "credentials": credentials, "token": token, "body": body,
-                                "user_agent": self.headers.get("User-Agent")}) + "\n")
-        if url.path.startswith(API):
-            self.cloudflare(url.path[len(API):], query, token, body)
+    def respond(self, request: Request) -> None:
+        if request.path.startswith(API):
+            self.cloudflare(request.path[len(API):], request.query, request.bearer, request.body)
         else:
-            self.dyndns2(query)
+            self.dyndns2(request.query)
 
     def dyndns2(self, query: dict[str, str]) -> None:
         word = (DIRECTORY / "reply").read_text().strip()
@@ -101,20 +90,5 @@ class Handler(BaseHTTPRequestHandler):
                  "result": result}
         self.reply(status, json.dumps(reply).encode(), "application/json")
 
-    def reply(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-server = HTTPServer((ADDRESS, 443), Handler)
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(CERT, KEY)
-server.socket = context.wrap_socket(server.socket, server_side=True)
-(DIRECTORY / "ready").touch()
-server.serve_forever()
+serve(Handler)

@@ -13,6 +13,7 @@ from netsentinel.checks.config import (
     UrlSource,
     parse,
 )
+from netsentinel.checks.providers import SPECS
 from netsentinel.schema import Section
 
 
@@ -66,7 +67,7 @@ checks:
         "n.yaml:6: checks.updown.net: dns_server and dns_lookup go together",
         "n.yaml:8: checks.ddns.ext.sources: expected an http:// or https:// URL, got 'ftp://x/'",
         "n.yaml:8: checks.ddns.ext.sources: at least one source is needed",
-        "n.yaml:8: checks.ddns.ext.family: expected one of ipv4, ipv6, got 'ipv5'",
+        "n.yaml:8: checks.ddns.ext.family: expected one of ipv4, ipv6, dual, got 'ipv5'",
     ]
 
 
@@ -160,7 +161,7 @@ checks:
     ext:
       sources: [https://ip.example.net/]
       update:
-        protocol: noip
+        protocol: dyndns3
         server: "https://me:pw@dyn.example/nic/update"
         login: "a:b"
         password: x
@@ -169,8 +170,8 @@ checks:
         min_interval: -1
 """)
     assert problems == [
-        "n.yaml:7: checks.ddns.ext.update.protocol: expected one of dyndns2, cloudflare, got "
-        "'noip'",
+        "n.yaml:7: checks.ddns.ext.update.protocol: expected one of "
+        f"{', '.join(SPECS)}, got 'dyndns3'",
         "n.yaml:7: checks.ddns.ext.update: set one of password_file, password_env, password",
         "n.yaml:8: checks.ddns.ext.update.server: credentials go in login and password_file, "
         "not in the URL",
@@ -239,6 +240,26 @@ checks:
         "n.yaml:18: checks.ddns.other.update.zone: not a dyndns2 key",
         "n.yaml:19: checks.ddns.other.update.token: not a dyndns2 key",
     ]
+
+
+def test_ddns_follow_must_name_a_failover_instance_of_the_file() -> None:
+    config, problems = read("""
+checks:
+  ddns:
+    ext: {sources: [{interface: eth1}], follow: uplinks}
+    typo: {sources: [{interface: eth1}], follow: uplink}
+  failover:
+    uplinks:
+      primary: {interface: eth1, gateway: 192.168.42.1}
+      standby: {interface: eth2, gateway: 192.168.62.1}
+""")
+    assert problems == ["n.yaml:5: checks.ddns.typo.follow: no failover instance 'uplink' "
+                        "in this file (defined: uplinks)"]
+    assert config is not None and config.ddns[0].follow == "uplinks"
+    _, problems = read("checks:\n  ddns:\n    ext: {sources: [{interface: eth1}], "
+                       "follow: wan}\n")
+    assert problems == ["n.yaml:3: checks.ddns.ext.follow: no failover instance 'wan' in "
+                        "this file (defined: none)"]
 
 
 def test_cloudflare_host_names_must_be_in_the_zone() -> None:

@@ -12,6 +12,7 @@ from zope.interface import implementer
 from netsentinel.events import EventBus
 from netsentinel.forward.config import Endpoint, ServiceConfig, Timeouts
 from netsentinel.forward.listener import Forwarder
+from netsentinel.forward.udp import UdpForwarder
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 10.0,
@@ -110,6 +111,6 @@ def start_forwarder(backend_port: int, listen: str = "127.0.0.1", backend: str =
     return forwarder
 
 
-def port_of(forwarder: Forwarder) -> int:
-    assert forwarder.port is not None
+def port_of(forwarder: Forwarder | UdpForwarder) -> int:
+    assert isinstance(forwarder, Forwarder) and forwarder.port is not None
     return forwarder.port.getHost().port

@@ -540,7 +540,7 @@ def test_ddclient_server_ssl_and_intervals(here: Path) -> None:
                     "a.example.org\n"
                     "ssl=yes, server=https://dyn.example.net:8443, script=update.php, daemon=1h\n"
                     "b.example.org\n"
-                    "daemon=0, protocol=namecheap\n"
+                    "daemon=0, protocol=dnsmadeeasy\n"
                     "c.example.org\n")
     ddns = load_ddns(text)
     a, b, c = ddns["a.example.org"], ddns["b.example.org"], ddns["c.example.org"]
@@ -551,7 +551,7 @@ def test_ddclient_server_ssl_and_intervals(here: Path) -> None:
     assert (a.update.min_interval, a.update.max_interval) == (86400.0, 366 * 86400.0)
     assert (b.interval, b.update.server) == (3600.0, "https://dyn.example.net:8443/update.php")
     assert (c.interval, c.update) == (300.0, None)
-    assert "protocol=namecheap (line 6): provider updates are not supported" in text
+    assert "protocol=dnsmadeeasy (line 6): provider updates are not supported" in text
 
 
 def test_ddclient_passwords_never_printed(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -573,7 +573,8 @@ def test_ddclient_passwords_never_printed(here: Path, capsys: pytest.CaptureFixt
     (here / "apikey.conf").write_text("protocol=porkbun, apikey=pk1_x, secretapikey=sk1_y "
                                       "a.example.org\n")
     code, out, err = ctl(capsys, "import", "ddclient", str(here / "apikey.conf"))
-    assert code == 0 and "# secretapikey (line 1): unknown to this importer" in out
+    assert code == 0 and "password_file: /etc/netsentinel/ddns-a.example.org.secret" in out
+    assert "secretapikey= on line 1" in out and "not copied: apikey= of line 1" in out
     for secret in (*PASSWORDS, "hunter2", "hunter3", "hunter4", "hunter5", "pk1_x", "sk1_y"):
         assert secret not in out + err
 

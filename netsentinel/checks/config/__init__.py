@@ -15,6 +15,7 @@ from netsentinel.checks.config.ddns import (
     InterfaceSource,
     Source,
     UrlSource,
+    check_follow,
     parse_ddns,
 )
 from netsentinel.checks.config.failover import (
@@ -52,5 +53,6 @@ def parse(section: Section, options: Mapping[str, Any]) -> ChecksConfig | None:
         ddns=tuple(parse_ddns(n, s) for n, s in instances(section, "ddns")),
         failover=tuple(parse_failover(n, s) for n, s in instances(section, "failover")),
     )
+    check_follow(section.section("ddns"), config.ddns, {f.name for f in config.failover})
     section.done()
     return config

@@ -7,11 +7,16 @@ from typing import Any
 
 import attrs
 
-from netsentinel.checks.config.common import Probe, optional_address
+from netsentinel.checks.config.common import INSTANCE, Probe, optional_address
 from netsentinel.checks.config.common import probe as parse_probe
 from netsentinel.schema import (
+    Endpoint,
     Section,
+    address,
     boolean,
+    choice,
+    endpoint,
+    hostname,
     integer,
     interface_name,
     invalid,
@@ -31,6 +36,10 @@ class Uplink:
     gateway6: str | None = None      # IPv6 gateway (link-local is fine: the route names the device)
     ping6: str | None = None         # IPv6 probe target instead of ``gateway6``
     quality: Quality | None = None   # this uplink's own limits (an LTE standby is slower)
+    tier: int = 1                    # multi-WAN: 1 is the best; the best tier with a live uplink
+    weight: int = 1                  # multi-WAN balance: its share of the multipath route
+    probes: tuple[ProbeSpec, ...] = ()   # multi-WAN: empty means ICMP to targets()
+    quorum: int = 0                  # multi-WAN: probes that must answer (0: all of them)
 
     @property
     def target(self) -> str | None:
@@ -50,6 +59,23 @@ class Uplink:
         found = {4: self.target if self.gateway is not None else None,
                  6: self.target6 if self.gateway6 is not None else None}
         return {family: target for family, target in found.items() if target is not None}
+
+
+@attrs.frozen
+class ProbeSpec:
+    """One multi-WAN probe: ``icmp`` to a host, a ``tcp`` connect, a ``dns`` answer, ``arp``
+    of the gateway (``target`` None: the uplink's gateway)."""
+
+    kind: str                        # icmp, tcp, dns, arp
+    target: str | None = None        # icmp/tcp host, dns server
+    port: int = 0                    # tcp
+    name: str | None = None          # dns: the name asked for
+
+    def text(self) -> str:
+        """``tcp 192.0.2.9:443``: how status and reasons name the probe."""
+        where = {"tcp": f"{self.target}:{self.port}",
+                 "dns": f"{self.name}@{self.target}"}.get(self.kind, self.target or "gateway")
+        return f"{self.kind} {where}"
 
 
 @attrs.frozen
@@ -80,11 +106,20 @@ class FailoverConfig:
     up_after: int = 5
     min_switch_interval: float = 30.0
     quality: Quality | None = None
+    uplinks: tuple[Uplink, ...] = ()     # multi-WAN (``uplinks:``); empty: primary/standby
+    mode: str = "failover"               # multi-WAN: failover or balance
+    flush_conntrack: bool = True
+    sticky: bool = False                 # connmark keeps a connection on its uplink
+
+    @property
+    def members(self) -> tuple[Uplink, ...]:
+        """Every uplink of the instance, in order."""
+        return self.uplinks or (self.primary, self.standby)
 
     @property
     def families(self) -> list[int]:
         """The address families whose default route this instance manages."""
-        return sorted({f for u in (self.primary, self.standby) for f in u.gateways()})
+        return sorted({f for u in self.members for f in u.gateways()})
 
     @property
     def routes(self) -> set[tuple[int, int]]:
@@ -92,7 +127,8 @@ class FailoverConfig:
         return {(self.metric, family) for family in self.families}
 
 
-def _uplink(s: Section, role: str, default_table: int, probe: Probe) -> Uplink:
+def _uplink(s: Section, role: str, default_table: int, probe: Probe,
+            finish: bool = True) -> Uplink:
     gateway6 = _family_address(s, "gateway6", 6)
     ping6 = _family_address(s, "ping6", 6)
     # without gateway6 a missing gateway is an on-link IPv4 route, as before IPv6 came in
@@ -108,7 +144,8 @@ def _uplink(s: Section, role: str, default_table: int, probe: Probe) -> Uplink:
                     gateway, ping, s.get("postping", optional_address, None),
                     s.get("table", integer(1, 0xFFFFFFF0), default_table), gateway6, ping6,
                     _quality(s.section("quality"), probe) if s.has("quality") else None)
-    s.done()
+    if finish:
+        s.done()
     return uplink
 
 
@@ -128,6 +165,8 @@ def _family_address(s: Section, key: str, family: int) -> str | None:
 
 
 def parse_failover(name: str, s: Section) -> FailoverConfig:
+    if s.has("uplinks"):
+        return parse_multiwan(name, s)
     metric = s.get("metric", integer(0, 0xFFFFFFFF), 201)
     probe = parse_probe(s)
     config = FailoverConfig(
@@ -176,3 +215,110 @@ def _quality(s: Section, probe: Probe) -> Quality:
                       "lost, never as latency", s.line_of(key), key)
     s.done()
     return quality
+
+
+MULTIWAN_TABLES = 30000      # uplink i of an instance at metric m: table 30000 + 8 * (m % 10000) + i
+PROBE_KINDS = ("icmp", "tcp", "dns", "arp")
+
+
+def parse_multiwan(name: str, s: Section) -> FailoverConfig:
+    """``uplinks:``: 2 to 8 named uplinks in tiers, ``mode`` failover or balance."""
+    metric = s.get("metric", integer(0, 0xFFFFFFFF), 201)
+    probe = parse_probe(s)
+    mode = s.get("mode", choice("failover", "balance"), "failover")
+    entries = list(s.section("uplinks").sections())
+    if not 2 <= len(entries) <= 8:
+        s.problem(f"uplinks takes 2 to 8 uplinks, not {len(entries)}", s.line_of("uplinks"),
+                  "uplinks")
+    base = MULTIWAN_TABLES + 8 * (metric % 10000)
+    uplinks = [_member(n, e, base + i, probe) for i, (n, e) in enumerate(entries)]
+    _check_members(s, uplinks, mode)
+    while len(uplinks) < 2:          # already a problem; the fields still need two
+        uplinks.append(Uplink("Uplink", "?", "?", "0.0.0.0"))
+    config = FailoverConfig(
+        name, uplinks[0], uplinks[1], s.get("interval", number(0.1, 3600), 1.0), probe,
+        s.get("prefer_primary", boolean, True), metric,
+        s.get("down_after", integer(1, 1000), 3), s.get("up_after", integer(1, 1000), 5),
+        s.get("min_switch_interval", number(0, 86400), 0.0),
+        _quality(s.section("quality"), probe) if s.has("quality") else None,
+        tuple(uplinks), mode, s.get("flush_conntrack", boolean, True),
+        s.get("sticky", boolean, mode == "balance"))
+    for key in ("primary", "standby"):
+        if s.has(key):
+            s.problem(f"{key} is the two-uplink form: use uplinks or primary/standby, not both",
+                      s.line_of(key), key)
+    s.done()
+    return config
+
+
+def _member(name: str, s: Section, table: int, probe: Probe) -> Uplink:
+    pair = _uplink(s, "Uplink", table, probe, finish=False)
+    if not INSTANCE.match(name):
+        s.problem(f"uplink name must be letters, digits, '_', '.', '-': {name!r}")
+    probes = tuple(p for item in s.items("probes") if (p := _probe_spec(s, item)) is not None)
+    count = len(probes) or len(pair.targets())
+    quorum = s.get("quorum", integer(1, 16), count)
+    if quorum > count:
+        s.problem(f"quorum {quorum} is more than the {count} probes",
+                  s.line_of("quorum"), "quorum")
+    uplink = attrs.evolve(pair, name=name, tier=s.get("tier", integer(1, 8), 1),
+                          weight=s.get("weight", _weight, 1), probes=probes, quorum=quorum)
+    s.done()
+    return uplink
+
+
+def _weight(value: Any) -> int:
+    if value == 0:
+        raise invalid("a weight of 0 would never carry traffic: leave the uplink out, "
+                      "or give it a tier of its own")
+    return integer(1, 256)(value)
+
+
+def _probe_spec(s: Section, item: Any) -> ProbeSpec | None:
+    """``arp``, ``{icmp: HOST}``, ``{tcp: HOST:PORT}``, ``{dns: {server, name}}``."""
+    line = s.line_of("probes")
+    if item == "arp":
+        return ProbeSpec("arp")
+    if not isinstance(item, Section) or len(item.keys()) != 1 or item.keys()[0] not in PROBE_KINDS:
+        s.problem(f"a probe is arp or one of {{icmp: HOST}}, {{tcp: HOST:PORT}}, "
+                  f"{{dns: {{server: IP, name: NAME}}}}, not {item!r}", line, "probes")
+        return None
+    kind = item.keys()[0]
+    if kind == "dns":
+        d = item.section("dns")
+        spec = ProbeSpec("dns", d.get("server", optional_address), 53, d.get("name", hostname))
+        d.done()
+        return spec
+    if kind == "arp":
+        return ProbeSpec("arp", item.get("arp", optional_address, None))
+    if kind == "icmp":
+        return ProbeSpec("icmp", item.get("icmp", optional_address))
+    found = item.get("tcp", _tcp_target, None)
+    return None if found is None else ProbeSpec("tcp", found.host, found.port)
+
+
+def _tcp_target(value: Any) -> Endpoint:
+    """``HOST:PORT`` with an address for HOST: a probe must not wait on DNS."""
+    found = endpoint(value)
+    address(found.host)
+    return found
+
+
+def _check_members(s: Section, uplinks: list[Uplink], mode: str) -> None:
+    """What no single uplink can see: duplicates, holes in the tiers, balance of one."""
+    line = s.line_of("uplinks")
+    for what in ("interface", "table"):
+        seen: dict[object, str] = {}
+        for u in uplinks:
+            value = getattr(u, what)
+            if value in seen:
+                s.problem(f"{u.name} and {seen[value]} share {what} {value}", line, "uplinks")
+            seen.setdefault(value, u.name)
+    tiers = {u.tier for u in uplinks}
+    for tier in range(1, max(tiers, default=1)):
+        if tier not in tiers:
+            s.problem(f"tier {tier} has no uplink (tiers count up from 1)", line, "uplinks")
+    if mode == "balance" and uplinks and max(
+            sum(u.tier == t for u in uplinks) for t in tiers) < 2:
+        s.problem("balance needs two uplinks in one tier: every tier here has one uplink "
+                  "(use mode: failover)", s.line_of("mode"), "mode")

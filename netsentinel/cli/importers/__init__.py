@@ -23,6 +23,8 @@ TOOLS = {
     "monconn": "netsentinel.cli.importers.monconn",
     "rust-network-mgr": "netsentinel.cli.importers.rustnetmgr",
     "ddclient": "netsentinel.cli.importers.ddclient",
+    "inadyn": "netsentinel.cli.importers.inadyn",
+    "ddns-updater": "netsentinel.cli.importers.ddns_updater",
 }
 
 ARGV = "argv"   # the "file" named by problems in a tool's command line; the line is the word's position

@@ -26,7 +26,7 @@ SEPARATORS = re.compile(r"(?:[^\S\n]|,)+")
 PASSWORD = re.compile(r"^([^#]*\s)?([^#]*?password)\s*=\s*('.*'|[^']\S*)(.*)")
 CONTINUED = re.compile(r"\\\s*$")
 DEPRECATED = ("fw-banlocal", "if-skip")     # ddclient warns and drops them
-SECRET_KEYS = ("password", "fw-password")
+SECRET_KEYS = ("password", "fw-password", "apikey", "secretapikey")
 
 
 @attrs.frozen

@@ -113,7 +113,19 @@ class Values:
     ssl: bool | None
 
 
-PROTOCOLS = ("dyndns2", "cloudflare")
+# ddclient protocol: netsentinel's (providers.py writes them); presets take ddclient's
+# login and password as they are
+PRESETS = {"noip": "noip", "changeip": "changeip", "easydns": "easydns",
+           "infomaniak": "infomaniak", "ovh": "ovh", "inwx": "inwx", "dyndns1": "dyndns"}
+OWN = {"duckdns": "duckdns", "freedns": "freedns", "namecheap": "namecheap",
+       "porkbun": "porkbun", "gandi": "gandi", "nsupdate": "rfc2136"}
+MAPPED = {**PRESETS, **OWN}
+# keys each protocol's writer uses, so none is noted as unknown
+PROTOCOL_KEYS = {"namecheap": {"zone"}, "porkbun": {"apikey", "secretapikey", "root-domain",
+                                                    "on-root-domain", "ttl"},
+                 "gandi": {"zone", "ttl", "use-personal-access-token"},
+                 "nsupdate": {"zone", "ttl", "tcp"}}
+PROTOCOLS = ("dyndns2", "cloudflare", *MAPPED)
 CLOUDFLARE_HOST = "api.cloudflare.com/client/v4"     # ddclient's default server for it
 DONE = {"host", "login", "password", "protocol", "server", "script", "ssl", "ssl_ca_file",
         "daemon", "min-interval", "max-interval", "cache", "timeout", "use", "usev4", "usev6",

@@ -1,4 +1,5 @@
-"""The ``update:`` of an imported ddns instance: dyndns2 or cloudflare, secrets never copied."""
+"""The ``update:`` of an imported ddns instance: dyndns2, cloudflare and (providers.py)
+ddclient's other protocols; secrets never copied."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 from netsentinel.checks.provider_config import credential, update_url
 from netsentinel.cli.importers.ddclient.conf import Entry, Setting
-from netsentinel.cli.importers.ddclient.keys import CLOUDFLARE_HOST, Values
+from netsentinel.cli.importers.ddclient.keys import CLOUDFLARE_HOST, MAPPED, Values
+from netsentinel.cli.importers.ddclient.providers import write
 from netsentinel.cli.importers.emit import Document
 from netsentinel.schema import Problem, _Invalid, hostname
 
@@ -65,10 +67,12 @@ class UpdateWriter:
         doc = self.doc
         kind = protocol.value if protocol else "dyndns2"
         doc.key("update", depth)
-        doc.value("protocol", kind, depth + 1, protocol.at("protocol") if protocol
-                  else "ddclient's default protocol")
+        doc.value("protocol", MAPPED.get(kind, kind), depth + 1, protocol.at("protocol")
+                  if protocol else "ddclient's default protocol")
         if kind == "cloudflare":
             self.cloudflare(entry, depth + 1)
+        elif kind in MAPPED:
+            write(self, entry, kind, depth + 1)
         else:
             self.dyndns2(entry, values, depth + 1)
         self.update_common(entry, values, depth + 1)

@@ -12,6 +12,7 @@ from netsentinel.cli.importers.ddclient.keys import (
     ENTRY_NOTES,
     FALLBACK_SOURCE,
     PROGRAM_NOTES,
+    PROTOCOL_KEYS,
     PROTOCOLS,
     WEB_HOSTS,
     Method,
@@ -99,14 +100,14 @@ class Writer(UpdateWriter):
             self.update(entry, protocol, values, depth)
         else:
             doc.comment(f"{protocol.at('protocol')}: provider updates are not supported for "
-                        "it (only dyndns2 and cloudflare):\nupdate the provider from "
+                        "it (see docs/ddns.md for those that are):\nupdate the provider from "
                         "checks.action on "
                         f"ddns-ip-update NEW OLD (host names: {','.join(hostnames)};\n"
                         "its login and password are not copied)", depth)
         if not first:
             return
-        handled = DONE | ({"zone", "ttl"} if protocol and protocol.value == "cloudflare"
-                          else set())
+        kind = protocol.value if protocol else "dyndns2"
+        handled = DONE | ({"zone", "ttl"} if kind == "cloudflare" else PROTOCOL_KEYS.get(kind, set()))
         for key in settings:
             if key in handled:
                 continue

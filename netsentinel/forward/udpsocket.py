@@ -1,0 +1,153 @@
+"""UDP sockets for the forwarder: the listening one, which answers from the address the
+client wrote to, and a reader that drains a socket in bounded batches.
+
+A service listening on a wildcard address of a multi-homed router must reply from
+the address the client sent to, or the client (and any NAT on the way) drops the
+reply: the listening socket asks for each datagram's destination (``IP_PKTINFO`` /
+``IPV6_RECVPKTINFO``) and every reply names it as its source.  A socket bound to
+one address needs none of that.
+"""
+
+from __future__ import annotations
+
+import _socket
+import errno
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import error
+from twisted.internet.interfaces import IReadDescriptor
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+MAX_READS = 64              # datagrams per readable event: other sockets get their turn
+MAX_DATAGRAM = 65535
+ANCILLARY = socket.CMSG_SPACE(32)
+WILDCARDS = ("0.0.0.0", "::")
+RECEIVE_BUFFER = 4 << 20    # bursts wait in the kernel (capped by net.core.rmem_max)
+
+
+def bind_udp(host: str, port: int) -> _socket.socket:
+    """A bound, non-blocking UDP socket; ``CannotListenError`` when it cannot bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = _socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if family == socket.AF_INET6 and host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if host in WILDCARDS:
+            sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise error.CannotListenError(host, port, e) from e
+    return sock
+
+
+def destination(ancillary: list[tuple[int, int, bytes]]) -> bytes | None:
+    """The address a datagram was sent to (4 or 16 bytes), from its ancillary data."""
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
+            return data[8:12]
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 16:
+            return data[:16]
+    return None
+
+
+def source(family: int, local: bytes | None) -> list[tuple[int, int, bytes]]:
+    """The ancillary data that makes a reply leave from ``local``."""
+    if local is None:
+        return []
+    if family == socket.AF_INET6:
+        if len(local) == 4:
+            local = b"\0" * 10 + b"\xff\xff" + local      # an IPv4 client of a dual socket
+        return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, local + struct.pack("I", 0))]
+    return [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("i4s4s", 0, local, b"\0" * 4))]
+
+
+@implementer(IReadDescriptor)
+class Reader:
+    """A UDP socket on the reactor: ``received(data, peer, local)`` per datagram, at most
+    ``MAX_READS`` per turn; ``local`` only when the socket asked for it."""
+
+    __slots__ = ("sock", "reactor", "name", "received", "failed", "reading", "pktinfo")
+
+    def __init__(self, sock: _socket.socket, reactor: Any, name: str,
+                 received: Callable[[bytes, Any, bytes | None], None],
+                 failed: Callable[[OSError], None] = lambda e: None) -> None:
+        self.sock: _socket.socket | None = sock
+        self.reactor = reactor
+        self.name = name
+        self.received = received
+        self.failed = failed            # an error queued by ICMP (the backend refused)
+        self.reading = False
+        self.pktinfo = sock.getsockopt(socket.IPPROTO_IP, IP_PKTINFO) != 0 \
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and \
+            sock.type == socket.SOCK_DGRAM else False
+
+    def start(self) -> None:
+        if not self.reading and self.sock is not None:
+            self.reading = True
+            self.reactor.addReader(self)
+
+    def stop(self) -> None:
+        if self.reading:
+            self.reading = False
+            self.reactor.removeReader(self)
+
+    def close(self) -> None:
+        self.stop()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def fileno(self) -> int:
+        return self.sock.fileno() if self.sock is not None else -1
+
+    def logPrefix(self) -> str:
+        return f"forward {self.name}"
+
+    def doRead(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        for _ in range(MAX_READS):
+            try:
+                if self.pktinfo:
+                    data, ancillary, _flags, peer = sock.recvmsg(MAX_DATAGRAM, ANCILLARY)
+                    local = destination(ancillary)
+                else:
+                    data, peer = sock.recvfrom(MAX_DATAGRAM)
+                    local = None
+            except BlockingIOError:
+                return
+            except OSError as e:
+                if e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+                    self.failed(e)
+                    continue
+                return
+            self.received(data, peer, local)
+            if self.sock is None:       # closed by the callback
+                return
+
+    def send(self, data: bytes, peer: Any, local: bytes | None) -> bool:
+        """Send one datagram; False when it was dropped (a full buffer, an error)."""
+        if self.sock is None:
+            return False
+        try:
+            if local is not None:
+                self.sock.sendmsg([data], source(self.sock.family, local), 0, peer)
+            else:
+                self.sock.sendto(data, peer)
+        except OSError:
+            return False
+        return True
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.close()
