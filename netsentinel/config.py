@@ -27,6 +27,8 @@ from netsentinel.schema import (
 
 DEFAULT_CONFIG = "/etc/netsentinel/netsentinel.yaml"
 DEFAULT_SOCKET = "/run/netsentinel.sock"
+MAX_HISTORY = 86400     # a day of graphs at most
+MAX_POINTS = 1441       # samples a graph's series keeps: a day at one a minute, 4 h at 10 s
 
 
 @attrs.frozen
@@ -36,6 +38,8 @@ class ControlConfig:
     metrics: Endpoint | None = None     # HTTP /metrics for Prometheus; off by default
     status_page: bool = False           # also / and /status.json on that listener; opt-in
     datagram_socket: str | None = None  # IPMon's /run/ipmon.sock: one command per datagram
+    history: int = 3600                 # seconds of graphs on the status page; 0: none
+    history_every: int = 10             # seconds between two samples of the graphs
 
 
 @attrs.frozen
@@ -60,6 +64,8 @@ def parse_control(section: Section) -> ControlConfig:
         metrics=section.get("metrics", listen_endpoint, None),
         status_page=section.get("status_page", boolean, False),
         datagram_socket=section.get("datagram_socket", string, None),
+        history=section.get("history", integer(0, MAX_HISTORY), 3600),
+        history_every=section.get("history_every", integer(1, 3600), 10),
     )
     if config.datagram_socket == config.socket:
         section.problem("must differ from control.socket (a stream socket)",
@@ -67,8 +73,29 @@ def parse_control(section: Section) -> ControlConfig:
     if config.status_page and not section.has("metrics"):
         section.problem("needs control.metrics: the address the page is served on",
                         section.line_of("status_page"), "status_page")
+    _check_history(section, config)
     section.done()
     return config
+
+
+def _check_history(section: Section, config: ControlConfig) -> None:
+    """The graphs' ring buffers hold at most MAX_POINTS samples a series (docs/status-page.md)."""
+    if 0 < config.history < 60:
+        section.problem("at least 60 seconds (0 turns the graphs off)",
+                        section.line_of("history"), "history")
+    elif config.history and history_points(config.history, config.history_every) > MAX_POINTS:
+        section.problem(f"{config.history} s at one sample every {config.history_every} s is "
+                        f"more than {MAX_POINTS} points: raise history_every",
+                        section.line_of("history"), "history")
+    for key in ("history", "history_every"):
+        if section.has(key) and not config.status_page:
+            section.problem("needs control.status_page: the graphs are on that page",
+                            section.line_of(key), key)
+
+
+def history_points(history: int, every: int) -> int:
+    """Samples a series keeps: the window plus the sample at its start."""
+    return -(-history // every) + 1
 
 
 def parse_actions(section: Section) -> ActionsConfig:

@@ -35,6 +35,7 @@ from netsentinel.features import (
     Switch,
     load_features,
 )
+from netsentinel.history import Sampler
 from netsentinel.metrics import Family, counter, gauge, render
 from netsentinel.schema import ConfigError
 from netsentinel.status import DaemonStatus
@@ -94,6 +95,8 @@ class Daemon(MultiService):
         self.metrics_server: MetricsServer | None = None
         self.control_clients = ClientCounters()     # control socket and HTTP, refused/dropped
         self._serve_metrics(config)
+        self.history = Sampler(self)      # the status page's graphs (control.history)
+        self.history.setServiceParent(self)
         self._known: dict[str, Feature] = {f.key: f for f in load_features()}
         self._reloading: defer.Deferred[str] | None = None
         self.held = self._holds(config)

@@ -3,7 +3,8 @@
 Rendered on the server with twisted.web.template from what ``status`` returns
 (plus the open connections of ``forward stats``), so every value is escaped by
 the flattener and the page needs no JavaScript.  A section appears only for a
-configured feature; whatever is wrong is listed first, in red.
+configured feature; whatever is wrong is listed first, in red, then the graphs
+(``control.history``: inline SVG drawn by :mod:`netsentinel.graphs`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from twisted.web.template import Element, Tag, TagLoader, renderer, tags
 
+from netsentinel import graphs
+from netsentinel.history import Sampler
 from netsentinel.page import PageView
 from netsentinel.readable import duration, size
 from netsentinel.status import DaemonStatus
@@ -34,6 +37,8 @@ th{background:#eef2f7;font-weight:600}.grid td{white-space:nowrap}
 .ok{background:#dfd}.bad{background:#fcc;font-weight:600}
 .problems{border:2px solid #c00;background:#fee;padding:6px 12px;margin:8px 0}
 .problems h2{color:#c00;border:0;margin:0}
+.graphs{display:flex;flex-wrap:wrap;gap:4px 16px}.graph{flex:1 1 300px;max-width:560px}
+.graph svg{display:block;background:#fafafa}.key{font-weight:600}
 """
 
 
@@ -64,14 +69,16 @@ class StatusPage(Element):
             tags.h1("netsentinel ", tags.transparent(render="version")),
             tags.transparent(render="nav"),
             tags.transparent(render="problems"),
+            tags.transparent(render="graphs"),
             tags.transparent(render="sections")),
         lang="en"))
 
     def __init__(self, status: DaemonStatus,
                  connections: Mapping[str, Sequence[Mapping[str, Any]]], refresh: int,
-                 now: float | None = None) -> None:
+                 now: float | None = None, sampler: Sampler | None = None) -> None:
         super().__init__()
         self.status = status
+        self.sampler = sampler
         self.refresh_every = refresh
         self.view = PageView(time.time() if now is None else now, connections)
 
@@ -102,6 +109,11 @@ class StatusPage(Element):
             return ""
         return tags.div(tags.h2(f"{len(found)} problem(s)"),
                         tags.ul([tags.li(p) for p in found]), class_="problems", id="problems")
+
+    @renderer
+    def graphs(self, request: Any, tag: Tag) -> Tag | str:
+        """The last hour drawn from the sampler's rings (``control.history``)."""
+        return graphs.section(self.sampler, self.view.now)
 
     @renderer
     def sections(self, request: Any, tag: Tag) -> list[Tag | str]:

@@ -90,7 +90,8 @@ class MetricsPage(resource.Resource):
 
         def render(stats: dict[str, Any]) -> defer.Deferred[bytes]:
             connections = {name: s.get("open", []) for name, s in stats.items()}
-            return flattenString(None, StatusPage(status, connections, refresh))
+            return flattenString(None, StatusPage(status, connections, refresh,
+                                                  sampler=getattr(self.daemon, "history", None)))
 
         gone: list[Failure] = []        # the client left while the page was built
         request.notifyFinish().addErrback(gone.append)

@@ -13,6 +13,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from netsentinel.deferreds import observe
 from netsentinel.events import EventBus
 from netsentinel.forward.bannft import BanSets
 from netsentinel.forward.bans import BanBook, holds_local
@@ -43,9 +44,12 @@ class Banning:
         self.sets = BanSets(config.name, config.ban, config.protocol, config.listen.port,
                             bus, reactor, watch)
         self.side = kernel_side(config)
+        self.started: defer.Deferred[Any] = defer.succeed(None)
 
     def start(self) -> None:
-        self.sets.start(self.book)
+        """Read the kernel's bans back, then put the rule and the sets in place;
+        ``started`` fires when done (the daemon is ready after it)."""
+        self.started = observe(self.sets.start(self.book))
 
     def close(self) -> None:
         self.sets.close()

@@ -66,7 +66,9 @@ class Forwarding(MultiService):
         super().startService()
 
     def when_ready(self) -> defer.Deferred[None]:
-        return defer.succeed(None)      # listening is done by the time startService returns
+        """Listening is done by the time startService returns; bans once read back."""
+        started = [f.bans.started for f in self.forwarders.values() if f.bans is not None]
+        return defer.gatherResults(started, consumeErrors=True).addBoth(lambda _: None)
 
     def prepare(self, config: ForwardConfig) -> None:
         """Bind every listener ``config`` adds or moves before anything changes, so a
