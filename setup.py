@@ -19,6 +19,9 @@ setup(
         "pcapy-ng",
         "pyyaml",
         "dnspython>=2.4",          # ddns rfc2136: RFC 2136 dynamic updates signed with TSIG
+        # libnftables' binding: python3-nftables copied to PyPI, for venvs that cannot see
+        # Debian's; where both are importable the package dir wins (the .deb drops this one)
+        "pip-nftables>=1.0.2",
     ],
     extras_require={"test": ["pytest", "pytest-twisted", "mypy", "mypy-zope", "ruff==0.17.6"]},
     entry_points={"console_scripts": ["netsentinel-ctl = netsentinel.cli.ctl:main"]},

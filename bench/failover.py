@@ -10,15 +10,25 @@ route awaited back.  Goal: within ``down_after × interval + 0.3 s``.
 
 Then the daemon's CPU for 8 uplinks × 3 probes (ICMP, TCP connect, ARP) over ``--seconds``.
 
-imon (the peer for the two-uplink case) is not run: its source is not available on
-this machine (no network), so there is no ratio for that part; see docs/BENCHMARKS.md.
+Then imon's two-uplink case against netsentinel's, like for like (``--imon``): imon V2.99
+(its public source, run from a temporary directory outside the project, with a Python
+that has its dependencies icmplib and requests: ``--imon-python``) as primary/standby over
+the first two ISPs, and netsentinel with the same knobs (two uplinks, probes of the
+gateway every 1 s, ``count: 1``, ``wait: 1``, ``down_after: 1``, since imon waits whole
+seconds and switches at the first failed round); the same cuts, the ratio of the medians.
+imon reads its settings from /etc/default/imon-INSTANCE only: the file is put in
+/etc/netns/NAMESPACE/default, which ``ip netns exec`` mounts over /etc/default for imon
+alone, and removed afterwards.
 
 Run as root:  .venv/bin/python bench/failover.py [--cuts 20] [--seconds 30]
+              [--imon DIR/imon --imon-python VENV/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -44,13 +54,22 @@ def connects(multi: MultiLab) -> bool:
     return result.stdout.decode().strip() == "isp2"
 
 
-def cuts(count: int) -> tuple[list[float], list[float]]:
+def cuts(count: int, driver: str = "netsentinel",
+         imon: tuple[str, str] | None = None) -> tuple[list[float], list[float]]:
+    """Cut isp1 ``count`` times; ``driver``: netsentinel with 3 uplinks (TIMING), or the
+    two-uplink case with imon's knobs (``two``) or imon itself (``imon``)."""
     lab = Lab()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             multi = MultiLab(lab, Path(tmp))
-            multi.start("failover", ["tier: 1", "tier: 2", "tier: 3"], TIMING)
-            wait_for(lambda: multi.hops() == [("192.168.41.1", 1)], what="route via isp1")
+            if driver == "netsentinel":
+                multi.start("failover", ["tier: 1", "tier: 2", "tier: 3"], TIMING)
+            elif driver == "two":
+                multi.start("failover", ["tier: 1", "tier: 2"], IMON_TIMING)
+            else:
+                assert imon is not None
+                start_imon(multi, *imon)
+            wait_for(lambda: multi.hops() == [("192.168.41.1", 1)], 30, what="route via isp1")
             route, reach = [], []
             for _ in range(count):
                 began = time.monotonic()
@@ -65,6 +84,28 @@ def cuts(count: int) -> tuple[list[float], list[float]]:
             return route, reach
     finally:
         lab.close()
+        for made in Path("/etc/netns").glob(f"nst{lab.tag}*"):    # imon's settings
+            shutil.rmtree(made, ignore_errors=True)
+
+
+IMON_TIMING = "interval: 1\n      count: 1\n      wait: 1\n      down_after: 1"
+
+
+def start_imon(multi: MultiLab, script: str, python: str) -> None:
+    """imon's failover monitor over isp1 (primary) and isp2 (standby), as its docs set it."""
+    uplink = {f"{role}-{key}": value for role, n in (("primary", 0), ("standby", 1))
+              for key, value in (("if", multi.ifs[n]), ("gw", f"192.168.4{n + 1}.1"),
+                                 ("name", f"isp{n + 1}"), ("ping", ""), ("postping", ""))}
+    settings = {"global": {"action": "", "datefmt": "%Y-%m-%d %H:%M:%S"},
+                "ddns": {"enable": False}, "updown": {"enable": False},
+                "ping": {"enable": False},
+                "failover": {"enable": True, "interval": INTERVAL, "pingcount": 1,
+                             "pingwait": 1, "prefer-primary": True, "metric": 211, **uplink}}
+    default = Path("/etc/netns") / multi.router / "default"
+    default.mkdir(parents=True)
+    (default / "imon-nstbench").write_text(json.dumps(settings))
+    multi.lab.popen(multi.router, [python, script, "--instance", "nstbench", "--nosyslog"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def cpu(seconds: float) -> float:
@@ -99,6 +140,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cuts", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--imon", help="imon's script (from its public repository, kept "
+                        "outside this project)")
+    parser.add_argument("--imon-python", default=sys.executable,
+                        help="a Python with icmplib and requests, imon's dependencies")
     args = parser.parse_args()
     goal = DOWN_AFTER * INTERVAL + 0.3
     route, reach = cuts(args.cuts)
@@ -107,7 +152,19 @@ def main() -> None:
     print(f"  LAN reaches isp2: median {statistics.median(reach):.2f} s, max {max(reach):.2f} s")
     share = cpu(args.seconds)
     print(f"  CPU, 8 uplinks x 3 probes every 1 s: {share * 100:.2f}% of one core")
-    print("imon: not run (its source is not available here); no ratio")
+    if args.imon is None:
+        print("imon: not run (no --imon given: its source is not part of this project); "
+              "no ratio")
+        return
+    two_route, two_reach = cuts(args.cuts, "two")
+    imon_route, imon_reach = cuts(args.cuts, "imon", (args.imon, args.imon_python))
+    print(f"two uplinks, imon's knobs (interval 1 s, wait 1 s, switch at the first failed "
+          f"round), {args.cuts} cuts each:")
+    for name, ours, theirs in (("route moved", two_route, imon_route),
+                               ("LAN reaches isp2", two_reach, imon_reach)):
+        a, b = statistics.median(ours), statistics.median(theirs)
+        print(f"  {name + ':':<17} netsentinel median {a:.2f} s (max {max(ours):.2f}), "
+              f"imon median {b:.2f} s (max {max(theirs):.2f}); imon/netsentinel {b / a:.2f}x")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,40 @@ def pss_kib(pid: int) -> int:
     return total
 
 
+def holders(ports: list[int]) -> dict[int, str]:
+    """Which process listens on each of ``ports`` (TCP, loopback or any): port → "pid (comm)".
+    Leftovers of an earlier run hold these fixed ports; say so instead of failing later."""
+    inodes: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            port = int(fields[1].rsplit(":", 1)[1], 16)
+            if fields[3] == "0A" and port in ports:         # LISTEN
+                inodes[fields[9]] = port
+    found: dict[int, str] = {port: "an unknown process" for port in inodes.values()}
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            for fd in fd_dir.iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    pid = fd_dir.parent.name
+                    comm = (fd_dir.parent / "comm").read_text().strip()
+                    found[inodes[target[8:-1]]] = f"pid {pid} ({comm})"
+        except OSError:
+            continue
+    return found
+
+
+def check_ports_free(ports: list[int]) -> None:
+    busy = holders(ports)
+    if busy:
+        raise SystemExit("bench/forward.py needs these ports free: " + "; ".join(
+            f"{port} is held by {who}" for port, who in sorted(busy.items())))
+
+
 class Tool:
+    workers: str = "1"          # netsentinel's forward.workers; haproxy's nbthread follows
+
     def __init__(self, name: str, workdir: Path) -> None:
         self.name = name
         self.base = FRONT[name]
@@ -93,6 +126,7 @@ class Tool:
         config = self.workdir / "netsentinel.yaml"
         config.write_text(f"""
 forward:
+  workers: {self.workers}
   echo: {{listen: "127.0.0.1:{self.base}", backend: "127.0.0.1:{ECHO}"}}
   iperf: {{listen: "127.0.0.1:{self.base + 1}", backend: "127.0.0.1:{IPERF}"}}
   guarded:
@@ -109,6 +143,7 @@ forward:
         config.write_text(f"""
 global
     maxconn 9000
+    nbthread {self.threads()}
     stats socket {self.workdir}/haproxy.sock mode 600 level admin
 defaults
     mode tcp
@@ -127,6 +162,10 @@ listen guarded
     server b 127.0.0.1:{ECHO}
 """)
         self.spawn(["haproxy", "-db", "-f", str(config)])
+
+    def threads(self) -> int:
+        """haproxy's threads: one with one netsentinel worker, else a thread per core."""
+        return 1 if self.workers == "1" else os.cpu_count() or 1
 
     def _start_socat(self) -> None:
         for offset, backend in ((0, ECHO), (1, IPERF)):
@@ -512,8 +551,14 @@ def main() -> None:
                         help="tcp (the figures above), bans (CPU under a banned flood), udp")
     parser.add_argument("--udp-only", default="netsentinel,socat,nginx")
     parser.add_argument("--udp-sessions", type=int, default=2000)
+    parser.add_argument("--workers", default="1",
+                        help="netsentinel's forward.workers (N or auto); haproxy then runs "
+                             "nbthread = cores")
     args = parser.parse_args()
     parts = args.parts.split(",")
+    Tool.workers = args.workers
+    names = args.only.split(",") if "tcp" in parts else []
+    check_ports_free([ECHO, IPERF] + [FRONT[n] + i for n in names for i in range(3)])
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory(prefix="fwbench") as tmp:
@@ -529,7 +574,7 @@ def main() -> None:
         time.sleep(0.5)
         results: dict[str, dict[str, float]] = {}
         try:
-            for name in args.only.split(",") if "tcp" in parts else []:
+            for name in names:
                 tool_dir = workdir / name
                 tool_dir.mkdir()
                 tool = Tool(name, tool_dir)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import attrs
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 
 from netsentinel.actions import ActionRunner
 from netsentinel.events import EventBus
@@ -27,12 +27,17 @@ from netsentinel.snapshot import Snapshot
 
 class FeatureSwitch(Protocol):
     """What the daemon lets one feature (``ha``) do to the others: start and stop the
-    children of the keys it holds (``Feature.holds``), and read any feature's status."""
+    children of the keys it holds (``Feature.holds``), and read any feature's status.
+
+    A held key ``FEATURE.PART`` is a part of a running feature (``checks.ddns``: its
+    ddns monitors): the child's ``hold(PART)``/``release(PART)`` stop and start it, and
+    the child asks ``held_parts(FEATURE)`` when it starts, so it starts without them."""
 
     def start(self, key: str) -> Deferred[None]: ...     # fires once the child is ready
     def stop(self, key: str) -> Deferred[None]: ...      # fires once it has stopped
     def running(self, key: str) -> bool: ...
     def status(self, key: str) -> Snapshot | None: ...
+    def held_parts(self, feature: str) -> frozenset[str]: ...
 
 
 class Switch:
@@ -42,13 +47,28 @@ class Switch:
         self._daemon = daemon
 
     def start(self, key: str) -> Deferred[None]:
-        return typing.cast("Deferred[None]", self._daemon.attach(key))
+        started = typing.cast("Deferred[None]", self._daemon.attach(key))  # a part: noted
+        return self._part(key, "release") if "." in key else started
 
     def stop(self, key: str) -> Deferred[None]:
-        return typing.cast("Deferred[None]", self._daemon.detach(key))
+        stopped = typing.cast("Deferred[None]", self._daemon.detach(key))
+        return self._part(key, "hold") if "." in key else stopped
+
+    def _part(self, key: str, verb: str) -> Deferred[None]:
+        feature, _, part = key.partition(".")
+        action = getattr(self._daemon.features.get(feature), verb, None)
+        if action is None or not self._daemon.attached(feature):
+            return succeed(None)        # it asks held_parts when it starts
+        return maybeDeferred(action, part).addCallback(lambda _: None)
 
     def running(self, key: str) -> bool:
-        return bool(self._daemon.attached(key) and self._daemon.running)
+        feature = key.partition(".")[0]
+        return bool(self._daemon.attached(feature) and self._daemon.running
+                    and ("." not in key or self._daemon.runs(key)))
+
+    def held_parts(self, feature: str) -> frozenset[str]:
+        return frozenset(key.partition(".")[2] for key in self._daemon.held
+                         if key.startswith(f"{feature}.") and not self._daemon.runs(key))
 
     def status(self, key: str) -> Snapshot | None:
         child = self._daemon.features.get(key)

@@ -13,9 +13,11 @@ from twisted.internet import reactor as global_reactor
 from twisted.logger import Logger
 from twisted.python import usage
 
+from netsentinel import restart
 from netsentinel.config import DEFAULT_CONFIG, Config, load_config
 from netsentinel.control.datagram import DatagramControlService
 from netsentinel.control.server import ControlService
+from netsentinel.features import CommandHandler
 from netsentinel.logs import logs_to_system_log
 from netsentinel.schema import ConfigError
 from netsentinel.service import Daemon
@@ -40,8 +42,18 @@ class Options(usage.Options):
         self["forward"].append(spec)
 
 
+class Netsentinel(Daemon):
+    """The daemon with ``restart`` (netsentinel/restart.py) among its commands."""
+
+    def commands(self) -> dict[str, CommandHandler]:
+        table = super().commands()
+        table["restart"] = restart.Restart(self, self.reactor)
+        return table
+
+
 def makeService(options: Options, reactor: Any = global_reactor) -> Daemon:
     feature_options = {"forward": tuple(options["forward"])}
+    passed = restart.adopt_environment()     # sockets from systemd or a restarting daemon
     try:
         config = load_config(options["config"], feature_options)
         # twistd keeps its own options to itself: --syslog, --logger are read from argv
@@ -57,7 +69,16 @@ def makeService(options: Options, reactor: Any = global_reactor) -> Daemon:
         raise SystemExit(2) from None
     raise_fd_limit()
     _reload_on_sighup(daemon, reactor)
+    if passed:
+        log.info("{count} listening sockets passed in", count=passed)
+    reactor.callWhenRunning(_started)
     return daemon
+
+
+def _started() -> None:
+    """Every listener is up: sockets passed for none are closed, the starter told."""
+    restart.release_leftovers()
+    restart.announce_ready()
 
 
 def build(config: Config, reactor: Any, feature_options: Mapping[str, Any] | None = None,
@@ -66,7 +87,8 @@ def build(config: Config, reactor: Any, feature_options: Mapping[str, Any] | Non
     only builds it, so a file check-config accepts builds the same tree at start.
     Raises :class:`TreeError` for what only starting would have found."""
     socket_path = socket_path or config.control.socket
-    daemon = Daemon(config, reactor, feature_options, syslog=syslog, control_socket=socket_path)
+    daemon = Netsentinel(config, reactor, feature_options, syslog=syslog,
+                         control_socket=socket_path)
     ControlService(daemon, socket_path, config.control.mode, reactor).setServiceParent(daemon)
     if config.control.datagram_socket is not None:     # IPMon's scripts: socat UNIX-SENDTO
         DatagramControlService(daemon, config.control.datagram_socket, config.control.mode,

@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -45,10 +46,27 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def root(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The package's files as dpkg would lay them out, under a throwaway directory."""
+    """The package's files as dpkg would lay them out, under a throwaway directory, then
+    what the postinst does to them (bytecode, twistd's plugin cache) done there too."""
     tree = tmp_path_factory.mktemp("root")
     subprocess.run(["dpkg-deb", "--extract", str(deb), str(tree)], check=True)
+    result = subprocess.run(packaged(tree, ["sh", "-ec", own_postinst(deb), "postinst",
+                                            "configure"]), check=False, capture_output=True,
+                            text=True, timeout=300, env=clean_env(), cwd=str(tree))
+    assert result.returncode == 0, result.stdout + result.stderr
+    _CONFIGURED[tree] = time.time_ns()
     return tree
+
+
+_CONFIGURED: dict[Path, int] = {}    # root -> when its postinst part was done
+
+
+def own_postinst(deb: Path) -> str:
+    """The postinst's own part, before debhelper's (which would touch this machine's
+    systemd state)."""
+    text = subprocess.run(["sh", "-c", 'dpkg-deb --ctrl-tarfile "$0" | tar -xOf - ./postinst',
+                           str(deb)], capture_output=True, text=True, check=True).stdout
+    return text.split("# Automatically added by dh_", 1)[0]
 
 
 # / seen through an overlay whose writes land in a tmpfs, in a private mount namespace:
@@ -176,6 +194,42 @@ def test_package_holds_unit_daemon_ctl_and_venv(deb: Path) -> None:
             f".{VENV}/lib/python3.11/site-packages/nftables -> {NFTABLES_BINDING}"} <= entries
     # the postinst makes twistd's plugin cache: dpkg's file dates would make it stale
     assert not any(entry.endswith("/dropin.cache") for entry in entries)
+    # ...and the bytecode; and the bundled distributions' VCS files stay out
+    assert not any("__pycache__" in entry or entry.endswith((".pyc", "/.gitignore"))
+                   for entry in entries)
+    assert {"./usr/share/man/man8/netsentinel.8.gz", "./usr/share/man/man8/netsentinel-ctl.8.gz",
+            "./usr/share/man/man5/netsentinel.yaml.5.gz",
+            "./usr/share/bash-completion/completions/netsentinel-ctl"} <= entries
+
+
+def test_package_passes_lintian_but_for_the_venvs_inherent_tags(deb: Path) -> None:
+    """No error or warning; the overrides kept (debian/netsentinel.lintian-overrides)
+    are the venv's and each says why, and every one of them is still needed."""
+    require("lintian")
+    result = subprocess.run(["lintian", "--info", "--fail-on", "error,warning", str(deb)],
+                            capture_output=True, text=True, check=False, timeout=600)
+    tags = [line for line in result.stdout.splitlines() if line[:2] in ("E:", "W:")]
+    assert (result.returncode, tags) == (0, [])
+    assert "unused-override" not in result.stdout and "mismatched-override" not in result.stdout
+    overrides = (ROOT / "debian/netsentinel.lintian-overrides").read_text().split("\n\n")
+    kept = [block for block in overrides[1:] if block.strip()]
+    assert {block.splitlines()[-1].split()[0] for block in kept} == {
+        "dir-or-file-in-opt", "unusual-interpreter", "initial-upload-closes-no-bugs"}
+    assert all(block.startswith("# ") for block in kept)
+
+
+def test_package_ships_manual_pages_that_render_and_the_completion(
+        root: Path, tmp_path: Path) -> None:
+    require("man")
+    env = dict(clean_env(), LC_ALL="C.UTF-8", MANWIDTH="80")
+    for page in ("man8/netsentinel.8.gz", "man8/netsentinel-ctl.8.gz",
+                 "man5/netsentinel.yaml.5.gz"):
+        result = subprocess.run(["man", "--warnings", "-l", str(root / "usr/share/man" / page)],
+                                capture_output=True, text=True, check=False, env=env)
+        assert (result.returncode, result.stderr) == (0, ""), page
+        assert "SEE ALSO" in result.stdout
+    completion = root / "usr/share/bash-completion/completions/netsentinel-ctl"
+    assert completion.read_bytes() == (ROOT / "contrib/bash-completion/netsentinel-ctl").read_bytes()
 
 
 def test_package_ships_prometheus_rules_and_grafana_dashboard(root: Path) -> None:
@@ -220,7 +274,7 @@ def test_packaged_python_uses_its_venv_and_debian_nftables_binding(
     assert result.returncode == 0, result.stderr
     own, binding, system_site, compiled_from = result.stdout.split()
     assert own == f"{VENV}/lib/python3.11/site-packages/netsentinel/tap.py"
-    assert compiled_from == own     # tracebacks from the shipped bytecode show real paths
+    assert compiled_from == own     # tracebacks from the postinst's bytecode show real paths
     assert binding == f"{VENV}/lib/python3.11/site-packages/nftables/__init__.py"
     assert system_site == "False"
 
@@ -251,6 +305,9 @@ def test_package_installs_keeps_edited_conffile_on_upgrade_and_purges(
         netsentinel-ctl check-config {conf}
         dpkg --verify netsentinel && echo verified
         test -s {cache} && echo plugin cache made
+        test -f {VENV}/lib/python3.11/site-packages/netsentinel/__pycache__/tap.cpython-311.pyc \
+            && echo bytecode compiled
+        man -w netsentinel-ctl
         systemctl is-enabled netsentinel.service || true
         echo '# edited here' >> {conf}
         dpkg -i /tmp/pkg/netsentinel.deb >/dev/null
@@ -264,7 +321,8 @@ def test_package_installs_keeps_edited_conffile_on_upgrade_and_purges(
     checked, *lines = output.splitlines()
     assert checked.startswith(f"{conf}: OK")
     assert lines == [
-        "verified", "plugin cache made", "disabled",
+        "verified", "plugin cache made", "bytecode compiled",
+        "/usr/share/man/man8/netsentinel-ctl.8.gz", "disabled",
         "# edited here", "venv removed", "# edited here", "configuration purged"]
 
 
@@ -316,5 +374,9 @@ def test_unit_command_runs_the_daemon_on_the_shipped_configuration(
     assert process.wait(timeout=20) in (0, -signal.SIGTERM)
     journal = (tmp_path / "journal.log").read_text()
     assert "configuration reloaded" in journal and "Traceback" not in journal
-    # shipped bytecode is valid as unpacked: running rewrote none of the package's files
+    # the postinst's bytecode is valid as unpacked: running rewrote none of the package's
+    # files and wrote no new one (no __pycache__, no plugin cache) under /opt
     assert changed_files(deb, root) == []
+    written = [str(path) for path in (root / "opt").rglob("*")
+               if path.lstat().st_mtime_ns > _CONFIGURED[root] and not path.is_dir()]
+    assert written == []

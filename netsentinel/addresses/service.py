@@ -95,7 +95,13 @@ class AddressMonitor(service.Service):
         self.monitor.startReading()
         self.dumper = RouteDumper(reactor)
         self._watch_sets()
-        self.sync()
+        self._ready_after(self.sync())
+
+    def _ready_after(self, sync: defer.Deferred[None]) -> None:
+        """Ready once ``sync`` (the first, or the one a reload asked for) is applied:
+        the daemon's reload answers only then."""
+        ready = self._ready
+        sync.addCallback(lambda _: None if ready.called else ready.callback(None))
 
     def _watch_sets(self) -> None:
         """An outside nft change to our sets is read back at once (debounced)."""
@@ -129,7 +135,9 @@ class AddressMonitor(service.Service):
         self.announced = AddressTable()   # a new view: report every address once more
         if self.running:
             self._watch_sets()
-        self.sync()
+        if self._ready.called:
+            self._ready = defer.Deferred()
+        self._ready_after(self.sync())
         return True
 
     # -- syncing
@@ -161,8 +169,6 @@ class AddressMonitor(service.Service):
         self._running = None
         for d in waiting:
             d.callback(None)
-        if not self._ready.called:
-            self._ready.callback(None)
         if self._waiting:
             self._start_sync()
 

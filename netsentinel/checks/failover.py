@@ -60,6 +60,7 @@ def choose(active: str | None, primary: LinkState, standby: LinkState, prefer_pr
 class FailoverMonitor(Monitor):
     monitor = "failover"
     config: FailoverConfig
+    held = False        # ha's master_only on a BACKUP node: probes go on, routes are left
 
     def __init__(self, config: FailoverConfig, tools: Tools, netlink: Netlink) -> None:
         super().__init__(config, tools)
@@ -137,6 +138,8 @@ class FailoverMonitor(Monitor):
                 log.info("failover {name}: {key} {uplink} is now {state}{why}",
                          name=self.config.name, key=key, uplink=self.uplinks[key].name,
                          state=change.state.value, why="".join(f": {w}" for w in self._why(key)))
+        if self.held:
+            return
         now = self.tools.clock.seconds()
         may_fail_back = (self.switched_at is None
                          or now - self.switched_at >= self.config.min_switch_interval)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -55,6 +56,7 @@ def plan_of(config: FailoverConfig, members: tuple[str, ...]) -> Plan:
 class MultiWanMonitor(Monitor):
     monitor = "failover"
     config: FailoverConfig
+    held = False        # ha's master_only on a BACKUP node: probes go on, routes are left
 
     def __init__(self, config: FailoverConfig, tools: Tools,
                  policy: PolicyRoutes | None = None, sticky: StickyRules | None = None) -> None:
@@ -79,10 +81,14 @@ class MultiWanMonitor(Monitor):
         self.blocking: Callable[[Callable[[], Any]], defer.Deferred[Any]] = (
             lambda work: in_thread(tools.clock, work))     # a test runs it inline
         self.lock = defer.DeferredLock()
+        self.stopped = False
 
-    def stopService(self) -> None:
+    def stopService(self) -> defer.Deferred[Any]:   # type: ignore[override]
+        """Close the netlink socket once an apply in flight has ended (closing it under a
+        pool thread that is using it hangs the shutdown); no round applies after this."""
         super().stopService()
-        self.policy.close()
+        self.stopped = True
+        return self.lock.run(self.policy.close)
 
     @defer.inlineCallbacks
     def check(self) -> Any:
@@ -122,6 +128,13 @@ class MultiWanMonitor(Monitor):
 
     @defer.inlineCallbacks
     def _converge(self) -> Any:
+        if self.stopped:             # a round that ended after the stop
+            return
+        if self.held:                # the uplinks' own tables and rules only (probes use them)
+            plan = attrs.evolve(plan_of(self.config, ()), main=False)
+            applied, _ = yield self.blocking(lambda: self._apply(plan, {}, None))
+            self.addresses.update(applied.addresses)
+            return
         wanted = route_members(self.config.uplinks, self.live(), self.config.mode)
         before = self.members
         left = set(before or ()) - set(wanted)
@@ -130,9 +143,12 @@ class MultiWanMonitor(Monitor):
         sticky = self.sticky if self.rounds % STICKY_CHECK_ROUNDS in (0, 1) else None
         plan = plan_of(self.config, wanted)
         applied, flushed = yield self.blocking(lambda: self._apply(plan, flush, sticky))
+        # rules follow the uplinks' addresses: a round that saw them change (an address
+        # added, DAD done) changed its rules for that, which is no repair
+        moved = any(self.addresses.get(n) != a for n, a in applied.addresses.items())
         self.addresses.update(applied.addresses)
         self.members = wanted
-        self.repairs += applied.repairs if before is not None else 0
+        self.repairs += applied.repairs if before is not None and not moved else 0
         for name, count in flushed.items():
             self.flushed[name] += count
         if wanted != before:

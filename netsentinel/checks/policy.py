@@ -64,6 +64,7 @@ class Plan:
     hops: tuple[tuple[str, int], ...]
     tables: tuple[UplinkTable, ...]
     mark_mask: int = 0
+    main: bool = True       # False: the main default route is left as it is (ha BACKUP)
 
 
 @attrs.frozen
@@ -130,7 +131,9 @@ class PolicyRoutes(Netlink):
 
     def converge(self, want: list[Hop], metric: int, table: int, family: int) -> bool:
         """Make the default routes at ``metric`` in ``table`` exactly ``want`` (none if
-        empty); True if they were not."""
+        empty); True if they were not.  A lone hop has no weight (the kernel reports 1)."""
+        if len(want) == 1:
+            want = [attrs.evolve(want[0], weight=1)]
         have = self.default_hops(metric, table, family)
         if (have == [want]) if want else not have:
             return False
@@ -159,7 +162,7 @@ class PolicyRoutes(Netlink):
             want = [Hop(_gateway(gateways[name][family]), index, weight)
                     for name, weight in plan.hops
                     if (index := indexes[name]) is not None and family in gateways[name]]
-            if self.converge(want, plan.metric, MAIN_TABLE, family):
+            if plan.main and self.converge(want, plan.metric, MAIN_TABLE, family):
                 changed.append(family)
         repairs = 0
         addresses = {t.name: self.uplink_addresses(t.ifname) for t in plan.tables}

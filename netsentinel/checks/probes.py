@@ -60,7 +60,7 @@ class Prober:
         source = _source(addresses, target)
         if spec.kind == "arp":
             if source is None or ":" in target:
-                return defer.succeed(ProbeOutcome(spec.text(), False, "no IPv4 address"))
+                return defer.succeed(ProbeOutcome(f"arp {target}", False, "no IPv4 address"))
             return in_thread(self.reactor, lambda: arp(uplink.interface, source, target,
                                                        self.probe.wait))
         if source is None:

@@ -61,6 +61,15 @@ class Netlink:
         return [a.get_attr("IFA_ADDRESS")
                 for a in self.ipr.get_addr(index=index, family=AF[family])]
 
+    def networks(self, ifname: str, family: int = 4) -> list[str] | None:
+        """The interface's addresses of one family as ``ADDRESS/PREFIXLEN``; None if
+        there is no such interface."""
+        index = self.index(ifname)
+        if index is None:
+            return None
+        return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+                for a in self.ipr.get_addr(index=index, family=AF[family])]
+
     def default_routes(self, metric: int, table: int = MAIN_TABLE,
                        family: int = 4) -> list[Route]:
         routes = self.ipr.get_routes(family=AF[family], table=table, dst_len=0)

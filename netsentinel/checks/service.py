@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -9,12 +10,13 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from netsentinel.checks.config import ChecksConfig
+from netsentinel.checks.config import ChecksConfig, DdnsConfig
 from netsentinel.checks.ddns import DdnsMonitor
 from netsentinel.checks.ddns_report import DdnsStatus
 from netsentinel.checks.events import CheckEvent, ImonCall
 from netsentinel.checks.failover import FailoverMonitor
 from netsentinel.checks.failover_report import FailoverStatus
+from netsentinel.checks.gateways import gateway_warnings
 from netsentinel.checks.icmp import IcmpEngine
 from netsentinel.checks.monitor import Monitor, Tools
 from netsentinel.checks.multiwan import MultiWanMonitor
@@ -45,6 +47,19 @@ class ChecksService(service.MultiService):
         self.events = 0
         self._unsubscribe: Any = None
         self._build()
+        self._warn_gateways()
+
+    def _warn_gateways(self) -> None:
+        """Gateways off their interface's networks: on stderr while the tree is built
+        before the reactor runs (check-config, start), in the log at a reload."""
+        if not self.config.failover or self.netlink is None:
+            return
+        for line in gateway_warnings(self.config.failover, self.netlink.networks):
+            if getattr(self.context.reactor, "running", False):
+                log.warn("{line}", line=line)
+            else:
+                print(line, file=sys.stderr)
+        self.netlink.close()            # opened again when used
 
     def _build(self) -> None:
         """The monitors, built with the tree (a name two monitors share fails here, at
@@ -64,14 +79,19 @@ class ChecksService(service.MultiService):
         built: list[Monitor] = [
             *pings,
             *(UpdownMonitor(u, tools) for u in c.updown),
-            *(DdnsMonitor(d, tools, self.netlink.addresses, self.context.bus.subscribe,
-                          self._link_watch) for d in c.ddns),
+            *(self._ddns(d, tools) for d in c.ddns),
             *(MultiWanMonitor(f, tools) if f.uplinks else FailoverMonitor(f, tools, self.netlink)
               for f in c.failover),
         ]
         for monitor in built:
             self.monitors.setdefault(monitor.monitor, {})[monitor.config.name] = monitor
             monitor.setServiceParent(self)
+        self.tools = tools
+
+    def _ddns(self, config: DdnsConfig, tools: Tools) -> DdnsMonitor:
+        assert self.netlink is not None
+        return DdnsMonitor(config, tools, self.netlink.addresses, self.context.bus.subscribe,
+                           self._link_watch)
 
     def _link_watch(self, on_change: Callable[[bool], None]) -> RouteMonitor:
         """Address changes, for ddns instances with an interface source."""
@@ -82,13 +102,17 @@ class ChecksService(service.MultiService):
     def startService(self) -> None:
         if self.engine is None:     # started again after a stop
             self._build()
+        switch = self.context.switch
+        for kind in switch.held_parts("checks") if switch is not None else ():
+            self.hold(kind)         # ha's master_only monitors, until this node is MASTER
         self._unsubscribe = self.context.bus.subscribe(CheckEvent, self._sink)
         super().startService()
 
     def stopService(self) -> defer.Deferred[None]:
         d = defer.maybeDeferred(super().stopService)
         for monitor in [m for group in self.monitors.values() for m in group.values()]:
-            monitor.disownServiceParent()
+            if monitor.parent is self:          # a held ddns monitor is stopped already
+                monitor.disownServiceParent()
         self.monitors.clear()
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -99,6 +123,31 @@ class ChecksService(service.MultiService):
             self.netlink.close()
         self.engine = self.netlink = None
         return d
+
+    # -- parts ha holds (``ha.master_only: [ddns, failover]``)
+
+    def hold(self, kind: str) -> defer.Deferred[None]:
+        """Stop the ``ddns`` monitors; let the ``failover`` ones probe on (the uplinks'
+        health feeds ha's track weight) without touching the main default route."""
+        stopping: list[defer.Deferred[Any]] = []
+        for monitor in self.monitors.get(kind, {}).values():
+            if isinstance(monitor, FailoverMonitor | MultiWanMonitor):
+                monitor.held = True
+            elif monitor.parent is self:
+                stopping.append(defer.maybeDeferred(monitor.disownServiceParent))
+        return defer.gatherResults(stopping).addCallback(lambda _: None)
+
+    def release(self, kind: str) -> defer.Deferred[None]:
+        """Start them again: a ddns monitor anew (a stopped one does not restart), so it
+        asks its sources and the provider afresh; failover routes at its next round."""
+        group = self.monitors.get(kind, {})
+        for name, monitor in list(group.items()):
+            if isinstance(monitor, FailoverMonitor | MultiWanMonitor):
+                monitor.held = False
+            elif isinstance(monitor, DdnsMonitor) and monitor.parent is not self:
+                group[name] = self._ddns(monitor.config, self.tools)
+                group[name].setServiceParent(self)
+        return defer.succeed(None)
 
     def _sink(self, event: CheckEvent) -> None:
         """Every monitor event goes to the log, and to the action script if there is one."""

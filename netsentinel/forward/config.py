@@ -8,6 +8,7 @@ address (the listener is rebuilt).
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -121,16 +122,18 @@ class ServiceConfig:
     send_proxy: str | None = None
     log_connections: bool = False
     backlog: int = 1024
+    freebind: bool = False          # IP_FREEBIND: listen before the address exists
 
     def same_listener(self, other: ServiceConfig) -> bool:
         """True when ``other`` can be adopted by the running listener."""
-        return (self.listen, self.backlog, self.protocol) == \
-            (other.listen, other.backlog, other.protocol)
+        return (self.listen, self.backlog, self.protocol, self.freebind) == \
+            (other.listen, other.backlog, other.protocol, other.freebind)
 
 
 @attrs.frozen
 class ForwardConfig:
     services: tuple[ServiceConfig, ...] = ()
+    workers: int = 1        # relaying processes; 1: the main process relays, as always
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
@@ -210,6 +213,7 @@ def _service(name: str, section: Section) -> ServiceConfig:
         send_proxy=section.get("send_proxy", _proxy_version, None),
         log_connections=section.get("log_connections", boolean, False),
         backlog=section.get("backlog", integer(1, 65535), 1024),
+        freebind=section.get("freebind", boolean, False),
     )
     section.done()
     return config
@@ -237,7 +241,9 @@ def parse(section: Section, options: Mapping[str, Any]) -> ForwardConfig | None:
     specs = tuple(options.get("forward", ()))
     if not section.keys() and not specs:
         return None
-    services = [_service(name, entry) for name, entry in section.sections()]
+    workers = section.get("workers", _workers, 1)
+    services = [_service(name, section.section(name)) for name in section.keys()
+                if name != "workers"]
     for spec in specs:
         try:
             services.append(from_option(spec))
@@ -245,7 +251,14 @@ def parse(section: Section, options: Mapping[str, Any]) -> ForwardConfig | None:
             section.problems.append(Problem("--forward", 0, "forward", str(e)))
     _check_unique(section, services)
     section.done()
-    return ForwardConfig(tuple(services))
+    return ForwardConfig(tuple(services), workers)
+
+
+def _workers(value: Any) -> int:
+    """``auto``: one per core; the main process admits, the workers relay."""
+    if value == "auto":
+        return os.cpu_count() or 1
+    return integer(1, 256)(value)
 
 
 def _listen_key(service: ServiceConfig) -> str | None:

@@ -40,6 +40,7 @@ from netsentinel.forward.events import (
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.limiter import Limiter, with_default_cap
 from netsentinel.forward.owner import Record
+from netsentinel.forward.pool import Pool, Remote
 from netsentinel.forward.port import ListeningPort
 from netsentinel.forward.relay import Connection
 from netsentinel.forward.status import ServiceStatus
@@ -54,7 +55,9 @@ class Forwarder(Shared, service.Service):
 
     def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
                  mirror: Any = None, bound: _socket.socket | None = None,
-                 faults: FaultRecorder | None = None, bans: Banning | None = None) -> None:
+                 faults: FaultRecorder | None = None, bans: Banning | None = None,
+                 pool: Pool | None = None) -> None:
+        self.pool = pool                         # forward workers, or None: relay here
         self.faults = faults or FaultRecorder(reactor)
         self.bans = bans                         # kernel bans (ban:), or None
         self.setName(config.name)
@@ -66,7 +69,7 @@ class Forwarder(Shared, service.Service):
         self.mirror = mirror                     # nft set that shadows the blacklist, or None
         self.limiter = Limiter(with_default_cap(config.limits))
         self.entries = Entries(config.blacklist)  # the blacklist, ``reject``/``release`` too
-        self.connections: dict[int, Connection] = {}
+        self.connections: dict[int, Connection | Remote] = {}
         self.counters = counters.ServiceCounters(self.clock.seconds())
         self.pipes = PipePool()
         self.backend = Backend(reactor, config.backend, self.sid)
@@ -88,6 +91,7 @@ class Forwarder(Shared, service.Service):
             return
         super().startService()
         self._begin()
+        self._configure_workers()
         self.port = self._listen()
         self._start_sweeper()
         self._sides_start()
@@ -97,10 +101,15 @@ class Forwarder(Shared, service.Service):
     def _listen(self) -> ListeningPort:
         listen = self.config.listen
         port = ListeningPort(listen.host, listen.port, self.config.backlog, self.reactor,
-                             self.accepted, self.sid, self._refused, room=self._room)
+                             self.accepted, self.sid, self._refused, room=self._room,
+                             freebind=self.config.freebind)
         bound, self.bound = self.bound, None
         port.startListening(self.socket_options(), bound)
         return port
+
+    def _configure_workers(self) -> None:
+        if self.pool is not None:
+            self.pool.configure(self.config, self.dial_options, self._tick())
 
     def _room(self) -> int | None:
         """With ``conn_limit_action: wait`` the port itself stops at the limit."""
@@ -179,6 +188,7 @@ class Forwarder(Shared, service.Service):
             self._resume_accepting()
         if self.running and old.timeouts != config.timeouts:
             self._start_sweeper()
+        self._configure_workers()
         if self.mirror is not None:
             self.mirror.sync(self.blacklist)
         for conn in self.connections.values():
@@ -198,7 +208,11 @@ class Forwarder(Shared, service.Service):
             self._reject(ip, reason)
             return
         self._numbers += 1
-        conn = Connection(self, self._numbers, sock, ip, port, now, self.config.print_bytes)
+        address = self.backend.address
+        handed = self.pool.hand(self, self._numbers, sock, ip, port, now, address) \
+            if self.pool is not None and address is not None else None
+        conn = handed or Connection(self, self._numbers, sock, ip, port, now,
+                                    self.config.print_bytes)
         self.connections[conn.number] = conn
         self.counters.accepted += 1
         self.counters.accessed_at = now
@@ -207,7 +221,9 @@ class Forwarder(Shared, service.Service):
         if self.config.log_connections:
             log.info("forward {name} #{conn}: open from {ip}:{port}", name=self.sid,
                      conn=conn.number, ip=ip, port=port)
-        address = self.backend.address
+        if handed is not None:
+            return
+        assert isinstance(conn, Connection)
         if address is None:
             conn.dial_failed(self.backend.error or "backend name not resolved yet")
         else:
@@ -332,10 +348,10 @@ class Forwarder(Shared, service.Service):
 
     # -- blacklist (the rest in common.Shared)
 
-    def _live(self) -> Iterable[Connection]:
+    def _live(self) -> Iterable[Connection | Remote]:
         return self.connections.values()
 
-    def _end_one(self, live: Connection, reason: str) -> None:
+    def _end_one(self, live: Connection | Remote, reason: str) -> None:
         live.close(reason)
 
     # -- views

@@ -29,6 +29,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from netsentinel import restart
 from netsentinel.fdbudget import BUDGET, FDS_PER_FORWARD, FdBudget
 
 log = Logger()
@@ -36,14 +37,30 @@ log = Logger()
 MAX_ACCEPTS = 16            # accepts per reactor turn
 NO_FILES_PAUSE = 0.5        # s between tries while the process is short of descriptors
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+IP_FREEBIND = 15            # linux/in.h; not in Python's socket module
+IPV6_FREEBIND = 78          # linux/in6.h
 
 
-def bind(host: str, port: int, backlog: int) -> _socket.socket:
-    """A listening, non-blocking TCP socket; ``CannotListenError`` when it cannot bind."""
+def set_freebind(sock: _socket.socket) -> None:
+    """Let ``sock`` bind an address no interface has yet (a keepalived VIP on the backup)."""
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
+
+
+def bind(host: str, port: int, backlog: int, freebind: bool = False) -> _socket.socket:
+    """A listening, non-blocking TCP socket; ``CannotListenError`` when it cannot bind.
+    A socket passed by systemd or the daemon before a restart is taken instead."""
+    passed = restart.take(socket.SOCK_STREAM, host, port)
+    if passed is not None:
+        return passed  # type: ignore[no-any-return]
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if freebind:
+            set_freebind(sock)
         if family == socket.AF_INET6 and host == "::":
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind((host, port))
@@ -60,8 +77,10 @@ class ListeningPort:
                  accepted: Callable[[_socket.socket, Any], None], name: str,
                  refused: Callable[[Any], None] = lambda peer: None,
                  budget: FdBudget = BUDGET,
-                 room: Callable[[], int | None] = lambda: None) -> None:
+                 room: Callable[[], int | None] = lambda: None,
+                 freebind: bool = False) -> None:
         self.host = host
+        self.freebind = freebind    # bind even before the address is on an interface
         self.port = port
         self.backlog = backlog
         self.reactor = reactor
@@ -80,7 +99,8 @@ class ListeningPort:
                        sock: _socket.socket | None = None) -> None:
         """Listen, on ``sock`` when it was bound ahead (a reload binds before it changes
         anything), else on a socket bound now."""
-        self.sock = sock if sock is not None else bind(self.host, self.port, self.backlog)
+        self.sock = sock if sock is not None else bind(self.host, self.port, self.backlog,
+                                                       self.freebind)
         self.set_options(options)
         self.startReading()
 

@@ -24,6 +24,7 @@ from netsentinel.forward.blacklist import network_of
 from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
 from netsentinel.forward.listener import Forwarder
 from netsentinel.forward.nftset import NftMirror
+from netsentinel.forward.pool import Pool
 from netsentinel.forward.port import bind
 from netsentinel.forward.report import ForwardStatus
 from netsentinel.forward.udp import UdpForwarder
@@ -42,6 +43,7 @@ class Forwarding(MultiService):
         self.config = config
         self.context = context
         self.forwarders: dict[str, AnyForwarder] = {}
+        self.pool = Pool(config.workers, context.reactor) if config.workers > 1 else None
         self._bound: dict[str, _socket.socket] = {}    # by prepare(), for the next change
         for service_config in config.services:
             self._add(service_config)
@@ -52,9 +54,14 @@ class Forwarding(MultiService):
             if config.blacklist_set else None
         bans = Banning(config, self.context.bus, self.context.reactor,
                        self.context.sets_watch) if config.ban else None
-        kind = UdpForwarder if config.protocol == "udp" else Forwarder
-        forwarder = kind(config, self.context.reactor, self.context.bus, mirror,
-                         self._bound.pop(config.name, None), self.context.faults, bans)
+        bound = self._bound.pop(config.name, None)
+        forwarder: AnyForwarder
+        if config.protocol == "udp":        # UDP sessions stay in the main process
+            forwarder = UdpForwarder(config, self.context.reactor, self.context.bus, mirror,
+                                     bound, self.context.faults, bans)
+        else:
+            forwarder = Forwarder(config, self.context.reactor, self.context.bus, mirror,
+                                  bound, self.context.faults, bans, self.pool)
         self.forwarders[config.name] = forwarder
         forwarder.setServiceParent(self)
         return forwarder
@@ -63,7 +70,17 @@ class Forwarding(MultiService):
         for name, sock in self._bound.items():      # a new section, prepared by a reload
             self.forwarders[name].bound = sock
         self._bound = {}
+        if self.pool is not None:
+            self.pool.start()
         super().startService()
+
+    def stopService(self) -> defer.Deferred[None]:
+        """The services drain first (their connections may live in workers), then the
+        workers go."""
+        stopped = defer.maybeDeferred(super().stopService)
+        if self.pool is not None:
+            stopped.addBoth(lambda _: self.pool.stop() if self.pool is not None else None)
+        return stopped
 
     def when_ready(self) -> defer.Deferred[None]:
         """Listening is done by the time startService returns; bans once read back."""
@@ -86,9 +103,10 @@ class Forwarding(MultiService):
             for new in config.services:
                 if new.name in kept or any(overlap(new.listen, old) for old in releasing):
                     continue
-                self._bound[new.name] = bind_udp(new.listen.host, new.listen.port) \
+                self._bound[new.name] = \
+                    bind_udp(new.listen.host, new.listen.port, new.freebind) \
                     if new.protocol == "udp" else \
-                    bind(new.listen.host, new.listen.port, new.backlog)
+                    bind(new.listen.host, new.listen.port, new.backlog, new.freebind)
         except CannotListenError as e:
             self.abandon()
             raise TreeError(f"forward.{new.name}.listen {new.listen}: cannot listen: "
@@ -104,6 +122,7 @@ class Forwarding(MultiService):
         """Adopt ``config``: in place where the listener stays, else the old service is
         stopped (its connections drain) and the new one listens at once."""
         self.config = config
+        self._resize(config.workers)
         wanted = {s.name: s for s in config.services}
         for name, forwarder in list(self.forwarders.items()):
             new = wanted.get(name)
@@ -130,6 +149,24 @@ class Forwarding(MultiService):
         self.abandon()
         return True
 
+    def _resize(self, workers: int) -> None:
+        """New services get the new pool; running ones keep relaying where they do."""
+        if self.pool is not None and workers > 1:
+            self.pool.resize(workers)
+        elif self.pool is None and workers > 1:
+            self.pool = Pool(workers, self.context.reactor)
+            if self.running:
+                self.pool.start()
+            for forwarder in self.forwarders.values():
+                if isinstance(forwarder, Forwarder):
+                    forwarder.pool = self.pool
+        elif self.pool is not None:
+            pool, self.pool = self.pool, None
+            for forwarder in self.forwarders.values():
+                if isinstance(forwarder, Forwarder):
+                    forwarder.pool = None       # new connections relayed here again
+            pool.stop(None)
+
     def status(self) -> ForwardStatus:
         return ForwardStatus({name: f.status() for name, f in self.forwarders.items()})
 
@@ -141,6 +178,7 @@ class Forwarding(MultiService):
     def commands(self) -> Mapping[str, CommandHandler]:
         return {
             "forward stats": self._stats,
+            "forward workers": self._workers,
             "forward stop": self._stop,
             "forward start": self._start,
             "forward sync": self._sync,
@@ -165,6 +203,13 @@ class Forwarding(MultiService):
         if names:
             return self._forwarder(names[0]).stats()
         return {name: f.stats() for name, f in self.forwarders.items()}
+
+    def _workers(self, args: list[str]) -> Any:
+        """The worker processes: pid and open connections each; {} with ``workers: 1``."""
+        if self.pool is None:
+            return {}
+        return {str(i): {"pid": w.pid, "connections": len(w.open)}
+                for i, w in sorted(self.pool.workers.items())}
 
     def _stop(self, args: list[str]) -> defer.Deferred[str]:
         if len(args) != 1:

@@ -89,7 +89,8 @@ class UdpForwarder(Shared, service.Service):
         self._begin()
         sock, self.bound = self.bound, None
         listen = self.config.listen
-        self.listener = Reader(sock or bind_udp(listen.host, listen.port), self.reactor,
+        sock = sock or bind_udp(listen.host, listen.port, self.config.freebind)
+        self.listener = Reader(sock, self.reactor,
                                self.sid, self.received)
         self.listener.start()
         self.sweeper = LoopingCall(self.faults.guarded("forward", f"{self.sid} sweep", self.sweep))

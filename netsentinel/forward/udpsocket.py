@@ -22,6 +22,9 @@ from twisted.internet.interfaces import IReadDescriptor
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from netsentinel import restart
+from netsentinel.forward.port import set_freebind
+
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 MAX_READS = 64              # datagrams per readable event: other sockets get their turn
 MAX_DATAGRAM = 65535
@@ -30,13 +33,18 @@ WILDCARDS = ("0.0.0.0", "::")
 RECEIVE_BUFFER = 4 << 20    # bursts wait in the kernel (capped by net.core.rmem_max)
 
 
-def bind_udp(host: str, port: int) -> _socket.socket:
+def bind_udp(host: str, port: int, freebind: bool = False) -> _socket.socket:
     """A bound, non-blocking UDP socket; ``CannotListenError`` when it cannot bind."""
+    passed = restart.take(socket.SOCK_DGRAM, host, port)
+    if passed is not None:
+        return passed  # type: ignore[no-any-return]
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = _socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        if freebind:
+            set_freebind(sock)
         if family == socket.AF_INET6 and host == "::":
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         if host in WILDCARDS:

@@ -6,7 +6,7 @@ ha:
     notify_fifo: /run/keepalived/notify.fifo
     instance: VI_WAN
     track_file: /run/keepalived/netsentinel.track
-  master_only: [forward]
+  master_only: [forward, ddns, failover]    # features, or checks' ddns/failover monitors
 ```
 """
 
@@ -40,15 +40,22 @@ class HaConfig:
     vip: str | None = None           # at start, held features run if this address is local
 
 
+# monitors of checks that can be master-only on their own (the feature's parts): ddns
+# updates the name from one node only, failover sets the routes from one node only, while
+# their uplink probes keep running on both for the track weight
+PARTS = {"ddns": "checks.ddns", "failover": "checks.failover"}
+
+
 def feature_key(value: Any) -> str:
     from netsentinel.features import load_features
     key = string(value)
     known = sorted(f.key for f in load_features() if f.key != "ha")
-    if key in ("ping", "updown", "ddns", "failover"):
-        raise invalid(f"{key!r} is a monitor of checks, which moves as a whole: name checks, "
-                      f"or keep {key} running on both nodes")
-    if key not in known:
-        raise invalid(f"{key!r} is not a feature (one of: {', '.join(known)})")
+    if key in ("ping", "updown"):
+        raise invalid(f"{key!r} is a monitor of checks that only watches: keep it running on "
+                      f"both nodes (master-only monitors: {', '.join(PARTS)}), or name checks")
+    if key not in known and key not in PARTS:
+        raise invalid(f"{key!r} is not a feature (one of: {', '.join(known)}) nor a "
+                      f"master-only monitor of checks ({', '.join(PARTS)})")
     return key
 
 
@@ -68,11 +75,21 @@ def parse(section: Section, options: Mapping[str, Any]) -> HaConfig | None:
     if len(set(config.master_only)) != len(config.master_only):
         section.problem("a feature is named twice", section.line_of("master_only"),
                         "master_only")
+    parts = sorted(k for k in config.master_only if k in PARTS)
+    if parts and "checks" in config.master_only:
+        section.problem(f"checks moves as a whole already: {', '.join(parts)} in it too",
+                        section.line_of("master_only"), "master_only")
     keepalived.done()
     section.done()
     return config
 
 
+def switch_key(name: str) -> str:
+    """A ``master_only`` entry as the daemon's switch names it (``checks.ddns``)."""
+    return PARTS.get(name, name)
+
+
 def holds(config: HaConfig) -> tuple[str, ...]:
-    """The features the daemon leaves stopped until this one starts them."""
-    return config.master_only
+    """The features (and parts of checks) the daemon leaves stopped until this one
+    starts them."""
+    return tuple(switch_key(name) for name in config.master_only)

@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from netsentinel.atomic import write_atomic
 from netsentinel.checks.events import CheckEvent
 from netsentinel.features import CommandHandler, Context, FeatureSwitch
-from netsentinel.ha.config import HaConfig
+from netsentinel.ha.config import HaConfig, switch_key
 from netsentinel.ha.notify import FifoReader, parse_line
 from netsentinel.ha.report import HaStatus
 from netsentinel.ha.weight import Health, track_text, uplink_health
@@ -123,13 +123,18 @@ class HaService(Service):
         a later notice waits for this one to be applied."""
         if want != (self.state == "master"):
             return          # overtaken by a newer notice already queued
-        for key in self.config.master_only:
+        for name in self.config.master_only:
+            key = switch_key(name)
             try:
                 await (self.switch.start(key) if want else self.switch.stop(key))
             except Exception as e:
                 self._fail(f"{'starting' if want else 'stopping'} {key}: {error_line(e)}")
         log.info("ha: master_only features {what}: {keys}", what="started" if want else
                  "stopped", keys=", ".join(self.config.master_only) or "none")
+
+    def _release(self, _: object, key: str) -> defer.Deferred[None]:
+        return self.switch.start(key).addErrback(
+            lambda f: self._fail(f"starting {key}: {error_line(f.value)}"))
 
     # -- the track file
 
@@ -163,7 +168,8 @@ class HaService(Service):
         return HaStatus(
             instance=self.config.instance, state=self.state, since=self.since,
             transitions=self.transitions,
-            features={key: self.switch.running(key) for key in self.config.master_only},
+            features={name: self.switch.running(switch_key(name))
+                      for name in self.config.master_only},
             uplinks_up=self.health.up, uplinks=self.health.total,
             track_file=self.config.track_file, weight=self.weight, error=self.error)
 
@@ -179,8 +185,11 @@ class HaService(Service):
         old = self.config
         if (config.notify_fifo, config.instance) != (old.notify_fifo, old.instance):
             return False
+        dropped = [switch_key(n) for n in old.master_only if n not in config.master_only]
         self.config = config
         self.weight = None        # written again at the next tick
+        for key in (k for k in dropped if "." in k):     # a part no longer held runs
+            self._queue.addCallback(self._release, key)
         if self.state != "unknown":
             self._enter(self.state)
         return True

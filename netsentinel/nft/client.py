@@ -17,6 +17,8 @@ class NftError(Exception):
     """libnftables refused a command; the message is nft's own."""
 
 
+# what NftClient calls; python3-nftables and pip-nftables (the same file, on PyPI) have them
+NEEDED = ("set_json_output", "set_handle_output", "json_cmd", "cmd")
 PACKAGES = "python3-nftables (apt install python3-nftables) or pip-nftables (pip install pip-nftables)"
 
 
@@ -26,10 +28,15 @@ def binding_problem() -> str | None:
     sets refuses to start (and check-config fails) instead of failing at every sync."""
     try:
         import nftables
-        nftables.Nftables()
+        context = nftables.Nftables()
     except Exception as e:   # ImportError, or OSError when libnftables.so.1 is missing
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         return f"the Python nftables module cannot be loaded ({reason}): install {PACKAGES}"
+    missing = [name for name in NEEDED if not callable(getattr(context, name, None))]
+    if missing:   # some other module named nftables, or a binding too old for us
+        where = getattr(nftables, "__file__", None) or "?"
+        return (f"the Python nftables module at {where} lacks {', '.join(missing)}:"
+                f" install {PACKAGES}")
     return None
 
 

@@ -10,6 +10,7 @@ from twisted.internet.task import Clock
 from netsentinel.checks.config import FailoverConfig
 from netsentinel.checks.config.failover import parse_multiwan
 from netsentinel.checks.failover_report import ProbeOutcome
+from netsentinel.checks.gateways import gateway_warnings
 from netsentinel.checks.multiwan import MultiWanMonitor, plan_of, route_members
 from netsentinel.checks.multiwan_command import uplink_command
 from netsentinel.checks.policy import Applied, Plan
@@ -129,3 +130,26 @@ def test_config_mistakes_are_one_line_each() -> None:
     assert any("share interface eth1" in t for t in text)
     assert any("tier 2 has no uplink" in t for t in text)
     assert any("balance needs two uplinks in one tier" in t for t in text)
+
+
+def test_held_by_ha_probes_on_but_leaves_the_main_route() -> None:
+    lab = Lab()
+    lab.monitor.held = True
+    lab.round()
+    lab.up["fibre"] = False
+    lab.round()
+    assert {p.main for p in lab.policy.plans} == {False} and lab.monitor.members is None
+    assert [e.name for e in lab.events] == ["uplink-down"]      # judged, no routes event
+    assert lab.monitor.addresses["fibre"] == ("10.0.0.2",)       # for tcp/dns probes
+    lab.monitor.held = False
+    assert lab.round() == (("cable", 1),) and lab.policy.plans[-1].main
+    assert ("routes", ("cable",)) in [(e.name, e.args) for e in lab.events]
+
+
+def test_gateway_off_the_interface_network_is_a_warning_line() -> None:
+    s = Section.from_text(YAML.format(mode="failover"), "m.yaml")
+    parsed = parse_multiwan("wan", s)
+    nets = {"eth1": ["192.0.2.9/24"], "eth2": ["10.0.0.2/24"], "eth3": []}
+    lines = gateway_warnings([parsed], lambda ifname, family: nets[ifname])
+    assert lines == ["m.yaml:7: uplinks.cable.gateway: warning: 198.51.100.1 is not on "
+                     "eth2's networks (10.0.0.2/24): the kernel will refuse a route through it"]

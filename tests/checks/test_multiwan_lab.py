@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.checks.labkit import Recorder, drop, heal, peer
+from tests.checks.labkit import Recorder, add_address, drop, heal, peer
 from tests.checks.test_failover_lab import RouteWatch
 from tests.lab import Daemon, Lab, wait_for
 
@@ -200,3 +201,81 @@ def test_reload_removes_its_rules_tables_routes_and_chains_only(multi: MultiLab)
     chain = multi.lab.run(multi.router, "nft", "list", "chain", "inet", "netsentinel",
                           "failover_wan_pre", check=False)
     assert chain.returncode != 0
+
+
+def dual_stack(multi: MultiLab) -> None:
+    """IPv6 on every uplink: the router 2001:db8:4N::2, the ISP 2001:db8:4N::1 and fe80::1."""
+    for n, isp in enumerate(multi.isps, 1):
+        links = json.loads(multi.lab.run(isp, "ip", "-j", "link").stdout)
+        there = next(link["ifname"] for link in links if link["ifname"] != "lo")
+        add_address(multi.lab, multi.router, multi.ifs[n - 1], f"2001:db8:4{n}::2/64")
+        add_address(multi.lab, isp, there, f"2001:db8:4{n}::1/64")
+        add_address(multi.lab, isp, there, "fe80::1/64")
+
+
+def routes6(multi: MultiLab) -> list[tuple[str, str, int]] | None:
+    """The IPv6 default route's (gateway, device, weight) hops; None unless exactly one."""
+    out = multi.lab.run(multi.router, "ip", "-j", "-6", "route", "show", "default").stdout
+    routes = [r for r in json.loads(out or b"[]") if r.get("metric", 0) == METRIC]
+    if len(routes) != 1:
+        return None
+    hops = routes[0].get("nexthops") or [routes[0]]
+    return sorted((h["gateway"], h["dev"], h.get("weight", 1)) for h in hops)
+
+
+def test_ipv6_multipath_default_route_policy_rules_and_failover(multi: MultiLab) -> None:
+    dual_stack(multi)
+    multi.start("balance", ["weight: 3, gateway6: 2001:db8:41::1",
+                            "weight: 1, gateway6: fe80::1", "tier: 2, gateway6: 2001:db8:43::1"])
+    i1, i2, i3 = multi.ifs
+    both = [("2001:db8:41::1", i1, 3), ("fe80::1", i2, 1)]
+    wait_for(lambda: routes6(multi) == both, what="IPv6 multipath over isp1 and isp2")
+    assert multi.hops() == [("192.168.41.1", 3), ("192.168.42.1", 1)]
+    tables = {u["interface"]: u["table"] for u in
+              multi.daemon.status()["checks"]["failover"]["wan"]["uplinks"].values()}
+    wanted = {(f"2001:db8:4{n}::2", tables[multi.ifs[n - 1]]) for n in (1, 2, 3)}
+
+    def from_rules() -> set[tuple[str, int]]:
+        rules = json.loads(multi.lab.run(multi.router, "ip", "-j", "-6", "rule").stdout)
+        return {(r["src"], int(r["table"])) for r in rules if r.get("priority") == 20200}
+    wait_for(lambda: from_rules() == wanted, what="an IPv6 from-rule per uplink")
+    for n, gateway in ((1, "2001:db8:41::1"), (2, "fe80::1"), (3, "2001:db8:43::1")):
+        table = tables[multi.ifs[n - 1]]
+        out = multi.lab.run(multi.router, "ip", "-j", "-6", "route", "show", "default",
+                            "table", str(table)).stdout
+        assert [(r["gateway"], r["dev"]) for r in json.loads(out)] == [
+            (gateway, multi.ifs[n - 1])]
+    watch = RouteWatch(None, count=lambda: 0 if routes6(multi) is None else 1)
+    try:
+        drop(multi.lab, multi.isps[0], "meta l4proto { icmp, ipv6-icmp }")
+        wait_for(lambda: routes6(multi) == [("fe80::1", i2, 1)], what="IPv6 via isp2 only")
+        drop(multi.lab, multi.isps[1], "meta l4proto { icmp, ipv6-icmp }")
+        wait_for(lambda: routes6(multi) == [("2001:db8:43::1", i3, 1)], what="IPv6 via isp3")
+        assert multi.hops() == [("192.168.43.1", 1)]
+        heal(multi.lab, multi.isps[0])          # isp1 alone: its weight of 3 is no hop weight
+        wait_for(lambda: routes6(multi) == [("2001:db8:41::1", i1, 1)], what="IPv6 via isp1")
+        assert multi.hops() == [("192.168.41.1", 1)]
+        heal(multi.lab, multi.isps[1])
+        wait_for(lambda: routes6(multi) == both, what="IPv6 multipath back")
+    finally:
+        assert set(watch.stop()) == {1}
+    assert multi.daemon.status()["checks"]["failover"]["wan"]["repairs"] == 0, multi.daemon.output()
+
+
+def test_gateway_off_the_interface_network_is_a_warning_at_check_config_and_start(
+        multi: MultiLab) -> None:
+    multi.start("failover", ["tier: 1", "tier: 2", "tier: 3"]).stop()
+    text = multi.daemon.config.read_text().replace("gateway: 192.168.43.1",
+                                                   "gateway: 192.168.99.1")
+    multi.daemon.config.write_text(text)
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "192.168.99.1" in t)
+    warning = (f"{multi.daemon.config}:{line}: checks.failover.wan.uplinks.isp3.gateway: "
+               f"warning: 192.168.99.1 is not on {multi.ifs[2]}'s networks (192.168.43.2/24): "
+               "the kernel will refuse a route through it")
+    ctl = str(Path(sys.executable).with_name("netsentinel-ctl"))
+    result = multi.lab.run(multi.router, ctl, "check-config", str(multi.daemon.config))
+    assert result.stderr.decode().splitlines() == [warning]
+    assert result.stdout.decode().startswith(f"{multi.daemon.config}: OK")
+    multi.daemon.start()
+    assert warning in multi.daemon.output()
+    wait_for(lambda: multi.hops() == [("192.168.41.1", 1)], what="route via isp1")

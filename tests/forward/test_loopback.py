@@ -22,6 +22,7 @@ from netsentinel.forward.events import (
     ConnectionRejected,
 )
 from netsentinel.forward.listener import Forwarder
+from netsentinel.forward.relay import Connection
 from tests.forward.peers import (
     BackendFactory,
     Peer,
@@ -328,6 +329,7 @@ async def test_megabytes_arrive_intact_and_pipes_are_returned(rig: Rig, host: st
     await eventually(lambda: len(client.data) >= len(payload), what="8 MiB echoed")
     assert client.data == payload
     [conn] = forwarder.connections.values()
+    assert isinstance(conn, Connection)
     assert (conn.up, conn.down) == (len(payload), len(payload))
     # a quiet connection holds no pipe: they went back to the pool
     assert all(flow.buffer.pipe is None for flow in conn.flows)

@@ -46,7 +46,9 @@ class Setup:
         accepted, peer = listener.accept()
         accepted.setblocking(False)
         self.forwarder.accepted(accepted, peer)
-        return self.forwarder.connections[max(self.forwarder.connections)], client
+        conn = self.forwarder.connections[max(self.forwarder.connections)]
+        assert isinstance(conn, Connection)     # relayed here: no workers
+        return conn, client
 
     def connect(self) -> tuple[Connection, socket.socket, socket.socket]:
         conn, client = self.accept()

@@ -14,7 +14,7 @@ from twisted.internet.testing import MemoryReactorClock
 from netsentinel.config import load_config
 from netsentinel.events import EventBus
 from netsentinel.features import Context
-from netsentinel.ha.config import HaConfig
+from netsentinel.ha.config import HaConfig, holds
 from netsentinel.ha.notify import FifoReader, Notice, ensure_fifo, parse_line
 from netsentinel.ha.service import HaService
 from netsentinel.ha.weight import Health, uplink_health
@@ -71,9 +71,15 @@ def config_file(tmp_path: Path, master_only: str) -> Path:
 def test_master_only_names_features(tmp_path: Path) -> None:
     config = load_config(str(config_file(tmp_path, "[forward, docker]")), {})
     assert config.features["ha"].master_only == ("forward", "docker")
+    config = load_config(str(config_file(tmp_path, "[forward, ddns, failover]")), {})
+    assert holds(config.features["ha"]) == ("forward", "checks.ddns", "checks.failover")
     with pytest.raises(ConfigError) as error:
-        load_config(str(config_file(tmp_path, "[forward, ddns]")), {})
-    assert "ha.master_only: item 1: 'ddns' is a monitor of checks" in str(error.value)
+        load_config(str(config_file(tmp_path, "[forward, ping]")), {})
+    assert "ha.master_only: item 1: 'ping' is a monitor of checks that only watches" in str(
+        error.value)
+    with pytest.raises(ConfigError) as error:
+        load_config(str(config_file(tmp_path, "[checks, ddns]")), {})
+    assert "ha.master_only: checks moves as a whole already: ddns in it too" in str(error.value)
     with pytest.raises(ConfigError) as error:
         load_config(str(config_file(tmp_path, "[forwards]")), {})
     assert "'forwards' is not a feature (one of: addresses, checks" in str(error.value)
@@ -97,6 +103,9 @@ class FakeSwitch:
 
     def running(self, key: str) -> bool:
         return key in self.on
+
+    def held_parts(self, feature: str) -> frozenset[str]:
+        return frozenset()
 
     def status(self, key: str) -> Any:
         return self.checks

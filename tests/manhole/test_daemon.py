@@ -93,8 +93,8 @@ def manhole(lab: Lab, tmp_path: Path) -> Iterator[Manhole]:
 
 def test_ssh_command_is_evaluated_in_the_daemon(manhole: Manhole) -> None:
     assert manhole.evaluate("sorted(forward.forwarders)") == "['alpha', 'beta']"
-    # forward, manhole and the control socket
-    assert manhole.evaluate("len(daemon.services)") == "3"
+    # forward, manhole, the control socket and the history sampler of the status page
+    assert manhole.evaluate("len(daemon.services)") == "4"
 
 
 def test_key_login_logs_no_refusal(manhole: Manhole) -> None:
@@ -113,14 +113,14 @@ def test_ssh_command_that_raises_exits_non_zero(manhole: Manhole) -> None:
 def test_interactive_prompt_over_a_pty(manhole: Manhole) -> None:
     result = manhole.ssh(manhole.admin, tty=True,
                          input="len(daemon.services) * 1000 + 7\r\x04")   # Ctrl-D leaves
-    assert "\n3007\n" in result.stdout, result.stdout + result.stderr   # text mode: \r\n → \n
+    assert "\n4007\n" in result.stdout, result.stdout + result.stderr   # text mode: \r\n → \n
     assert result.returncode == 0
 
 
 def test_piped_input_without_a_pty_gets_the_plain_prompt(manhole: Manhole) -> None:
     result = manhole.ssh(manhole.admin, input="x = len(daemon.services)\nx * 1000 + 7\n")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-2:] == ["3007", ">>>"]
+    assert result.stdout.split()[-2:] == ["4007", ">>>"]
 
 
 def test_key_not_in_authorized_keys_is_refused(manhole: Manhole) -> None:

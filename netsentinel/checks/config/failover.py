@@ -40,6 +40,7 @@ class Uplink:
     weight: int = 1                  # multi-WAN balance: its share of the multipath route
     probes: tuple[ProbeSpec, ...] = ()   # multi-WAN: empty means ICMP to targets()
     quorum: int = 0                  # multi-WAN: probes that must answer (0: all of them)
+    where: dict[int, str] = attrs.field(factory=dict, eq=False)   # family: FILE:LINE: key
 
     @property
     def target(self) -> str | None:
@@ -143,7 +144,9 @@ def _uplink(s: Section, role: str, default_table: int, probe: Probe,
     uplink = Uplink(role, s.get("interface", interface_name, "?"), s.get("name", _uplink_name, role.lower()),
                     gateway, ping, s.get("postping", optional_address, None),
                     s.get("table", integer(1, 0xFFFFFFF0), default_table), gateway6, ping6,
-                    _quality(s.section("quality"), probe) if s.has("quality") else None)
+                    _quality(s.section("quality"), probe) if s.has("quality") else None,
+                    where={f: f"{s.file}:{s.line_of(k)}: {s.key_path(k)}"
+                           for f, k in ((4, "gateway"), (6, "gateway6")) if s.has(k)})
     if finish:
         s.done()
     return uplink
