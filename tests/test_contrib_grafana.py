@@ -38,6 +38,7 @@ forward:
   echo:
     listen: "127.0.0.1:{front}"
     backend: "127.0.0.1:{backend}"
+    ban: {{after: 20, window: 60, for: 600}}     # the bans panel: loopback is never banned
 checks:
   ping:
     isp: {{target: 10.0.8.1, interval: 1, count: 1, wait: 1}}
