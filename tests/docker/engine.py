@@ -37,48 +37,109 @@ def busybox_tarball() -> bytes:
     return out.getvalue()
 
 
-class Dockerd:
-    def __init__(self, lab: Lab, ns: str, live_restore: bool = False) -> None:
+class Engine:
+    """What a private container engine in a lab namespace offers the tests, whichever it is
+    (dockerd here, podman's service in tests/docker/podman.py): its socket under a short
+    root of its own, its command-line client pointed at that socket, the busybox image."""
+
+    name = "engine"
+    log_name = "engine.log"
+
+    def __init__(self, lab: Lab, ns: str, prefix: str, socket_name: str,
+                 client: list[str]) -> None:
         self.lab = lab
-        self.options = ["--live-restore"] if live_restore else []
         self.ns = ns
         # short: a unix socket path has at most 107 bytes
-        self.root = Path(tempfile.mkdtemp(prefix="nsd", dir="/tmp"))
-        self.socket = str(self.root / "docker.sock")
+        self.root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+        self.socket = str(self.root / socket_name)
+        self.client = [*client, f"unix://{self.socket}"]
         self.process: subprocess.Popen[bytes] | None = None
         self.imported = False
 
-    def start(self) -> Dockerd:
-        with open(self.root / "dockerd.log", "ab") as log:
-            # nsenter joins only the network namespace (`ip netns exec` would also give it
-            # a fresh /sys without the cgroup mounts dockerd needs); unshare gives it a
-            # private mount namespace, so its mounts vanish with it and its shims
-            self.process = subprocess.Popen([
-                "nsenter", f"--net=/run/netns/{self.ns}", "unshare", "--mount", "dockerd", "--data-root", str(self.root / "data"),
-                "--exec-root", str(self.root / "exec"), "--host", f"unix://{self.socket}",
-                "--pidfile", str(self.root / "dockerd.pid"), "--storage-driver", "vfs",
-                "--iptables=false", "--ip6tables=false", "--bridge=none", *self.options],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.lab.processes.append(self.process)
-        wait_for(self._answers, timeout=30, what="dockerd answering")
+    def _started(self, process: subprocess.Popen[bytes]) -> None:
+        """Wait until the engine answers, then import the image (once)."""
+        self.process = process
+        self.lab.processes.append(process)
+        wait_for(self._answers, timeout=30, what=f"{self.name} answering")
         if not self.imported:
-            self.docker("import", "-", IMAGE, input=busybox_tarball())
+            self.cli("import", "-", IMAGE, input=busybox_tarball())
             self.imported = True
-        return self
 
     def _answers(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise AssertionError(f"dockerd exited:\n{self.output()}")
+            raise AssertionError(f"{self.name} exited:\n{self.output()}")
         return os.path.exists(self.socket) and subprocess.run(
-            [DOCKER, "-H", f"unix://{self.socket}", "version"], capture_output=True).returncode == 0
+            [*self.client, "version"], capture_output=True).returncode == 0
 
-    def docker(self, *args: str, input: bytes | None = None) -> str:
-        result = subprocess.run([DOCKER, "-H", f"unix://{self.socket}", *args],
-                                capture_output=True, input=input)
+    def cli(self, *args: str, input: bytes | None = None) -> str:
+        result = subprocess.run([*self.client, *args], capture_output=True, input=input)
         if result.returncode != 0:
-            raise RuntimeError(f"docker {' '.join(args)}: {result.stderr.decode().strip()}")
+            raise RuntimeError(f"{Path(self.client[0]).name} {' '.join(args)}: "
+                               f"{result.stderr.decode().strip()}")
         return result.stdout.decode().strip()
+
+    def addresses(self, name: str, network: str) -> dict[str, Any]:
+        data = json.loads(self.cli("inspect", name))[0]
+        return data["NetworkSettings"]["Networks"][network]  # type: ignore[no-any-return]
+
+    def ip(self, name: str, network: str) -> str:
+        return str(self.addresses(name, network)["IPAddress"])
+
+    def stop(self, timeout: float = 60) -> None:
+        """SIGTERM to the engine (nsenter and unshare exec it: same pid), then wait."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+
+    def output(self) -> str:
+        return (self.root / self.log_name).read_text(errors="replace")
+
+
+def kill_under(root: Path) -> None:
+    """Kill what names ``root`` on its command line (dockerd's shims, podman's conmon,
+    which leave their engine) and the containers under them."""
+    table: dict[int, tuple[int, bytes]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            table[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
+    owners = {pid for pid, (_, cmdline) in table.items() if str(root).encode() in cmdline}
+    children = {pid for pid, (ppid, _) in table.items() if ppid in owners}
+    for pid in [*children, *owners]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class Dockerd(Engine):
+    name = "dockerd"
+    log_name = "dockerd.log"
+
+    def __init__(self, lab: Lab, ns: str, live_restore: bool = False) -> None:
+        super().__init__(lab, ns, "nsd", "docker.sock", [DOCKER, "-H"])
+        self.options = ["--live-restore"] if live_restore else []
+
+    docker = Engine.cli
+
+    def start(self) -> Dockerd:
+        with open(self.root / self.log_name, "ab") as log:
+            # nsenter joins only the network namespace (`ip netns exec` would also give it
+            # a fresh /sys without the cgroup mounts dockerd needs); unshare gives it a
+            # private mount namespace, so its mounts vanish with it and its shims
+            self._started(subprocess.Popen([
+                "nsenter", f"--net=/run/netns/{self.ns}", "unshare", "--mount", "dockerd",
+                "--data-root", str(self.root / "data"),
+                "--exec-root", str(self.root / "exec"), "--host", f"unix://{self.socket}",
+                "--pidfile", str(self.root / "dockerd.pid"), "--storage-driver", "vfs",
+                "--iptables=false", "--ip6tables=false", "--bridge=none", *self.options],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        return self
 
     def network(self, name: str, *subnets: str) -> None:
         ipv6 = ["--ipv6"] if any(":" in s for s in subnets) else []
@@ -88,21 +149,9 @@ class Dockerd:
         return self.docker("run", "-d", "--name", name, "--network", network, *options,
                            IMAGE, "/bin/sleep", "100000")
 
-    def addresses(self, name: str, network: str) -> dict[str, Any]:
-        data = json.loads(self.docker("inspect", name))[0]
-        return data["NetworkSettings"]["Networks"][network]  # type: ignore[no-any-return]
-
-    def ip(self, name: str, network: str) -> str:
-        return str(self.addresses(name, network)["IPAddress"])
-
-    def stop(self) -> None:
-        """Graceful: dockerd stops its containers and its containerd."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)   # nsenter execs dockerd: same pid
-            self.process.wait(timeout=60)
-
     def close(self) -> None:
-        """Remove every container, stop dockerd, kill what outlived it (live-restore)."""
+        """Remove every container, stop dockerd (gracefully: it stops its containers and
+        its containerd), kill what outlived it (live-restore)."""
         try:
             if self.process is not None and self.process.poll() is None:
                 try:
@@ -112,28 +161,5 @@ class Dockerd:
                 finally:
                     self.stop()
         finally:
-            self._kill_shims()
+            kill_under(self.root)
             shutil.rmtree(self.root, ignore_errors=True)
-
-    def _kill_shims(self) -> None:
-        """Shims (and the containers under them) name our exec root on their command line."""
-        table: dict[int, tuple[int, bytes]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                    cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-                except OSError:
-                    continue
-                table[int(entry)] = (int(stat.rsplit(")", 1)[1].split()[1]), cmdline)
-        shims = {pid for pid, (_, cmdline) in table.items()
-                 if str(self.root).encode() in cmdline}
-        children = {pid for pid, (ppid, _) in table.items() if ppid in shims}
-        for pid in [*children, *shims]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def output(self) -> str:
-        return (self.root / "dockerd.log").read_text(errors="replace")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.docker.engine import Dockerd
-from tests.lab import Daemon, Lab, wait_for
+from tests.docker.hostlab import EngineHost
+from tests.lab import Lab, wait_for
 
 CONFIG = """
 docker:
@@ -29,39 +28,15 @@ docker:
   action: {dir}/action.sh
 """
 
-ACTION = """#!/bin/sh
-echo "$@" >> {dir}/action.log
-"""
-
-
-class Host:
+class Host(EngineHost):
     """A namespace with a private dockerd and the daemon watching it."""
 
     def __init__(self, lab: Lab, ns: str, dockerd: Dockerd, tmp_path: Path) -> None:
-        self.lab = lab
-        self.ns = ns
         self.dockerd = dockerd
-        self.dir = tmp_path
-        action = tmp_path / "action.sh"
-        action.write_text(ACTION.format(dir=tmp_path))
-        action.chmod(0o755)
-        self.daemon = Daemon(lab, ns, tmp_path, self.config())
+        super().__init__(lab, ns, tmp_path, CONFIG.format(socket=dockerd.socket, dir=tmp_path))
 
     def config(self, text: str = CONFIG) -> str:
         return text.format(socket=self.dockerd.socket, dir=self.dir)
-
-    def set(self, name: str) -> builtins.set[str] | None:
-        return self.lab.nft_set(self.ns, "inet", "filter", name)
-
-    def wait_set(self, name: str, expected: builtins.set[str]) -> None:
-        wait_for(lambda: self.set(name) == expected, what=f"{name} == {expected}")
-
-    def docker(self) -> dict[str, Any]:
-        return self.daemon.status()["docker"]  # type: ignore[no-any-return]
-
-    def actions(self) -> list[str]:
-        log = self.dir / "action.log"
-        return log.read_text().splitlines() if log.exists() else []
 
 
 @pytest.fixture

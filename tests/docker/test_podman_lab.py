@@ -9,7 +9,6 @@ events, and is asked for ``died`` where Docker says ``die`` (docs/docker.md, Pod
 
 from __future__ import annotations
 
-import builtins
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import Any
 import pytest
 
 from netsentinel.docker.containers import ANY_NETWORK, LISTED, Container, expect, lagging
+from tests.docker.hostlab import EngineHost
 from tests.docker.podman import Podman
-from tests.lab import Daemon, Lab, require, wait_for
+from tests.lab import Lab, require, wait_for
 
 CONFIG = """
 docker:
@@ -34,42 +34,18 @@ docker:
   action: {dir}/action.sh
 """
 
-ACTION = """#!/bin/sh
-echo "$@" >> {dir}/action.log
-"""
-
-
-class Host:
+class Host(EngineHost):
     """A namespace with a private podman service, two podman networks, and the daemon."""
 
     def __init__(self, lab: Lab, ns: str, podman: Podman, tmp_path: Path) -> None:
-        self.lab = lab
-        self.ns = ns
         self.podman = podman
-        self.dir = tmp_path
         # unique names and subnets: nothing here may meet another test's or the machine's
         net = secrets.randbelow(50)
         self.front, self.back = f"front{lab.tag}", f"back{lab.tag}"
         self.subnets = (f"10.{150 + net}.1.0/24", f"fd{150 + net:02x}::/64",
                         f"10.{150 + net}.2.0/24")
-        action = tmp_path / "action.sh"
-        action.write_text(ACTION.format(dir=tmp_path))
-        action.chmod(0o755)
-        self.daemon = Daemon(lab, ns, tmp_path, CONFIG.format(
+        super().__init__(lab, ns, tmp_path, CONFIG.format(
             socket=podman.socket, dir=tmp_path, front=self.front))
-
-    def set(self, name: str) -> builtins.set[str] | None:
-        return self.lab.nft_set(self.ns, "inet", "filter", name)
-
-    def wait_set(self, name: str, expected: builtins.set[str]) -> None:
-        wait_for(lambda: self.set(name) == expected, what=f"{name} == {expected}")
-
-    def docker(self) -> dict[str, Any]:
-        return self.daemon.status()["docker"]  # type: ignore[no-any-return]
-
-    def actions(self) -> list[str]:
-        log = self.dir / "action.log"
-        return log.read_text().splitlines() if log.exists() else []
 
 
 @pytest.fixture
