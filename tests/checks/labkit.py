@@ -71,6 +71,29 @@ def default_routes(lab: Lab, ns: str, metric: int, family: int = 4) -> list[dict
     return [r for r in json.loads(out or b"[]") if r.get("metric", 0) == metric]
 
 
+NGINX = """
+pid {dir}/nginx.pid;
+error_log {dir}/nginx.err;
+events {{}}
+http {{
+  access_log off;
+  default_type text/plain;
+  client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
+  uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
+{servers}
+}}
+"""
+
+
+def start_nginx(lab: Lab, ns: str, directory: Path, servers: str) -> subprocess.Popen[bytes]:
+    """nginx in ``ns`` serving these ``server { ... }`` lines (HTTP/HTTPS echo services),
+    its pid, log and temp files under ``directory``."""
+    (directory / "tmp").mkdir(exist_ok=True)
+    conf = directory / "nginx.conf"
+    conf.write_text(NGINX.format(dir=directory, servers=servers))
+    return lab.popen(ns, ["nginx", "-c", str(conf), "-g", "daemon off;"])
+
+
 def make_certificates(directory: Path, names: list[str]) -> Path:
     """A test CA and one certificate per name (``<name>.crt``/``.key``); returns the CA file."""
     def openssl(*args: str) -> None:

@@ -9,24 +9,14 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from tests.checks.labkit import Recorder, make_certificates, netns_hosts, peer
+from tests.checks.labkit import Recorder, make_certificates, netns_hosts, peer, start_nginx
 from tests.lab import Daemon, Lab, require, wait_for
 
-NGINX = """
-pid {dir}/nginx.pid;
-error_log {dir}/nginx.err;
-events {{}}
-http {{
-  access_log off;
-  default_type text/plain;
-  client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
-  uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
+ECHOES = """
   server {{ listen 10.0.9.1:443 ssl; ssl_certificate {dir}/ip.test.crt;
            ssl_certificate_key {dir}/ip.test.key; location / {{ return 200 "$remote_addr\\n"; }} }}
   server {{ listen 10.0.9.2:443 ssl; ssl_certificate {dir}/liar.test.crt;
-           ssl_certificate_key {dir}/liar.test.key; location / {{ return 200 "{lie}\\n"; }} }}
-}}
-"""
+           ssl_certificate_key {dir}/liar.test.key; location / {{ return 200 "{lie}\\n"; }} }}"""
 
 CONFIG = """
 checks:
@@ -50,11 +40,8 @@ def test_a_lying_source_cannot_move_the_address(lab: Lab, tmp_path: Path) -> Non
     with netns_hosts(router, "10.0.9.1 ip.test\n10.0.9.2 liar.test\n"):
         web, _ = peer(lab, router, "w", "10.0.9.10/24", "10.0.9.1/24", "10.0.9.2/24",
                       "10.0.9.53/24")
-        (tmp_path / "tmp").mkdir()
         ca = make_certificates(tmp_path, ["ip.test", "liar.test"])
-        (tmp_path / "nginx.conf").write_text(NGINX.format(dir=tmp_path, lie="10.66.0.1"))
-        nginx = lab.popen(web, ["nginx", "-c", str(tmp_path / "nginx.conf"),
-                                "-g", "daemon off;"])
+        nginx = start_nginx(lab, web, tmp_path, ECHOES.format(dir=tmp_path, lie="10.66.0.1"))
         names = tmp_path / "names"
         names.write_text("10.0.9.10 myip.test\n")       # the DNS method tells the truth
         dnsmasq = lab.popen(web, ["dnsmasq", "--no-daemon", "--conf-file=/dev/null",

@@ -14,25 +14,15 @@ from typing import Any
 import pytest
 
 from netsentinel.atomic import write_atomic
-from tests.checks.labkit import Recorder, make_certificates, netns_hosts, peer
+from tests.checks.labkit import Recorder, make_certificates, netns_hosts, peer, start_nginx
 from tests.lab import Daemon, Lab, require, wait_for
 
-NGINX = """
-pid {dir}/nginx.pid;
-error_log {dir}/nginx.err;
-events {{}}
-http {{
-  access_log off;
-  default_type text/plain;
-  client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; fastcgi_temp_path {dir}/tmp;
-  uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;
+ECHOES = """
   server {{ listen 10.0.8.1:80; location / {{ return 200 "$remote_addr\\n"; }} }}
   server {{ listen 10.0.8.1:443 ssl; ssl_certificate {dir}/ip.test.crt;
            ssl_certificate_key {dir}/ip.test.key; location / {{ return 200 "$remote_addr\\n"; }} }}
   server {{ listen 10.0.8.2:443 ssl; ssl_certificate {dir}/wrong.test.crt;
-           ssl_certificate_key {dir}/wrong.test.key; location / {{ return 200 "$remote_addr"; }} }}
-}}
-"""
+           ssl_certificate_key {dir}/wrong.test.key; location / {{ return 200 "$remote_addr"; }} }}"""
 
 CONFIG = """
 checks:
@@ -67,10 +57,8 @@ def test_external_address_follows_http_https_and_dns_sources(lab: Lab, tmp_path:
     router = hosts
     web, wan = peer(lab, router, "w", "10.0.8.10/24", "10.0.8.1/24", "10.0.8.2/24",
                     "10.0.8.53/24")
-    (tmp_path / "tmp").mkdir()
     ca = make_certificates(tmp_path, ["ip.test", "wrong.test"])
-    (tmp_path / "nginx.conf").write_text(NGINX.format(dir=tmp_path))
-    nginx = lab.popen(web, ["nginx", "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"])
+    nginx = start_nginx(lab, web, tmp_path, ECHOES.format(dir=tmp_path))
     names = tmp_path / "names"
     names.write_text("10.0.7.7 myip.test\n")
     dnsmasq = lab.popen(web, ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv",
