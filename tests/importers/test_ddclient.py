@@ -6,9 +6,6 @@ provider blocks (a ``\\`` followed by a comment, a blank line after the last one
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,19 +16,10 @@ from netsentinel.cli.importers.ddclient import read_config
 from netsentinel.config import parse_config
 
 
-@pytest.fixture
-def here() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="ns-ddclient-", dir="/tmp"))
-    try:
-        yield directory
-    finally:
-        shutil.rmtree(directory)
-
-
-def imported(here: Path, text: str) -> str:
-    path = here / "ddclient.conf"
+def imported(scratch: Path, text: str) -> str:
+    path = scratch / "ddclient.conf"
     path.write_text(text)
-    return convert("ddclient", [str(path), "--", "--secret-dir", str(here)], read_file)
+    return convert("ddclient", [str(path), "--", "--secret-dir", str(scratch)], read_file)
 
 
 def loaded(text: str) -> dict[str, DdnsConfig]:
@@ -57,9 +45,9 @@ def test_a_blank_or_comment_line_ends_a_continuation() -> None:
     assert conf.entries[0].settings["login"].value == "u"
 
 
-def test_a_backslash_then_a_comment_continues(here: Path) -> None:
+def test_a_backslash_then_a_comment_continues(scratch: Path) -> None:
     """ddclient.conf.in's blocks: ``zone=domain.tld,   \\ # comment``."""
-    text = imported(here, "protocol=cloudflare,          \\\n"
+    text = imported(scratch, "protocol=cloudflare,          \\\n"
                           "zone=example.net,             \\ # the zone\n"
                           "ttl=300,                      \\ # optional\n"
                           "password='cf-token',          \\ # API token\n"
@@ -70,8 +58,8 @@ def test_a_backslash_then_a_comment_continues(here: Path) -> None:
     assert ddns.update.zone == "example.net" and "cf-token" not in text
 
 
-def test_a_host_named_twice_keeps_its_first_entry(here: Path) -> None:
-    text = imported(here, "protocol=dyndns2, server=first.example.net, login=alice, password=one "
+def test_a_host_named_twice_keeps_its_first_entry(scratch: Path) -> None:
+    text = imported(scratch, "protocol=dyndns2, server=first.example.net, login=alice, password=one "
                           "home.example.org\n"
                           "protocol=dyndns2, server=second.example.net, login=bob, password=two, "
                           "wildcard=yes home.example.org,other.example.org\n")
@@ -86,9 +74,9 @@ def test_a_host_named_twice_keeps_its_first_entry(here: Path) -> None:
     assert "# line 2: home.example.org: already named on line 1" in text
 
 
-def test_an_entry_without_login_imports_without_credentials(here: Path) -> None:
+def test_an_entry_without_login_imports_without_credentials(scratch: Path) -> None:
     """ddclient.conf.in's dyndns.org block has no login=: ddclient sends no credentials."""
-    text = imported(here, "daemon=300\n"
+    text = imported(scratch, "daemon=300\n"
                           "#\n"
                           "server=members.dyndns.org,            \\\n"
                           "protocol=dyndns2                      \\\n"
@@ -99,13 +87,13 @@ def test_an_entry_without_login_imports_without_credentials(here: Path) -> None:
     assert "password_file:" not in text
 
 
-def test_env_secrets_map_to_the_daemons_environment(here: Path,
+def test_env_secrets_map_to_the_daemons_environment(scratch: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """``password_env=VAR``: ddclient read the secret from its environment; the instance
     reads it from the daemon's (password_env / token_env); a ``login_env`` is read here."""
     monkeypatch.setenv("NS_DDNS_LOGIN", "envuser")
     monkeypatch.delenv("NS_UNSET", raising=False)
-    text = imported(here, "login_env=NS_DDNS_LOGIN, password_env=NS_DDNS_PW a.example.org\n"
+    text = imported(scratch, "login_env=NS_DDNS_LOGIN, password_env=NS_DDNS_PW a.example.org\n"
                           "protocol=cloudflare, zone=example.net, password_env=NS_CF_TOKEN "
                           "b.example.net\n"
                           "login=u, server_env=NS_UNSET, password=p c.example.org\n")
@@ -120,16 +108,16 @@ def test_env_secrets_map_to_the_daemons_environment(here: Path,
     assert "from-env" not in text
 
 
-def test_a_file_without_entries_imports_empty(here: Path) -> None:
+def test_a_file_without_entries_imports_empty(scratch: Path) -> None:
     """ddclient.conf as shipped (every entry commented out): ddclient starts and warns."""
-    text = imported(here, "daemon=300\n# protocol=dyndns2 \\\n# host.example.org\n")
+    text = imported(scratch, "daemon=300\n# protocol=dyndns2 \\\n# host.example.org\n")
     assert loaded(text) == {}
     assert "# no entry: ddclient updates the host names at the end of a line" in text
     assert "# daemon=300 (line 1): after the last entry, applies to none" in text
 
 
-def test_what_ddclient_ignores_is_a_note_not_a_refusal(here: Path) -> None:
-    text = imported(here, "login=u password=p if-skip=x a.example.org u2 p2 extra words\n"
+def test_what_ddclient_ignores_is_a_note_not_a_refusal(scratch: Path) -> None:
+    text = imported(scratch, "login=u password=p if-skip=x a.example.org u2 p2 extra words\n"
                           "protocol=dnsmadeeasy, login=l, password=p id-1,id-2,...\n")
     assert "if-skip: deprecated in ddclient, does nothing (dropped)" in text
     assert "extra words: words after HOSTS LOGIN PASSWORD, ignored by ddclient" in text
