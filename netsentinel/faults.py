@@ -177,7 +177,3 @@ class FaultsStatus:
         return [f"{key}: {fault.count} unexpected error(s), last: {fault.last}"
                 for key, fault in sorted(self.features.items())]
 
-
-def problems(status: FaultsStatus) -> list[str]:
-    return status.problems()
-

@@ -10,8 +10,7 @@ from twisted.python.failure import Failure
 
 from netsentinel.actions import ActionsStatus
 from netsentinel.control.clients import ControlStatus
-from netsentinel.control.statuspage import problems as page_problems
-from netsentinel.faults import DAEMON, FaultRecorder, FaultsStatus, feature_of, problems, summary
+from netsentinel.faults import DAEMON, FaultRecorder, FaultsStatus, feature_of, summary
 from netsentinel.metrics import render
 from netsentinel.snapshot import to_json
 from netsentinel.status import DaemonStatus
@@ -136,11 +135,11 @@ def test_metrics_show_every_configured_feature_from_zero() -> None:
 def test_each_feature_with_faults_is_a_problem_on_the_status_page() -> None:
     faults = FaultRecorder(task.Clock())
     faults.record("traffic", "trigger vpn", _failure(AttributeError("no x")))
-    assert problems(faults.status()) == [
+    assert faults.status().problems() == [
         "traffic: 1 unexpected error(s), last: trigger vpn: AttributeError: no x"]
     status = daemon_status(faults.status())
-    assert page_problems(status) == problems(faults.status())
-    assert page_problems(daemon_status(FaultsStatus())) == []
+    assert status.problems() == faults.status().problems()
+    assert daemon_status(FaultsStatus()).problems() == []
 
 
 def test_a_legacy_log_err_counts_too() -> None:

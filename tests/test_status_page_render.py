@@ -16,7 +16,6 @@ from netsentinel.control.statuspage import (
     MAX_REFRESH,
     StatusPage,
     duration,
-    problems,
     refresh_seconds,
     size,
 )
@@ -106,7 +105,7 @@ def test_problems_are_listed_first_and_rows_marked() -> None:
     broken["checks"]["failover"]["wan"]["active"] = None
     broken["traffic"]["triggers"]["vpn"]["failures"] = 2
     broken["manhole"]["error"] = "Address already in use"
-    assert problems(read_status(broken)) == [      # by feature, in the page's order
+    assert read_status(broken).problems() == [      # by feature, in the page's order
         "ping gw: alarm on 192.0.2.1",
         "updown net: offline",
         "failover wan: no uplink carries the default route",
@@ -169,13 +168,13 @@ def test_ddns_provider_state_is_shown_and_a_refusal_is_a_problem() -> None:
                                                       "result": "good", "detail": "",
                                                       "at": NOW - 60}}}
     assert text(render(status), "ddns")[1][6] == "ok 198.51.100.7"
-    assert problems(read_status(status)) == []
+    assert read_status(status).problems() == []
     ext["provider"].update(state="retrying", next_attempt=NOW + 300)
     ext["provider"]["hosts"]["home.example.org"]["result"] = "911"
     assert text(render(status), "ddns")[1][6] == "retrying 198.51.100.7 (911) next in 5m 0s"
     ext["provider"].update(state="failed", address=None, next_attempt=None)
     ext["provider"]["hosts"]["home.example.org"]["result"] = "badauth"
-    assert problems(read_status(status)) == ["ddns ext: provider failed (badauth)"]
+    assert read_status(status).problems() == ["ddns ext: provider failed (badauth)"]
     row = render(status).find(".//table[@id='ddns']/tbody/tr")
     assert row is not None and row.get("class") == "bad"
 

@@ -21,7 +21,7 @@ from netsentinel.page import PageView
 from netsentinel.readable import duration, size
 from netsentinel.status import DaemonStatus
 
-__all__ = ["MAX_REFRESH", "StatusPage", "duration", "problems", "refresh_seconds", "size"]
+__all__ = ["MAX_REFRESH", "StatusPage", "duration", "refresh_seconds", "size"]
 
 DEFAULT_REFRESH = 5
 MAX_REFRESH = 3600      # an hour: a larger value is as good as off, and says so
@@ -48,11 +48,6 @@ def refresh_seconds(value: bytes | None) -> int:
         return DEFAULT_REFRESH
     seconds = int(value)        # ValueError for text: the caller answers 400
     return 0 if seconds <= 0 else min(seconds, MAX_REFRESH)
-
-
-def problems(status: DaemonStatus) -> list[str]:
-    """Everything wrong, daemon first; each feature words its own (its snapshot)."""
-    return status.problems()
 
 
 class StatusPage(Element):
@@ -104,7 +99,7 @@ class StatusPage(Element):
 
     @renderer
     def problems(self, request: Any, tag: Tag) -> Tag | str:
-        found = problems(self.status)
+        found = self.status.problems()     # daemon first; each feature words its own
         if not found:
             return ""
         return tags.div(tags.h2(f"{len(found)} problem(s)"),
