@@ -19,7 +19,6 @@ events are updated back in the reactor thread.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -173,7 +172,6 @@ class SetWriter:
     def __init__(self, sink: str, bus: Any, reactor: Any, nft: NftClient | None = None,
                  in_thread: InThread[Any] | None = None) -> None:
         self.where: tuple[str, str] | None = None     # family, table of the last write
-        self.repairs: Counter[str] = Counter()       # "family table set" -> outside changes undone
         self._resync: Callable[[], None] | None = None
         self._unwatch: Callable[[], None] | None = None
         self._refill = False                         # the next write follows our own reload
@@ -187,6 +185,15 @@ class SetWriter:
         self._in_thread: InThread[Any] = in_thread or (lambda f: pool_thread(reactor, f))
 
     # -- healing: told of outside changes by the daemon's SetsWatch
+
+    @property
+    def repairs(self) -> dict[str, int]:
+        """Outside changes undone, by "family table set" (from the sets' own counts)."""
+        if self.where is None:
+            return {}
+        family, table = self.where
+        return {f"{family} {table} {name}": state.repairs
+                for name, state in sorted(self.states.items()) if state.repairs}
 
     def watch(self, watch: SetsWatch, resync: Callable[[], None]) -> None:
         """Call ``resync`` (the feature's debounced sync) whenever another program
@@ -283,7 +290,6 @@ class SetWriter:
     def _repaired(self, family: str, table: str, o: Outcome, state: SetState) -> None:
         """The kernel lost what we had written and last read back: someone else did it."""
         where = f"{family} {table} {o.spec.name}"
-        self.repairs[where] += 1
         state.repairs += 1
         count = len(o.elements or ())
         log.info("set {where} refilled after an outside change ({count} element{s})",
