@@ -480,34 +480,70 @@ stream {{ server {{ listen 127.0.0.1:{port} udp; proxy_pass {backend}; proxy_tim
     return [subprocess.Popen(["nginx", "-c", str(config), "-p", str(workdir)], **quiet)]
 
 
-def udp_measure(name: str, peers: str, workdir: Path, seconds: float,
-                sessions: int) -> dict[str, float]:
-    print(f"measuring udp {name}", file=sys.stderr, flush=True)
-    processes = udp_tool(name, workdir)
+def udp_load(peers: str, name: str, seconds: float) -> tuple[float, float]:
+    """Round trips/s and bytes/s through one tool: 16 sessions, 512 B, 8 in flight."""
+    out = subprocess.run([peers, "load", "127.0.0.1", str(UDP_FRONT[name]), "16", str(seconds),
+                          "512", "8"], capture_output=True, text=True, check=True,
+                         timeout=seconds + 30)
+    rate, volume = (float(x) for x in out.stdout.split())
+    return rate, volume
+
+
+def udp_memory(name: str, peers: str, processes: list[subprocess.Popen[bytes]],
+               sessions: int) -> float:
+    """PSS growth of the tool (with its children) per 1,000 held sessions, in KiB."""
+    held = sessions if name != "socat" else min(sessions, 300)    # socat forks per session
+    before = sum(pss_kib(p.pid) for p in processes)
+    holder = subprocess.Popen([peers, "hold", "127.0.0.1", str(UDP_FRONT[name]), str(held)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    time.sleep(2.0)
+    after = sum(pss_kib(p.pid) for p in processes)
+    holder.communicate("")
+    return (after - before) * 1000 / held
+
+
+def udp_stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def udp_measure(names: list[str], peers: str, workdir: Path, seconds: float,
+                sessions: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Every tool up at once; a warm-up load each, then ``rounds`` loads taking turns
+    (so a busy moment of the machine falls on all of them), the median kept."""
+    tools = {}
+    for name in names:
+        tool_dir = workdir / f"udp-{name}"
+        tool_dir.mkdir()
+        tools[name] = udp_tool(name, tool_dir)
     try:
-        time.sleep(3.0 if name == "netsentinel" else 1.0)     # twistd takes its time
-        port = str(UDP_FRONT[name])
-        out = subprocess.run([peers, "load", "127.0.0.1", port, "16", str(seconds), "512", "8"],
-                             capture_output=True, text=True, check=True, timeout=seconds + 30)
-        rate, volume = (float(x) for x in out.stdout.split())
-        held = sessions if name != "socat" else min(sessions, 300)    # socat forks per session
-        before = sum(pss_kib(p.pid) for p in processes)
-        holder = subprocess.Popen([peers, "hold", "127.0.0.1", port, str(held)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        time.sleep(2.0)
-        after = sum(pss_kib(p.pid) for p in processes)
-        holder.communicate("")
-        return {"udp_round_trips_per_s": rate, "udp_mbytes_per_s": volume / 1e6,
-                "udp_kib_per_1000_sessions": (after - before) * 1000 / held}
+        time.sleep(3.0)                                     # twistd takes its time
+        rates: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+        for name in names:
+            udp_load(peers, name, 1.0)                      # sessions made, caches warm
+        for turn in range(rounds):
+            for name in names:
+                print(f"measuring udp {name}, round {turn + 1} of {rounds}", file=sys.stderr,
+                      flush=True)
+                rates[name].append(udp_load(peers, name, seconds))
+        results = {}
+        for name in names:
+            rate, volume = sorted(rates[name])[len(rates[name]) // 2]
+            results[name] = {"udp_round_trips_per_s": rate, "udp_mbytes_per_s": volume / 1e6,
+                             "udp_kib_per_1000_sessions":
+                                 udp_memory(name, peers, tools[name], sessions)}
+            print("udp", name, json.dumps(results[name]),
+                  "rounds", [round(r) for r, _ in rates[name]], flush=True)
+        return results
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        for processes in tools.values():
+            udp_stop(processes)
 
 
 def udp_report(results: dict[str, dict[str, float]]) -> str:
@@ -524,19 +560,15 @@ def udp_report(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def udp_part(workdir: Path, seconds: float, sessions: int, only: list[str]) -> str:
+def udp_part(workdir: Path, seconds: float, sessions: int, only: list[str],
+             rounds: int) -> str:
     source = workdir / "udp_peers.c"
     source.write_text(UDP_PEERS)
     peers = str(workdir / "udp_peers")
     subprocess.run(["cc", "-O2", "-o", peers, str(source)], check=True)
     echo = subprocess.Popen([peers, "echo", str(UDP_ECHO)], start_new_session=True)
-    results: dict[str, dict[str, float]] = {}
     try:
-        for name in only:
-            tool_dir = workdir / f"udp-{name}"
-            tool_dir.mkdir()
-            results[name] = udp_measure(name, peers, tool_dir, seconds, sessions)
-            print("udp", name, json.dumps(results[name]), flush=True)
+        results = udp_measure(only, peers, workdir, seconds, sessions, rounds)
     finally:
         os.killpg(echo.pid, signal.SIGTERM)
     return udp_report(results)
@@ -551,6 +583,8 @@ def main() -> None:
                         help="tcp (the figures above), bans (CPU under a banned flood), udp")
     parser.add_argument("--udp-only", default="netsentinel,socat,nginx")
     parser.add_argument("--udp-sessions", type=int, default=2000)
+    parser.add_argument("--udp-rounds", type=int, default=3,
+                        help="UDP loads per tool, taking turns; the median is reported")
     parser.add_argument("--workers", default="1",
                         help="netsentinel's forward.workers (N or auto); haproxy then runs "
                              "nbthread = cores")
@@ -595,7 +629,8 @@ def main() -> None:
             print(f"daemon CPU, 50 clients flooding connects: {bans['cpu_flood_no_ban_pct']:.1f}% "
                   f"of a core refusing them, {bans['cpu_flood_banned_pct']:.1f}% once banned")
         if "udp" in parts:
-            print(udp_part(workdir, args.seconds, args.udp_sessions, args.udp_only.split(",")))
+            print(udp_part(workdir, args.seconds, args.udp_sessions, args.udp_only.split(","),
+                           args.udp_rounds))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from netsentinel.forward.config import ServiceConfig
 from netsentinel.forward.events import ConnectionClosed, ConnectionOpened, ConnectionRejected
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.limiter import Limiter, with_default_cap
+from netsentinel.forward.poller import Poller
 from netsentinel.forward.status import ServiceStatus, UdpStatus
 from netsentinel.forward.summary import SUMMARY_INTERVAL, summarize
 from netsentinel.forward.udpsession import Session
@@ -59,6 +60,7 @@ class UdpForwarder(Shared, service.Service):
         self.sid = config.name
         self.config = config
         self.reactor = self.clock = reactor
+        self.seconds = reactor.seconds
         self.bus = bus
         self.mirror = mirror
         self.bound = bound
@@ -70,9 +72,11 @@ class UdpForwarder(Shared, service.Service):
         self.counters = counters.ServiceCounters(reactor.seconds())
         self.backend = Backend(reactor, config.backend, self.sid)
         self.listener: Reader | None = None
+        self.poller: Poller | None = None
         self.sweeper: LoopingCall | None = None
         self.state = "new"
         self.evicted = self.dropped = 0
+        self._dumping = bool(config.print_bytes)
         self.closed_datagrams_up = self.closed_datagrams_down = 0
         self._numbers = 0
         self._unreported: Counter[str] = Counter()
@@ -90,8 +94,8 @@ class UdpForwarder(Shared, service.Service):
         sock, self.bound = self.bound, None
         listen = self.config.listen
         sock = sock or bind_udp(listen.host, listen.port, self.config.freebind)
-        self.listener = Reader(sock, self.reactor,
-                               self.sid, self.received)
+        self.poller = Poller(self.reactor, self.sid, self._fault)
+        self.listener = Reader(sock, self.poller, self.received)
         self.listener.start()
         self.sweeper = LoopingCall(self.faults.guarded("forward", f"{self.sid} sweep", self.sweep))
         self.sweeper.clock = self.clock
@@ -122,6 +126,9 @@ class UdpForwarder(Shared, service.Service):
         if self.listener is not None:
             self.listener.close()
             self.listener = None
+        if self.poller is not None:
+            self.poller.close()
+            self.poller = None
         if self.sweeper is not None and self.sweeper.running:
             self.sweeper.stop()
         self.backend.stop()
@@ -138,6 +145,7 @@ class UdpForwarder(Shared, service.Service):
         """Limits, idle time, blacklist and backend in place; open sessions are kept
         (on the backend they started with)."""
         old = self._retune(config)
+        self._dumping = bool(config.print_bytes)
         if self.running and old.session_idle != config.session_idle and self.sweeper:
             self.sweeper.stop()
             self.sweeper.start(max(0.05, min(1.0, config.session_idle / 4)), now=False)
@@ -147,9 +155,9 @@ class UdpForwarder(Shared, service.Service):
     # -- datagrams
 
     def received(self, data: bytes, peer: Any, local: bytes | None) -> None:
-        key = (peer[0], peer[1], local)     # one flow: client address, and where it wrote
+        key = peer if local is None else (peer, local)      # udpsession.flow, inlined
         session = self.sessions.get(key)
-        now = self.clock.seconds()
+        now = self.seconds()
         if session is None:
             session = self._admit(peer, local, now)
             if session is None:
@@ -158,7 +166,7 @@ class UdpForwarder(Shared, service.Service):
         elif now - session.placed > REORDER:
             self.sessions.move_to_end(key)
             session.placed = now
-        if self.config.print_bytes:
+        if self._dumping:
             self._dump(session, "client->backend", data)
         if not session.send(data, now):
             self.dropped += 1
@@ -176,14 +184,13 @@ class UdpForwarder(Shared, service.Service):
                 self.bans.strike(ip, reason, now)
             return None
         address = self.backend.address
-        if address is None:
+        if address is None or self.poller is None:
             self.limiter.release(ip)
             self.counters.backend_failures += 1
             return None
         self._numbers += 1
         try:
-            session = Session(self._numbers, peer, ip, local, now, address, self.reactor,
-                              self.sid, self._reply, self._backend_failed)
+            session = Session(self._numbers, peer, ip, local, now, address, self.poller, self)
         except OSError as e:
             self.limiter.release(ip)
             self.counters.backend_failures += 1
@@ -191,7 +198,7 @@ class UdpForwarder(Shared, service.Service):
                      backend=str(self.config.backend), why=e.strerror)
             return None
         BUDGET.opened(1)
-        self.sessions[(peer[0], peer[1], local)] = session
+        self.sessions[session.key] = session
         self.counters.accepted += 1
         self.counters.accessed_at = now
         if self.bus.wants(ConnectionOpened):
@@ -213,22 +220,27 @@ class UdpForwarder(Shared, service.Service):
             self._end(next(iter(self.sessions.values())), "evicted")
         return self.limiter.admit(ip, now)
 
-    def _reply(self, session: Session, data: bytes) -> None:
-        if self.listener is None:
+    # -- udpsession.Owner
+
+    def reply(self, session: Session, data: bytes) -> None:
+        listener = self.listener
+        if listener is None:
             return
-        now = self.clock.seconds()
-        session.replied(len(data), now)
+        session.last_activity = now = self.seconds()
         if now - session.placed > REORDER and session.key in self.sessions:
             self.sessions.move_to_end(session.key)
             session.placed = now
-        if self.config.print_bytes:
+        if self._dumping:
             self._dump(session, "backend->client", data)
-        if not self.listener.send(data, session.peer, session.local):
+        if not listener.send(data, session.peer, session.local):
             self.dropped += 1
 
-    def _backend_failed(self, session: Session, e: OSError) -> None:
+    def backend_failed(self, session: Session, e: OSError) -> None:
         self.counters.backend_failures += 1
         self.dropped += 1
+
+    def _fault(self, e: BaseException) -> None:
+        self.faults.record("forward", f"{self.sid} datagram", e)
 
     def _dump(self, session: Session, arrow: str, data: bytes) -> None:
         for line in hexdump(data, self.config.print_bytes_max):

@@ -18,11 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import error
-from twisted.internet.interfaces import IReadDescriptor
-from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from netsentinel import restart
+from netsentinel.forward.poller import Poller
 from netsentinel.forward.port import set_freebind
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
@@ -79,19 +77,22 @@ def source(family: int, local: bytes | None) -> list[tuple[int, int, bytes]]:
     return [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("i4s4s", 0, local, b"\0" * 4))]
 
 
-@implementer(IReadDescriptor)
+def refused(e: OSError) -> bool:
+    """An error a UDP socket reports for an earlier datagram (ICMP: nobody listens)."""
+    return e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
+
+
 class Reader:
-    """A UDP socket on the reactor: ``received(data, peer, local)`` per datagram, at most
-    ``MAX_READS`` per turn; ``local`` only when the socket asked for it."""
+    """A UDP socket in a :class:`Poller`: ``received(data, peer, local)`` per datagram;
+    ``local`` only when the socket asked for it."""
 
-    __slots__ = ("sock", "reactor", "name", "received", "failed", "reading", "pktinfo")
+    __slots__ = ("sock", "poller", "received", "failed", "reading", "pktinfo")
 
-    def __init__(self, sock: _socket.socket, reactor: Any, name: str,
+    def __init__(self, sock: _socket.socket, poller: Poller,
                  received: Callable[[bytes, Any, bytes | None], None],
                  failed: Callable[[OSError], None] = lambda e: None) -> None:
         self.sock: _socket.socket | None = sock
-        self.reactor = reactor
-        self.name = name
+        self.poller = poller
         self.received = received
         self.failed = failed            # an error queued by ICMP (the backend refused)
         self.reading = False
@@ -102,12 +103,12 @@ class Reader:
     def start(self) -> None:
         if not self.reading and self.sock is not None:
             self.reading = True
-            self.reactor.addReader(self)
+            self.poller.add(self.sock.fileno(), self)
 
     def stop(self) -> None:
-        if self.reading:
+        if self.reading and self.sock is not None:
             self.reading = False
-            self.reactor.removeReader(self)
+            self.poller.remove(self.sock.fileno())
 
     def close(self) -> None:
         self.stop()
@@ -115,17 +116,13 @@ class Reader:
             self.sock.close()
             self.sock = None
 
-    def fileno(self) -> int:
-        return self.sock.fileno() if self.sock is not None else -1
-
-    def logPrefix(self) -> str:
-        return f"forward {self.name}"
-
-    def doRead(self) -> None:
+    def readable(self) -> None:
+        """Datagrams until none waits, at most ``MAX_READS``: a listening socket holds
+        the datagrams of every client, so the EAGAIN that ends a drain is shared."""
         sock = self.sock
-        if sock is None:
-            return
         for _ in range(MAX_READS):
+            if sock is None:
+                return
             try:
                 if self.pktinfo:
                     data, ancillary, _flags, peer = sock.recvmsg(MAX_DATAGRAM, ANCILLARY)
@@ -136,13 +133,12 @@ class Reader:
             except BlockingIOError:
                 return
             except OSError as e:
-                if e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+                if refused(e):
                     self.failed(e)
                     continue
                 return
             self.received(data, peer, local)
-            if self.sock is None:       # closed by the callback
-                return
+            sock = self.sock                # None: closed by the callback
 
     def send(self, data: bytes, peer: Any, local: bytes | None) -> bool:
         """Send one datagram; False when it was dropped (a full buffer, an error)."""
@@ -156,6 +152,3 @@ class Reader:
         except OSError:
             return False
         return True
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.close()
