@@ -30,11 +30,12 @@ class Limiter:
     per_ip: dict[str, int] = attrs.Factory(dict)
     buckets: dict[str, tuple[float, float]] = attrs.Factory(dict)   # ip → (tokens, at)
 
-    def admit(self, ip: str, now: float) -> str | None:
-        """Count a new connection from ``ip``, or return the reason it is refused."""
+    def admit(self, ip: str, now: float, cap: bool = True) -> str | None:
+        """Count a new connection from ``ip``, or return the reason it is refused;
+        ``cap`` False: every limit but ``conn_limit`` (the caller makes room)."""
         limits = self.limits
         count = self.per_ip.get(ip, 0)
-        if limits.conn_limit and self.total >= limits.conn_limit:
+        if cap and limits.conn_limit and self.total >= limits.conn_limit:
             return "conn_limit"
         if limits.ip_limit and not count and len(self.per_ip) >= limits.ip_limit:
             return "ip_limit"

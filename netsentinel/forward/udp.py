@@ -214,11 +214,15 @@ class UdpForwarder(Shared, service.Service):
         if self.bans is not None and self.bans.refuses(ip, now):
             return "banned"
         limits = self.limiter.limits
-        if limits.conn_limit and self.limiter.total >= limits.conn_limit \
-                and limits.conn_limit_action == "wait" and self.sessions:
-            self.evicted += 1       # the cap: the least recently active session makes room
+        full = bool(limits.conn_limit and self.limiter.total >= limits.conn_limit
+                    and limits.conn_limit_action == "wait" and self.sessions)
+        reason = self.limiter.admit(ip, now, cap=not full)
+        if full and reason is None:
+            # the cap: the least recently active session makes room, and only for a
+            # newcomer every other limit admits
+            self.evicted += 1
             self._end(next(iter(self.sessions.values())), "evicted")
-        return self.limiter.admit(ip, now)
+        return reason
 
     # -- udpsession.Owner
 

@@ -71,6 +71,19 @@ def test_at_the_cap_the_least_recently_active_session_is_evicted() -> None:
         forwarder.stopService()
 
 
+def test_at_the_cap_a_newcomer_another_limit_refuses_evicts_nobody() -> None:
+    forwarder, _ = make(limits=Limits(conn_limit=2, ip_limit=1))
+    try:
+        forwarder.received(b"1", ("10.0.0.1", 1), None)
+        forwarder.received(b"2", ("10.0.0.1", 2), None)     # the cap, one client address
+        forwarder.received(b"3", ("10.0.0.2", 1), None)     # ip_limit refuses it
+        assert sorted(s.port for s in forwarder.sessions.values()) == [1, 2]
+        assert forwarder.evicted == 0 and forwarder.counters.rejected["ip_limit"] == 1
+        assert forwarder.limiter.total == 2
+    finally:
+        forwarder.stopService()
+
+
 def test_with_reject_at_the_cap_the_newcomer_is_dropped() -> None:
     forwarder, _ = make(limits=Limits(conn_limit=1, conn_limit_action="reject"))
     try:
