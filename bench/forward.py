@@ -178,6 +178,18 @@ listen guarded
     def memory(self) -> int:
         return sum(pss_kib(p.pid) for p in self.processes)
 
+    def settled_memory(self, timeout: float = 20.0) -> int:
+        """PSS once it stops moving: a worker process still importing at start would
+        otherwise count its own start-up as memory of the held connections."""
+        last, deadline = self.memory(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.memory()
+            if abs(now - last) < 64:
+                return now
+            last = now
+        return last
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -241,7 +253,7 @@ def measure(tool: Tool, binary: str, seconds: float, idle: int) -> dict[str, flo
     print(f"measuring {tool.name}", file=sys.stderr, flush=True)
     base = tool.base
     n = idle if tool.name != "socat" else min(idle, 500)   # socat forks per connection
-    before = tool.memory()
+    before = tool.settled_memory()
     holder = subprocess.Popen([binary, "hold", "127.0.0.1", str(base), str(n)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"

@@ -130,10 +130,17 @@ class ServiceConfig:
             (other.listen, other.backlog, other.protocol, other.freebind)
 
 
+# the workers' nice value: the main process (accepting, admitting, the control socket)
+# gets the CPU first on a busy box; nginx's ``worker_priority``, ours defaults lower
+WORKER_PRIORITY = 10
+SECTION_KEYS = ("workers", "worker_priority")      # forward: keys that are not services
+
+
 @attrs.frozen
 class ForwardConfig:
     services: tuple[ServiceConfig, ...] = ()
     workers: int = 1        # relaying processes; 1: the main process relays, as always
+    worker_priority: int = WORKER_PRIORITY
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
@@ -242,8 +249,9 @@ def parse(section: Section, options: Mapping[str, Any]) -> ForwardConfig | None:
     if not section.keys() and not specs:
         return None
     workers = section.get("workers", _workers, 1)
+    priority = section.get("worker_priority", integer(-20, 19), WORKER_PRIORITY)
     services = [_service(name, section.section(name)) for name in section.keys()
-                if name != "workers"]
+                if name not in SECTION_KEYS]
     for spec in specs:
         try:
             services.append(from_option(spec))
@@ -251,7 +259,7 @@ def parse(section: Section, options: Mapping[str, Any]) -> ForwardConfig | None:
             section.problems.append(Problem("--forward", 0, "forward", str(e)))
     _check_unique(section, services)
     section.done()
-    return ForwardConfig(tuple(services), workers)
+    return ForwardConfig(tuple(services), workers, priority)
 
 
 def _workers(value: Any) -> int:

@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from netsentinel.forward.channel import Channel, Message, pair
-from netsentinel.forward.config import ServiceConfig, Timeouts
+from netsentinel.forward.config import WORKER_PRIORITY, ServiceConfig, Timeouts
 from netsentinel.forward.owner import Record
 
 log = Logger()
@@ -99,6 +99,7 @@ class WorkerProcess(protocol.ProcessProtocol):
             env=dict(os.environ), childFDs={0: "w", 1: "r", 2: "r", 3: theirs.fileno()})
         theirs.close()
         self.pid = process.pid
+        pool.prioritize(self.pid)
         for message in pool.services.values():
             self.channel.send(message)
         log.info("forward: worker {index} started (pid {pid})", index=index, pid=self.pid)
@@ -179,9 +180,10 @@ class WorkerProcess(protocol.ProcessProtocol):
 class Pool:
     """N worker processes, restarted when they die, until ``stop``."""
 
-    def __init__(self, count: int, reactor: Any) -> None:
+    def __init__(self, count: int, reactor: Any, priority: int = WORKER_PRIORITY) -> None:
         self.count = count
         self.reactor = reactor
+        self.priority = priority
         self.workers: dict[int, WorkerProcess] = {}
         self.services: dict[str, Message] = {}
         self.running = False
@@ -198,9 +200,25 @@ class Pool:
         if self.running and index <= self.count:
             self.workers[index] = WorkerProcess(self, index)
 
-    def resize(self, count: int) -> None:
-        """A reload changed ``workers``: start the new ones, let the surplus drain away."""
+    def prioritize(self, pid: int | None) -> None:
+        """The worker's nice value (``worker_priority``): below the main process, whose
+        accept loop and control socket then get the CPU first when the box is busy."""
+        if pid is None:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, self.priority)
+        except OSError as e:
+            log.warn("forward: worker pid {pid}: priority {priority}: {why}", pid=pid,
+                     priority=self.priority, why=e.strerror)
+
+    def resize(self, count: int, priority: int = WORKER_PRIORITY) -> None:
+        """A reload changed ``workers``: start the new ones, let the surplus drain away;
+        every worker takes ``priority``."""
         old, self.count = self.count, count
+        if priority != self.priority:
+            self.priority = priority
+            for worker in self.workers.values():
+                self.prioritize(worker.pid)
         for index in range(old + 1, count + 1):
             if self.running and index not in self.workers:
                 self._spawn(index)

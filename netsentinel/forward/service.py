@@ -43,7 +43,8 @@ class Forwarding(MultiService):
         self.config = config
         self.context = context
         self.forwarders: dict[str, AnyForwarder] = {}
-        self.pool = Pool(config.workers, context.reactor) if config.workers > 1 else None
+        self.pool = Pool(config.workers, context.reactor, config.worker_priority) \
+            if config.workers > 1 else None
         self._bound: dict[str, _socket.socket] = {}    # by prepare(), for the next change
         for service_config in config.services:
             self._add(service_config)
@@ -122,7 +123,7 @@ class Forwarding(MultiService):
         """Adopt ``config``: in place where the listener stays, else the old service is
         stopped (its connections drain) and the new one listens at once."""
         self.config = config
-        self._resize(config.workers)
+        self._resize(config.workers, config.worker_priority)
         wanted = {s.name: s for s in config.services}
         for name, forwarder in list(self.forwarders.items()):
             new = wanted.get(name)
@@ -149,12 +150,12 @@ class Forwarding(MultiService):
         self.abandon()
         return True
 
-    def _resize(self, workers: int) -> None:
+    def _resize(self, workers: int, priority: int) -> None:
         """New services get the new pool; running ones keep relaying where they do."""
         if self.pool is not None and workers > 1:
-            self.pool.resize(workers)
+            self.pool.resize(workers, priority)
         elif self.pool is None and workers > 1:
-            self.pool = Pool(workers, self.context.reactor)
+            self.pool = Pool(workers, self.context.reactor, priority)
             if self.running:
                 self.pool.start()
             for forwarder in self.forwarders.values():

@@ -88,3 +88,14 @@ def test_bad_forward_option_is_refused() -> None:
 def test_whole_file_parses_with_the_forward_feature() -> None:
     config = parse_config(FULL, "test.yaml")
     assert config.features["forward"].services[0].name == "ssh"
+
+
+def test_workers_and_their_priority_are_section_keys_not_services() -> None:
+    config = read(FULL + "  workers: 3\n  worker_priority: 5\n")
+    assert config is not None
+    assert (config.workers, config.worker_priority) == (3, 5)
+    assert [s.name for s in config.services] == ["ssh"]
+    default = read(FULL)
+    assert default is not None and default.worker_priority == 10
+    with pytest.raises(ConfigError, match="worker_priority"):
+        read(FULL + "  worker_priority: 25\n")
