@@ -217,8 +217,8 @@ class Pool:
         old, self.count = self.count, count
         if priority != self.priority:
             self.priority = priority
-            for worker in self.workers.values():
-                self.prioritize(worker.pid)
+            for running in self.workers.values():
+                self.prioritize(running.pid)
         for index in range(old + 1, count + 1):
             if self.running and index not in self.workers:
                 self._spawn(index)
