@@ -101,6 +101,7 @@ def check_ports_free(ports: list[int]) -> None:
 
 class Tool:
     workers: str = "1"          # netsentinel's forward.workers; haproxy's nbthread follows
+    priority: int = 0           # netsentinel's forward.worker_priority
 
     def __init__(self, name: str, workdir: Path) -> None:
         self.name = name
@@ -127,6 +128,7 @@ class Tool:
         config.write_text(f"""
 forward:
   workers: {self.workers}
+  worker_priority: {self.priority}
   echo: {{listen: "127.0.0.1:{self.base}", backend: "127.0.0.1:{ECHO}"}}
   iperf: {{listen: "127.0.0.1:{self.base + 1}", backend: "127.0.0.1:{IPERF}"}}
   guarded:
@@ -600,9 +602,11 @@ def main() -> None:
     parser.add_argument("--workers", default="1",
                         help="netsentinel's forward.workers (N or auto); haproxy then runs "
                              "nbthread = cores")
+    parser.add_argument("--worker-priority", type=int, default=0,
+                        help="netsentinel's forward.worker_priority (the workers' nice value)")
     args = parser.parse_args()
     parts = args.parts.split(",")
-    Tool.workers = args.workers
+    Tool.workers, Tool.priority = args.workers, args.worker_priority
     names = args.only.split(",") if "tcp" in parts else []
     check_ports_free([ECHO, IPERF] + [FRONT[n] + i for n in names for i in range(3)])
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]

@@ -130,9 +130,10 @@ class ServiceConfig:
             (other.listen, other.backlog, other.protocol, other.freebind)
 
 
-# the workers' nice value: the main process (accepting, admitting, the control socket)
-# gets the CPU first on a busy box; nginx's ``worker_priority``, ours defaults lower
-WORKER_PRIORITY = 10
+# the workers' nice value (nginx's ``worker_priority``): above 0 the main process
+# (accepting, admitting, the control socket) gets the CPU first on a busy box, at the
+# cost of the relayed connections' latency (docs/forward.md has the figures)
+WORKER_PRIORITY = 0
 SECTION_KEYS = ("workers", "worker_priority")      # forward: keys that are not services
 
 

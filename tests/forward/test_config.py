@@ -96,6 +96,6 @@ def test_workers_and_their_priority_are_section_keys_not_services() -> None:
     assert (config.workers, config.worker_priority) == (3, 5)
     assert [s.name for s in config.services] == ["ssh"]
     default = read(FULL)
-    assert default is not None and default.worker_priority == 10
+    assert default is not None and default.worker_priority == 0
     with pytest.raises(ConfigError, match="worker_priority"):
         read(FULL + "  worker_priority: 25\n")
