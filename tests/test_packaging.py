@@ -326,6 +326,55 @@ def test_package_installs_keeps_edited_conffile_on_upgrade_and_purges(
         "# edited here", "venv removed", "# edited here", "configuration purged"]
 
 
+# a client that holds one connection through the forwarder across the upgrade
+_HOLDER = """
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"before\\n"); assert s.recv(100) == b"before\\n"
+print("held", flush=True)
+while not os.path.exists("/tmp/go"):
+    time.sleep(0.05)
+s.sendall(b"after\\n"); print("echoed", s.recv(100).decode().strip(), flush=True)
+"""
+
+
+def test_upgrade_hands_over_to_a_new_daemon_and_cuts_no_connection(
+        deb: Path, tmp_path: Path) -> None:
+    """dpkg -i over a running daemon: the postinst's ``netsentinel-ctl restart`` starts
+    a daemon of the new version on the same listener; a connection open through the old
+    one keeps working. (No systemd here: the daemon is started by hand, as the unit's
+    ExecStart would.)"""
+    front, back = 19431, 19432
+    output = in_throwaway_root(deb, tmp_path, f"""
+        dpkg -i /tmp/pkg/netsentinel.deb >/dev/null
+        printf 'forward:\\n  up: {{listen: "127.0.0.1:{front}", backend: "127.0.0.1:{back}", wait_timeout: 20}}\\n' > /tmp/fw.yaml
+        socat TCP-LISTEN:{back},bind=127.0.0.1,reuseaddr,fork EXEC:cat & echo_pid=$!
+        /usr/sbin/netsentinel --config /tmp/fw.yaml >/tmp/daemon.log 2>&1 &
+        old=$! new=
+        trap 'kill $echo_pid $old $new 2>/dev/null || true' EXIT
+        for i in $(seq 300); do netsentinel-ctl ping >/dev/null 2>&1 && break; sleep 0.1; done
+        cat > /tmp/holder.py <<'PY'
+{_HOLDER}
+PY
+        python3 /tmp/holder.py {front} > /tmp/holder.out &
+        holder=$!
+        for i in $(seq 300); do grep -q held /tmp/holder.out && break; sleep 0.1; done
+        reply=$(dpkg -i /tmp/pkg/netsentinel.deb | grep '^netsentinel:')
+        new=$(echo "$reply" | sed -n 's/.* daemon \\([0-9]*\\) took over.*/\\1/p')
+        echo "$reply" | sed 's/[0-9][0-9]*/N/g'
+        netsentinel-ctl ping
+        kill -0 $old && echo old daemon drains
+        touch /tmp/go
+        wait $holder
+        cat /tmp/holder.out
+        printf 'new\\n' | socat -t5 - TCP:127.0.0.1:{front}
+    """)
+    assert output.splitlines() == [
+        "netsentinel: OK: daemon N took over N listening sockets; pid N drains N "
+        "connections (up to wait_timeout)",
+        "PONG", "old daemon drains", "held", "echoed after", "new"]
+
+
 @pytest.fixture
 def unit_daemon(root: Path, lab: Lab, tmp_path: Path) -> Iterator[Running]:
     """The unit's ExecStart with the shipped configuration, in a namespace that has
