@@ -24,7 +24,7 @@ from twisted.logger import Logger
 
 from netsentinel.deferreds import in_thread
 from netsentinel.forward.bans import Ban, BanBook
-from netsentinel.forward.config import OWN_TABLE, BanConfig
+from netsentinel.forward.config import OWN_TABLE, WILDCARDS, BanConfig
 from netsentinel.nft.client import NftClient, NftError
 from netsentinel.nft.sets import SetSpec, expiries
 from netsentinel.nft.watch import SetsWatch
@@ -57,9 +57,12 @@ def _match(left: Any, right: Any) -> dict[str, Any]:
     return {"match": {"op": "==", "left": left, "right": right}}
 
 
-def rule_commands(config: BanConfig, protocol: str, port: int) -> list[dict[str, Any]]:
-    """Our table, the sets, and the service's chain with its two drop rules, in one go
-    (``add`` keeps what exists; the chain is flushed and refilled)."""
+def rule_commands(config: BanConfig, protocol: str, port: int,
+                  host: str = "::") -> list[dict[str, Any]]:
+    """Our table, the sets, and the service's chain with its drop rules, in one go
+    (``add`` keeps what exists; the chain is flushed and refilled).  A service listening
+    on one address drops banned clients only there: another service on the same port of
+    another address is not theirs to lose."""
     family, table = OWN_TABLE
     chain = {"family": family, "table": table, "name": config.set}
     commands: list[dict[str, Any]] = [{"add": {"table": {"family": family, "name": table}}}]
@@ -69,20 +72,33 @@ def rule_commands(config: BanConfig, protocol: str, port: int) -> list[dict[str,
     commands += [{"add": {"chain": {**chain, "type": "filter", "hook": "input",
                                     "prio": PRIORITY, "policy": "accept"}}},
                  {"flush": {"chain": chain}}]
-    mask = str(ipaddress.ip_network(f"::/{config.ipv6_prefix}").netmask)
-    saddr6 = {"payload": {"protocol": "ip6", "field": "saddr"}}
-    sources: list[tuple[Any, str]] = [
-        ({"payload": {"protocol": "ip", "field": "saddr"}}, config.set), (saddr6, config.set6)]
-    if config.set6_prefix is not None:
-        sources.append(({"&": [saddr6, mask]}, config.set6_prefix))
-    for source, name in sources:
+    for source, name, destination in _sources(config, host):
         commands.append({"add": {"rule": {
             "family": family, "table": table, "chain": config.set, "comment": "netsentinel ban",
             "expr": [_match({"meta": {"key": "l4proto"}}, protocol),
                      _match({"payload": {"protocol": "th", "field": "dport"}}, port),
+                     *destination,
                      _match(source, "@" + name),
                      {"drop": None}]}}})
     return commands
+
+
+def _sources(config: BanConfig, host: str) -> list[tuple[Any, str, list[dict[str, Any]]]]:
+    """(source expression, set, destination match) per rule: both families on a
+    wildcard address, the listener's own family and address otherwise."""
+    mask = str(ipaddress.ip_network(f"::/{config.ipv6_prefix}").netmask)
+    saddr4 = {"payload": {"protocol": "ip", "field": "saddr"}}
+    saddr6 = {"payload": {"protocol": "ip6", "field": "saddr"}}
+    rules4: list[tuple[Any, str]] = [(saddr4, config.set)]
+    rules6: list[tuple[Any, str]] = [(saddr6, config.set6)]
+    if config.set6_prefix is not None:
+        rules6.append(({"&": [saddr6, mask]}, config.set6_prefix))
+    if host in WILDCARDS:
+        return [(source, name, []) for source, name in rules4 + rules6]
+    version = ipaddress.ip_address(host).version
+    field = {"payload": {"protocol": "ip" if version == 4 else "ip6", "field": "daddr"}}
+    return [(source, name, [_match(field, host)])
+            for source, name in (rules4 if version == 4 else rules6)]
 
 
 def removal_commands(config: BanConfig) -> list[dict[str, Any]]:
@@ -100,8 +116,8 @@ class BanSets:
 
     def __init__(self, name: str, config: BanConfig, protocol: str, port: int, bus: Any,
                  reactor: Any, watch: SetsWatch | None = None,
-                 nft: NftClient | None = None) -> None:
-        self.config, self.protocol, self.port = config, protocol, port
+                 nft: NftClient | None = None, host: str = "::") -> None:
+        self.config, self.protocol, self.port, self.host = config, protocol, port, host
         self.reactor = reactor
         self.writer = SetWriter(f"forward bans {name}", bus, reactor, nft)
         self.nft = NftClient()          # the chain's own: the writer's runs in its own turn
@@ -138,7 +154,7 @@ class BanSets:
     @defer.inlineCallbacks
     def heal(self) -> Any:
         if self.config.table is None:
-            commands = rule_commands(self.config, self.protocol, self.port)
+            commands = rule_commands(self.config, self.protocol, self.port, self.host)
             try:
                 yield self._thread(lambda: self.nft.transaction(commands))
                 self.rule_error = None

@@ -42,7 +42,7 @@ class Banning:
         self.book = book or BanBook(config.ban, holds_local)
         self.book.config = config.ban
         self.sets = BanSets(config.name, config.ban, config.protocol, config.listen.port,
-                            bus, reactor, watch)
+                            bus, reactor, watch, host=config.listen.host)
         self.side = kernel_side(config)
         self.started: defer.Deferred[Any] = defer.succeed(None)
 

@@ -130,6 +130,8 @@ class ServiceConfig:
             (other.listen, other.backlog, other.protocol, other.freebind)
 
 
+WILDCARDS = ("0.0.0.0", "::")      # listen addresses that take every local address
+
 # the workers' nice value (nginx's ``worker_priority``): above 0 the main process
 # (accepting, admitting, the control socket) gets the CPU first on a busy box, at the
 # cost of the relayed connections' latency (docs/forward.md has the figures)

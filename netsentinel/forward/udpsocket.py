@@ -20,6 +20,7 @@ from typing import Any
 from twisted.internet import error
 
 from netsentinel import restart
+from netsentinel.forward.config import WILDCARDS
 from netsentinel.forward.poller import Poller
 from netsentinel.forward.port import set_freebind
 
@@ -27,7 +28,6 @@ IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 MAX_READS = 64              # datagrams per readable event: other sockets get their turn
 MAX_DATAGRAM = 65535
 ANCILLARY = socket.CMSG_SPACE(32)
-WILDCARDS = ("0.0.0.0", "::")
 RECEIVE_BUFFER = 4 << 20    # bursts wait in the kernel (capped by net.core.rmem_max)
 
 

@@ -12,6 +12,7 @@ from tests.forward.routerlab import (
     FLOOD6_SIBLING,
     GOOD4,
     ROUTER4,
+    ROUTER4_SECOND,
     ROUTER6,
 )
 from tests.forward.routerlab import net as net  # the fixture
@@ -151,3 +152,21 @@ def test_an_ipv6_client_is_banned_with_its_whole_64(
     assert attempt(net["flood"], ROUTER6, FLOOD6_SIBLING) == "dropped"
     assert attempt(net["flood"], ROUTER4) == "open"         # its IPv4 address is not banned
     assert attempt(net["good"], "fd77:2::1") == "open"
+
+
+def test_a_ban_of_a_service_on_one_address_leaves_the_same_port_elsewhere_open(
+        lab: Lab, net: dict[str, str], tmp_path: Path) -> None:
+    echo_backend(lab, net["router"], BACKEND)
+    daemon = Daemon(lab, net["router"], tmp_path, f"""
+forward:
+  web:
+    listen: "{ROUTER4}:{FRONT}"
+    backend: "127.0.0.1:{BACKEND}"
+    ban: {{set: web_ban}}
+  other:
+    listen: "{ROUTER4_SECOND}:{FRONT}"
+    backend: "127.0.0.1:{BACKEND}"
+""").start()
+    assert daemon.ctl(f"forward ban web {FLOOD4}").startswith("OK")
+    assert attempt(net["flood"], ROUTER4) == "dropped"
+    assert attempt(net["flood"], ROUTER4_SECOND) == "open"

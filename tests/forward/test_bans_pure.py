@@ -99,6 +99,19 @@ def test_the_rule_drops_the_services_port_for_each_set() -> None:
     assert rules[2][2]["match"]["left"]["&"][1] == "ffff:ffff:ffff:ffff::"
 
 
+def test_a_service_on_one_address_drops_banned_clients_only_there() -> None:
+    config = BanConfig(set="ssh_ban", ipv6_prefix=64)
+    [rule] = [c["add"]["rule"]["expr"] for c in rule_commands(config, "tcp", 22, "192.0.2.1")
+              if "rule" in c.get("add", {})]
+    assert rule[2]["match"] == {"op": "==", "right": "192.0.2.1",
+                                "left": {"payload": {"protocol": "ip", "field": "daddr"}}}
+    assert rule[3]["match"]["right"] == "@ssh_ban"
+    rules6 = [c["add"]["rule"]["expr"] for c in rule_commands(config, "udp", 53, "2001:db8::1")
+              if "rule" in c.get("add", {})]
+    assert [r[3]["match"]["right"] for r in rules6] == ["@ssh_ban6", "@ssh_ban6p"]
+    assert {r[2]["match"]["right"] for r in rules6} == {"2001:db8::1"}
+
+
 def parsed(text: str) -> BanConfig | None:
     section = Section.from_text(text, "t.yaml")
     config = parse(section.section("forward"), {})
