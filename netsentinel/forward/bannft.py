@@ -26,7 +26,7 @@ from netsentinel.deferreds import in_thread
 from netsentinel.forward.bans import Ban, BanBook
 from netsentinel.forward.config import OWN_TABLE, WILDCARDS, BanConfig
 from netsentinel.nft.client import NftClient, NftError
-from netsentinel.nft.sets import SetSpec, expiries
+from netsentinel.nft.sets import SetSpec, comments, expiries
 from netsentinel.nft.watch import SetsWatch
 from netsentinel.nft.writer import SetWriter
 
@@ -111,6 +111,14 @@ def removal_commands(config: BanConfig) -> list[dict[str, Any]]:
                        for s in specs(config)]
 
 
+def _held(raw: Any) -> list[tuple[str, int, str]]:
+    """(element, seconds left, reason) of each ban a set holds; the reason is the
+    element's comment, written with it."""
+    notes = comments(raw)
+    return [(element, left or 0, notes.get(element, "restored from the kernel"))
+            for element, left in expiries(raw).items()]
+
+
 class BanSets:
     """The kernel side of one service's :class:`BanBook`."""
 
@@ -136,10 +144,10 @@ class BanSets:
         family, table = self.config.where
         try:
             found = yield self._thread(lambda: [
-                (element, left or 0, spec.name == self.config.set6_prefix)
+                (element, left, spec.name == self.config.set6_prefix, reason)
                 for spec in specs(self.config)
-                for element, left in expiries(
-                    self.nft.list_set(family, table, spec.name) or ()).items()])
+                for element, left, reason in _held(
+                    self.nft.list_set(family, table, spec.name) or ())])
             adopted = book.adopt(found, self.reactor.seconds())
             if adopted:
                 log.info("forward bans: {count} ban(s) read back from set {set}",
@@ -178,11 +186,13 @@ class BanSets:
         family, table = self.config.where
         desired: dict[SetSpec, frozenset[str]] = {}
         timeouts: dict[SetSpec, dict[str, int]] = {}
+        notes: dict[SetSpec, dict[str, str]] = {}
         for spec in specs(self.config):
             bans = [b for b in active if holds(spec, self.config, b)]
             desired[spec] = frozenset(b.element for b in bans)
             timeouts[spec] = {b.element: b.left(now) for b in bans}
-        return self.writer.write(family, table, True, desired, timeouts)
+            notes[spec] = {b.element: b.reason for b in bans}   # read back after a restart
+        return self.writer.write(family, table, True, desired, timeouts, notes)
 
     def close(self) -> None:
         self.writer.unwatch()

@@ -127,16 +127,16 @@ class BanBook:
         self.bans = {n: b for n, b in self.bans.items() if b.expires_at > now}
         return sorted(self.bans.values(), key=lambda b: (b.network.version, b.network))
 
-    def adopt(self, found: Iterable[tuple[str, int, bool]], now: float) -> int:
+    def adopt(self, found: Iterable[tuple[str, int, bool, str]], now: float) -> int:
         """Bans read back from the kernel after a restart: (element, seconds left,
-        whether it stands for an IPv6 prefix)."""
+        whether it stands for an IPv6 prefix, the reason its comment kept)."""
         count = 0
-        for element, left, prefix in found:
+        for element, left, prefix, reason in found:
             bits = self.config.ipv6_prefix if prefix else ""
             network = ipaddress.ip_network(f"{element}/{bits}" if bits else element,
                                            strict=False)
             if network not in self.bans and left > 0:
-                self.bans[network] = Ban(network, now + left, "restored from the kernel")
+                self.bans[network] = Ban(network, now + left, reason)
                 count += 1
         return count
 

@@ -14,6 +14,7 @@ import attrs
 
 from netsentinel.nft.elements import network_element
 
+COMMENT_MAX = 127       # the kernel keeps an element's comment in 128 bytes (NUL included)
 
 @attrs.frozen(order=True)
 class SetSpec:
@@ -101,9 +102,23 @@ def needs_refresh(expires: int | None, timeout: int) -> bool:
     return expires is None or expires * 2 < timeout or expires > timeout
 
 
-def _element_json(spec: SetSpec, text: str, timeout: int | None = None) -> Any:
+def comments(raw: Iterable[Any]) -> dict[str, str]:
+    """The comments elements of a plain set carry, by canonical address."""
+    return {str(ipaddress.ip_address(e["elem"]["val"])): str(e["elem"]["comment"])
+            for e in raw if isinstance(e, dict) and "comment" in e.get("elem", {})}
+
+
+def _element_json(spec: SetSpec, text: str, timeout: int | None = None,
+                  comment: str | None = None) -> Any:
     value = network_element(ipaddress.ip_network(text)) if spec.interval else text
-    return {"elem": {"val": value, "timeout": timeout}} if timeout else value
+    if not timeout and not comment:
+        return value
+    elem: dict[str, Any] = {"val": value}
+    if timeout:
+        elem["timeout"] = timeout
+    if comment:
+        elem["comment"] = comment[:COMMENT_MAX]
+    return {"elem": elem}
 
 
 def declare(family: str, table: str, specs: Iterable[SetSpec]) -> list[dict[str, Any]]:
@@ -126,7 +141,8 @@ def declare(family: str, table: str, specs: Iterable[SetSpec]) -> list[dict[str,
 
 def change(family: str, table: str, spec: SetSpec, current: frozenset[str] | None,
            want: frozenset[str], timeouts: Mapping[str, int] | None = None,
-           refresh: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+           refresh: frozenset[str] = frozenset(),
+           notes: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """Commands taking one set from ``current`` (None: just created, empty) to ``want``.
 
     A plain set gets only its difference (one address changing among 20,000 is
@@ -134,7 +150,8 @@ def change(family: str, table: str, spec: SetSpec, current: frozenset[str] | Non
     ranges are merged, is flushed and refilled.  Inside the one transaction the
     set is never seen half-done either way.  Elements of a timeout set are added with
     their ``timeouts`` (seconds); those in ``refresh`` are deleted and added again in the
-    same transaction, which restarts their timeout on every kernel.
+    same transaction, which restarts their timeout on every kernel.  ``notes`` become
+    the added elements' comments (what ``nft list set`` shows beside them).
     """
     where = {"family": family, "table": table, "name": spec.name}
     commands: list[dict[str, Any]] = []
@@ -145,10 +162,12 @@ def change(family: str, table: str, spec: SetSpec, current: frozenset[str] | Non
     again = refresh & base & want
     gone, new = sorted((base - want) | again), sorted((want - base) | again)
     timeouts = (timeouts or {}) if spec.timeout else {}
+    notes = notes or {}
     if gone:
         commands.append({"delete": {"element": {
             **where, "elem": [_element_json(spec, e) for e in gone]}}})
     if new:
         commands.append({"add": {"element": {
-            **where, "elem": [_element_json(spec, e, timeouts.get(e)) for e in new]}}})
+            **where, "elem": [_element_json(spec, e, timeouts.get(e), notes.get(e))
+                              for e in new]}}})
     return commands

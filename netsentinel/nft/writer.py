@@ -76,6 +76,7 @@ class Written:
 
 
 Timeouts = Mapping[SetSpec, Mapping[str, int]]    # per timeout set: element -> seconds
+Notes = Mapping[SetSpec, Mapping[str, str]]       # per set: element -> its comment
 
 
 @attrs.frozen
@@ -87,14 +88,15 @@ class Plan:
 
 
 def converge(nft: NftClient, family: str, table: str, create: bool,
-             desired: Mapping[SetSpec, frozenset[str]], timeouts: Timeouts | None = None) -> Written:
+             desired: Mapping[SetSpec, frozenset[str]], timeouts: Timeouts | None = None,
+             notes: Notes | None = None) -> Written:
     """Read back, diff, one transaction (set by set if refused). No reactor, no logging.
 
     An element of a timeout set (``SetSpec.timeout``) with a wanted timeout is re-added
     when half of it has run out (:func:`~netsentinel.nft.sets.needs_refresh`)."""
     done: list[Outcome] = []
     plans: dict[SetSpec, Plan] = {}
-    timeouts = timeouts or {}
+    timeouts, notes = timeouts or {}, notes or {}
     for spec, want in sorted(desired.items()):
         found = _read_back(nft, family, table, create, spec, want, timeouts.get(spec, {}))
         if isinstance(found, Plan):
@@ -104,14 +106,14 @@ def converge(nft: NftClient, family: str, table: str, create: bool,
     if not plans:
         return Written(tuple(done))
     try:
-        _commit(nft, family, table, plans, desired, timeouts)
+        _commit(nft, family, table, plans, desired, timeouts, notes)
         refused = None
         applied = list(plans)
     except NftError as e:
         refused, applied = str(e), []
         for spec in plans if len(plans) > 1 else ():
             try:
-                _commit(nft, family, table, {spec: plans[spec]}, desired, timeouts)
+                _commit(nft, family, table, {spec: plans[spec]}, desired, timeouts, notes)
                 applied.append(spec)
             except NftError as one:
                 done.append(Outcome(spec, error=str(one)))
@@ -152,11 +154,12 @@ def _read_back(nft: NftClient, family: str, table: str, create: bool, spec: SetS
 
 
 def _commit(nft: NftClient, family: str, table: str, plans: Mapping[SetSpec, Plan],
-            desired: Mapping[SetSpec, frozenset[str]], timeouts: Timeouts) -> None:
+            desired: Mapping[SetSpec, frozenset[str]], timeouts: Timeouts,
+            notes: Notes) -> None:
     commands = declare(family, table, [s for s, plan in plans.items() if plan.current is None])
     for spec, plan in sorted(plans.items()):
         commands += change(family, table, spec, plan.current, desired[spec],
-                           timeouts.get(spec), plan.refresh)
+                           timeouts.get(spec), plan.refresh, notes.get(spec))
     nft.transaction(commands)
 
 
@@ -231,24 +234,27 @@ class SetWriter:
 
     def write(self, family: str, table: str, create: bool,
               desired: Mapping[SetSpec, frozenset[str]],
-              timeouts: Timeouts | None = None) -> defer.Deferred[Any]:
+              timeouts: Timeouts | None = None,
+              notes: Notes | None = None) -> defer.Deferred[Any]:
         """Bring the sets to ``desired`` (plus retired ones emptied); fires with the
         specs that were rewritten. Failures are in the states and on the bus, never raised.
         A write asked for while one runs starts when it ends.  ``timeouts`` gives the
-        elements of timeout sets their timeouts in seconds (refreshed at half-time)."""
+        elements of timeout sets their timeouts in seconds (refreshed at half-time),
+        ``notes`` the comments added elements carry."""
         return self._lock.run(self._write, family, table, create, dict(desired),
-                              dict(timeouts or {}))
+                              dict(timeouts or {}), dict(notes or {}))
 
     @defer.inlineCallbacks
     def _write(self, family: str, table: str, create: bool,
-               desired: Mapping[SetSpec, frozenset[str]], timeouts: Timeouts) -> Any:
+               desired: Mapping[SetSpec, frozenset[str]], timeouts: Timeouts,
+               notes: Notes) -> Any:
         wanted = dict(desired)
         wanted.update({spec: frozenset() for spec in self.retired if spec not in wanted})
         if not wanted:
             return ()
         refill, self._refill = self._refill, False
         written: Written = yield self._in_thread(
-            lambda: converge(self.nft, family, table, create, wanted, timeouts))
+            lambda: converge(self.nft, family, table, create, wanted, timeouts, notes))
         if (family, table) != self.where:
             refill = True           # first write, or moved: nothing of ours was there
             self.where = (family, table)

@@ -82,9 +82,12 @@ def test_the_strikes_table_is_bounded() -> None:
 
 def test_bans_read_back_from_the_kernel_are_adopted() -> None:
     b = book(ipv6_prefix=64)
-    assert b.adopt([("10.0.0.2", 30, False), ("2001:db8::", 20, True), ("10.0.0.3", 0, False)],
-                   100) == 2
+    assert b.adopt([("10.0.0.2", 30, False, "per_ip_rate: 3 in 60s"),
+                    ("2001:db8::", 20, True, "restored from the kernel"),
+                    ("10.0.0.3", 0, False, "x")], 100) == 2
     assert [str(x.network) for x in b.active(100)] == ["10.0.0.2/32", "2001:db8::/64"]
+    assert [x.reason for x in b.active(100)] == ["per_ip_rate: 3 in 60s",
+                                                 "restored from the kernel"]
 
 
 def test_the_rule_drops_the_services_port_for_each_set() -> None:
