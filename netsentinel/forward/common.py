@@ -40,7 +40,7 @@ class Shared:
     def _retune(self, config: ServiceConfig) -> ServiceConfig:
         """A reload's common part: limits, backend and blacklist adopted; the old config."""
         old, self.config = self.config, config
-        self.limiter.limits = with_default_cap(config.limits)
+        self.limiter.limits = with_default_cap(config.limits, self._relays())
         if old.backend != config.backend:
             self.backend.stop()
             self.backend = Backend(self.reactor, config.backend, self.sid)
@@ -48,6 +48,10 @@ class Shared:
                 self.backend.start()
         self.entries.configure(config.blacklist)
         return old
+
+    def _relays(self) -> int:
+        """Processes holding this service's connections (its default cap scales)."""
+        return 1
 
     def _sides_start(self) -> None:
         """The nft sides once listening: the blacklist mirror synced, the bans in place."""

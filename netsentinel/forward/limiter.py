@@ -13,13 +13,14 @@ from netsentinel.fdbudget import BUDGET, default_conn_limit
 from netsentinel.forward.config import Limits
 
 
-def with_default_cap(limits: Limits) -> Limits:
-    """The configured limits; without ``conn_limit``, the one the process's descriptors
-    can carry (``fdbudget.default_conn_limit``), waiting at it."""
+def with_default_cap(limits: Limits, processes: int = 1) -> Limits:
+    """The configured limits; without ``conn_limit``, the one the descriptors of the
+    ``processes`` that hold the connections can carry (``fdbudget.default_conn_limit``
+    each: worker processes have a descriptor limit of their own), waiting at it."""
     if limits.conn_limit:
         return limits
     BUDGET.estimate()
-    return attrs.evolve(limits, conn_limit=default_conn_limit(BUDGET.limit),
+    return attrs.evolve(limits, conn_limit=default_conn_limit(BUDGET.limit) * processes,
                         conn_limit_action="wait")
 
 

@@ -67,7 +67,7 @@ class Forwarder(Shared, service.Service):
         self.reactor = self.clock = reactor
         self.bus = bus
         self.mirror = mirror                     # nft set that shadows the blacklist, or None
-        self.limiter = Limiter(with_default_cap(config.limits))
+        self.limiter = Limiter(with_default_cap(config.limits, self._relays()))
         self.entries = Entries(config.blacklist)  # the blacklist, ``reject``/``release`` too
         self.connections: dict[int, Connection | Remote] = {}
         self.counters = counters.ServiceCounters(self.clock.seconds())
@@ -347,6 +347,9 @@ class Forwarder(Shared, service.Service):
                                    self._unreported, self._failures)
 
     # -- blacklist (the rest in common.Shared)
+
+    def _relays(self) -> int:
+        return self.pool.count if self.pool is not None else 1
 
     def _live(self) -> Iterable[Connection | Remote]:
         return self.connections.values()

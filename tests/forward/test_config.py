@@ -99,3 +99,10 @@ def test_workers_and_their_priority_are_section_keys_not_services() -> None:
     assert default is not None and default.worker_priority == 0
     with pytest.raises(ConfigError, match="worker_priority"):
         read(FULL + "  worker_priority: 25\n")
+
+
+def test_the_default_cap_grows_with_the_processes_that_hold_the_connections() -> None:
+    from netsentinel.forward.limiter import with_default_cap
+    one = with_default_cap(Limits()).conn_limit
+    assert one > 0 and with_default_cap(Limits(), 3).conn_limit == 3 * one
+    assert with_default_cap(Limits(conn_limit=7), 3).conn_limit == 7

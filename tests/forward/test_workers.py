@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import select
 import signal
 import socket
 from pathlib import Path
 from typing import Any
 
+from netsentinel.fdbudget import default_conn_limit
 from tests.forward.test_daemon import dial, echo, echo_backend
 from tests.lab import Daemon, Lab, wait_for
 
@@ -67,6 +69,9 @@ def test_connections_spread_over_workers_and_stats_are_their_sum(lab: Lab,
         spread = workers_of(daemon)
         assert sorted(w["connections"] for w in spread.values()) == [3, 3, 3]
         assert {os.getpriority(os.PRIO_PROCESS, w["pid"]) for w in spread.values()} == {3}
+        # no conn_limit set: the default cap is what 3 workers' descriptors carry
+        assert service(daemon)["conn_limit"] == 3 * default_conn_limit(
+            resource.getrlimit(resource.RLIMIT_NOFILE)[1])   # the daemon raises its soft limit
         assert {w["pid"] for w in spread.values()} - {daemon.process.pid if daemon.process
                                                       else 0} == {w["pid"] for w in
                                                                   spread.values()}
