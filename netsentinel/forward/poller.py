@@ -21,7 +21,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 MAX_EVENTS = 256        # ready sockets per pass
-PASSES = 32             # passes per reactor turn: the reactor's other work waits no more
+PASSES = 32             # passes per reactor turn...
+TURN_CALLS = 1024       # ...and handler calls: with thousands of busy sessions a turn
+                        # stays a few ms, and the control socket and timers get theirs
 
 
 class Readable(Protocol):
@@ -75,10 +77,12 @@ class Poller:
         if self.epoll is None:
             return
         handlers, poll = self.handlers, self.epoll.poll
+        calls = 0
         for _ in range(PASSES):
             ready = poll(0, MAX_EVENTS)
             if not ready:
                 return
+            calls += len(ready)
             for fd, _ in ready:
                 handler = handlers.get(fd)      # gone: removed by an earlier handler
                 if handler is not None:
@@ -86,8 +90,8 @@ class Poller:
                         handler.readable()
                     except Exception as e:
                         self.failed(e)
-            if self.epoll is None:              # closed by a handler
-                return
+            if self.epoll is None or calls >= TURN_CALLS:   # closed by a handler, or
+                return                                      # enough for one turn
 
     def connectionLost(self, reason: Failure) -> None:
         self.close()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
+from netsentinel.forward import poller as module
 from netsentinel.forward.poller import PASSES, Poller
 
 
@@ -79,3 +82,23 @@ def test_a_turn_ends_after_its_passes_and_the_rest_waits_for_the_next() -> None:
     poller.close()
     a.close()
     peer.close()
+
+
+def test_a_turn_with_many_busy_sockets_ends_at_its_call_budget(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "TURN_CALLS", 4)
+    poller = Poller(Reactor(), "t", lambda e: None)
+    pairs = [pair() for _ in range(3)]
+    drains = [Drain(a) for a, _ in pairs]
+    for (a, peer), drain in zip(pairs, drains, strict=True):
+        poller.add(a.fileno(), drain)
+        for n in range(3):
+            peer.send(b"%d" % n)
+    poller.doRead()         # two passes of 3 ready sockets: 6 calls, over the budget
+    assert sum(len(d.got) for d in drains) == 6
+    poller.doRead()
+    assert sum(len(d.got) for d in drains) == 9
+    poller.close()
+    for a, peer in pairs:
+        a.close()
+        peer.close()
