@@ -49,26 +49,38 @@ def set_freebind(sock: _socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
 
 
-def bind(host: str, port: int, backlog: int, freebind: bool = False) -> _socket.socket:
-    """A listening, non-blocking TCP socket; ``CannotListenError`` when it cannot bind.
-    A socket passed by systemd or the daemon before a restart is taken instead."""
-    passed = restart.take(socket.SOCK_STREAM, host, port)
+def open_socket(kind: int, host: str, port: int, freebind: bool = False,
+                options: Callable[[_socket.socket], None] = lambda sock: None,
+                ready: Callable[[_socket.socket], None] = lambda sock: None
+                ) -> _socket.socket:
+    """A bound, non-blocking socket of ``kind`` (``SOCK_STREAM``, ``SOCK_DGRAM``);
+    ``CannotListenError`` when it cannot bind.  A socket passed by systemd or the daemon
+    before a restart is taken instead.  ``options`` sets the kind's own options before
+    the bind, ``ready`` finishes it after (a TCP socket listens)."""
+    passed = restart.take(kind, host, port)
     if passed is not None:
         return passed  # type: ignore[no-any-return]
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    sock = _socket.socket(family, kind | socket.SOCK_NONBLOCK)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if freebind:
             set_freebind(sock)
         if family == socket.AF_INET6 and host == "::":
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        options(sock)
         sock.bind((host, port))
-        sock.listen(backlog)
+        ready(sock)
     except OSError as e:
         sock.close()
         raise error.CannotListenError(host, port, e) from e
     return sock
+
+
+def bind(host: str, port: int, backlog: int, freebind: bool = False) -> _socket.socket:
+    """A listening, non-blocking TCP socket (:func:`open_socket`)."""
+    return open_socket(socket.SOCK_STREAM, host, port, freebind,
+                       ready=lambda sock: sock.listen(backlog))
 
 
 @implementer(IListeningPort, IReadDescriptor)

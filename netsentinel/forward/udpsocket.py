@@ -17,12 +17,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet import error
-
-from netsentinel import restart
 from netsentinel.forward.config import WILDCARDS
 from netsentinel.forward.poller import Poller
-from netsentinel.forward.port import set_freebind
+from netsentinel.forward.port import open_socket
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 MAX_READS = 64              # datagrams per readable event: other sockets get their turn
@@ -32,28 +29,16 @@ RECEIVE_BUFFER = 4 << 20    # bursts wait in the kernel (capped by net.core.rmem
 
 
 def bind_udp(host: str, port: int, freebind: bool = False) -> _socket.socket:
-    """A bound, non-blocking UDP socket; ``CannotListenError`` when it cannot bind."""
-    passed = restart.take(socket.SOCK_DGRAM, host, port)
-    if passed is not None:
-        return passed  # type: ignore[no-any-return]
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = _socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    """A bound, non-blocking UDP socket (:func:`~netsentinel.forward.port.open_socket`)
+    with a large receive buffer; on a wildcard address it asks for each datagram's
+    destination."""
+    def options(sock: _socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-        if freebind:
-            set_freebind(sock)
-        if family == socket.AF_INET6 and host == "::":
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         if host in WILDCARDS:
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
-            if family == socket.AF_INET6:
+            if sock.family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        raise error.CannotListenError(host, port, e) from e
-    return sock
+    return open_socket(socket.SOCK_DGRAM, host, port, freebind, options)
 
 
 def destination(ancillary: list[tuple[int, int, bytes]]) -> bytes | None:
