@@ -6,8 +6,9 @@ here the reactor watches one descriptor (this epoll, readable while any socket i
 is) and one ``doRead`` hands every ready socket to its handler, in passes: a handler
 reads one datagram, and a socket with more waiting is ready again in the next pass.
 Reading until EAGAIN would end every drain in an exception, which costs Python more
-than the read itself; a pass costs one ``epoll_wait`` shared by every ready socket.  A handler that raises is a fault recorded by the
-caller's ``failed``; the other sockets carry on.
+than the read itself; a pass costs one ``epoll_wait`` shared by every ready socket.
+A handler that raises is a fault recorded by the caller's ``failed``; the other
+sockets carry on.
 """
 
 from __future__ import annotations

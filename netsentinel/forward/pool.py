@@ -211,7 +211,7 @@ class Pool:
             log.warn("forward: worker pid {pid}: priority {priority}: {why}", pid=pid,
                      priority=self.priority, why=e.strerror)
 
-    def resize(self, count: int, priority: int = WORKER_PRIORITY) -> None:
+    def resize(self, count: int, priority: int) -> None:
         """A reload changed ``workers``: start the new ones, let the surplus drain away;
         every worker takes ``priority``."""
         old, self.count = self.count, count

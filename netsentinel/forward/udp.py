@@ -39,7 +39,7 @@ from netsentinel.forward.limiter import Limiter, with_default_cap
 from netsentinel.forward.poller import Poller
 from netsentinel.forward.status import ServiceStatus, UdpStatus
 from netsentinel.forward.summary import SUMMARY_INTERVAL, summarize
-from netsentinel.forward.udpsession import Session
+from netsentinel.forward.udpsession import Session, flow
 from netsentinel.forward.udpsocket import Reader, bind_udp
 
 log = Logger()
@@ -155,7 +155,7 @@ class UdpForwarder(Shared, service.Service):
     # -- datagrams
 
     def received(self, data: bytes, peer: Any, local: bytes | None) -> None:
-        key = peer if local is None else (peer, local)      # udpsession.flow, inlined
+        key = flow(peer, local)
         session = self.sessions.get(key)
         now = self.seconds()
         if session is None:
