@@ -193,14 +193,19 @@ listen guarded
         return last
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=70)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_all(self.processes, 70)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]], grace: float) -> None:
+    """SIGTERM to each process group, then SIGKILL to those still there after ``grace``."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def load(binary: str, *args: Any) -> list[float]:
@@ -517,16 +522,6 @@ def udp_memory(name: str, peers: str, processes: list[subprocess.Popen[bytes]],
     return (after - before) * 1000 / held
 
 
-def udp_stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
 def udp_measure(names: list[str], peers: str, workdir: Path, seconds: float,
                 sessions: int, rounds: int) -> dict[str, dict[str, float]]:
     """Every tool up at once; a warm-up load each, then ``rounds`` loads taking turns
@@ -557,7 +552,7 @@ def udp_measure(names: list[str], peers: str, workdir: Path, seconds: float,
         return results
     finally:
         for processes in tools.values():
-            udp_stop(processes)
+            stop_all(processes, 20)
 
 
 def udp_report(results: dict[str, dict[str, float]]) -> str:
