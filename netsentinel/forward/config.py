@@ -123,11 +123,12 @@ class ServiceConfig:
     log_connections: bool = False
     backlog: int = 1024
     freebind: bool = False          # IP_FREEBIND: listen before the address exists
+    mode: str = "relay"             # relay: through the daemon; kernel: nft DNAT
 
     def same_listener(self, other: ServiceConfig) -> bool:
         """True when ``other`` can be adopted by the running listener."""
-        return (self.listen, self.backlog, self.protocol, self.freebind) == \
-            (other.listen, other.backlog, other.protocol, other.freebind)
+        return (self.listen, self.backlog, self.protocol, self.freebind, self.mode) == \
+            (other.listen, other.backlog, other.protocol, other.freebind, other.mode)
 
 
 WILDCARDS = ("0.0.0.0", "::")      # listen addresses that take every local address
@@ -136,7 +137,29 @@ WILDCARDS = ("0.0.0.0", "::")      # listen addresses that take every local addr
 # (accepting, admitting, the control socket) gets the CPU first on a busy box, at the
 # cost of the relayed connections' latency (docs/forward.md has the figures)
 WORKER_PRIORITY = 0
-SECTION_KEYS = ("workers", "worker_priority")      # forward: keys that are not services
+LOG_GROUP = 6301        # the NFLOG group mode: kernel services log their refusals to
+SECTION_KEYS = ("workers", "worker_priority", "log_group")  # forward: keys, not services
+
+# what only a relay does: refused with ``mode: kernel``, each with the reason
+RELAY_ONLY = {
+    "print_bytes": "the kernel forwards the bytes: there is nothing to dump",
+    "print_bytes_max": "the kernel forwards the bytes: there is nothing to dump",
+    "send_proxy": "a PROXY header needs a relay that writes it",
+    "ip_limit": "nft cannot count distinct clients; use per_ip_limit and conn_limit",
+    "conn_limit_action": "the kernel drops a flow over conn_limit (no accept queue to wait in)",
+    "blacklist_set": "use ip_blacklist (written into the service's own rules)",
+    "read_timeout": "conntrack times flows out (net.netfilter.nf_conntrack_*_timeout*)",
+    "write_timeout": "conntrack times flows out (net.netfilter.nf_conntrack_*_timeout*)",
+    "max_idle": "conntrack times flows out (net.netfilter.nf_conntrack_*_timeout*)",
+    "connect_timeout": "the client's own connect reaches the backend",
+    "fin_timeout": "conntrack times flows out (net.netfilter.nf_conntrack_*_timeout*)",
+    "wait_timeout": "a stop leaves the open flows to conntrack: nothing to wait for",
+    "session_idle": "conntrack times flows out (net.netfilter.nf_conntrack_udp_timeout_stream)",
+    "keepalive": "socket options of a relay",
+    "nodelay": "socket options of a relay",
+    "backlog": "nothing listens: the kernel forwards",
+    "freebind": "nothing listens: the rules match any local address",
+}
 
 
 @attrs.frozen
@@ -144,6 +167,7 @@ class ForwardConfig:
     services: tuple[ServiceConfig, ...] = ()
     workers: int = 1        # relaying processes; 1: the main process relays, as always
     worker_priority: int = WORKER_PRIORITY
+    log_group: int = LOG_GROUP
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
@@ -224,9 +248,38 @@ def _service(name: str, section: Section) -> ServiceConfig:
         log_connections=section.get("log_connections", boolean, False),
         backlog=section.get("backlog", integer(1, 65535), 1024),
         freebind=section.get("freebind", boolean, False),
+        mode=section.get("mode", choice("relay", "kernel"), "relay"),
     )
+    if config.mode == "kernel":
+        _kernel_checks(section, config)
     section.done()
     return config
+
+
+def _kernel_checks(section: Section, config: ServiceConfig) -> None:
+    """``mode: kernel``: the keys only a relay can honour, and a backend nft can DNAT to."""
+    for key in section.keys():
+        if key in RELAY_ONLY:
+            section.problem(f"not with mode: kernel: {RELAY_ONLY[key]}",
+                            section.line_of(key), key)
+    if config.ban is not None and config.ban.table is not None:
+        section.problem("not with mode: kernel: the service's own rules drop banned "
+                        "clients, from sets in netsentinel's table",
+                        section.line_at(["ban", "table"]), "ban.table")
+    if config.backend is None or config.listen is None:
+        return
+    try:
+        backend = ipaddress.ip_address(config.backend.host)
+    except ValueError:
+        section.problem("mode: kernel needs an IP address (nft DNATs to an address, "
+                        f"not a name), got {config.backend.host!r}",
+                        section.line_of("backend"), "backend")
+        return
+    if config.listen.host not in WILDCARDS and \
+            ipaddress.ip_address(config.listen.host).version != backend.version:
+        section.problem("mode: kernel cannot forward between IPv4 and IPv6 (listen "
+                        f"{config.listen.host}, backend {backend})",
+                        section.line_of("backend"), "backend")
 
 
 def _proxy_version(value: Any) -> str | None:
@@ -253,6 +306,7 @@ def parse(section: Section, options: Mapping[str, Any]) -> ForwardConfig | None:
         return None
     workers = section.get("workers", _workers, 1)
     priority = section.get("worker_priority", integer(-20, 19), WORKER_PRIORITY)
+    group = section.get("log_group", integer(0, 65535), LOG_GROUP)
     services = [_service(name, section.section(name)) for name in section.keys()
                 if name not in SECTION_KEYS]
     for spec in specs:
@@ -262,7 +316,7 @@ def parse(section: Section, options: Mapping[str, Any]) -> ForwardConfig | None:
             section.problems.append(Problem("--forward", 0, "forward", str(e)))
     _check_unique(section, services)
     section.done()
-    return ForwardConfig(tuple(services), workers, priority)
+    return ForwardConfig(tuple(services), workers, priority, group)
 
 
 def _workers(value: Any) -> int:

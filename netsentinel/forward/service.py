@@ -22,10 +22,12 @@ from netsentinel.features import CommandError, CommandHandler, Context
 from netsentinel.forward.banning import Banning, adopt
 from netsentinel.forward.blacklist import network_of
 from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
+from netsentinel.forward.kernel import KernelForwarder
 from netsentinel.forward.listener import Forwarder
 from netsentinel.forward.nftset import NftMirror
 from netsentinel.forward.pool import Pool
 from netsentinel.forward.port import bind
+from netsentinel.forward.rejectlog import RejectLog
 from netsentinel.forward.report import ForwardStatus
 from netsentinel.forward.udp import UdpForwarder
 from netsentinel.forward.udpsocket import bind_udp
@@ -34,7 +36,7 @@ from netsentinel.tree import TreeError, error_line, overlap
 
 log = Logger()
 
-AnyForwarder = Forwarder | UdpForwarder
+AnyForwarder = Forwarder | UdpForwarder | KernelForwarder
 
 
 class Forwarding(MultiService):
@@ -46,8 +48,31 @@ class Forwarding(MultiService):
         self.pool = Pool(config.workers, context.reactor, config.worker_priority) \
             if config.workers > 1 else None
         self._bound: dict[str, _socket.socket] = {}    # by prepare(), for the next change
+        self.rejections: RejectLog | None = None       # with a mode: kernel service
+        self._log_refusals(config)
         for service_config in config.services:
             self._add(service_config)
+
+    def _log_refusals(self, config: ForwardConfig) -> None:
+        """The NFLOG reader of the kernel services' refusals: there while one is."""
+        wanted = any(s.mode == "kernel" for s in config.services)
+        old = self.rejections
+        if old is not None and (not wanted or old.group != config.log_group):
+            old.stop()
+            self.rejections = None
+        if wanted and self.rejections is None:
+            self.rejections = RejectLog(config.log_group, self._refused, self.context.reactor)
+            if self.running:
+                self.rejections.start()
+        for forwarder in self.forwarders.values():
+            if isinstance(forwarder, KernelForwarder):
+                forwarder.rejections = self.rejections
+                forwarder.group = config.log_group
+
+    def _refused(self, name: str, ip: str, reason: str) -> None:
+        forwarder = self.forwarders.get(name)
+        if isinstance(forwarder, KernelForwarder) and forwarder.running:
+            forwarder.refused(ip, reason)
 
     def _add(self, config: ServiceConfig) -> AnyForwarder:
         mirror = NftMirror(config.blacklist_set, self.context.bus, self.context.reactor,
@@ -57,7 +82,11 @@ class Forwarding(MultiService):
                        self.context.sets_watch) if config.ban else None
         bound = self._bound.pop(config.name, None)
         forwarder: AnyForwarder
-        if config.protocol == "udp":        # UDP sessions stay in the main process
+        if config.mode == "kernel":
+            forwarder = KernelForwarder(config, self.context.reactor, self.context.bus,
+                                        self.config.log_group, self.rejections,
+                                        self.context.faults, bans, self.context.sets_watch)
+        elif config.protocol == "udp":      # UDP sessions stay in the main process
             forwarder = UdpForwarder(config, self.context.reactor, self.context.bus, mirror,
                                      bound, self.context.faults, bans)
         else:
@@ -73,19 +102,26 @@ class Forwarding(MultiService):
         self._bound = {}
         if self.pool is not None:
             self.pool.start()
+        if self.rejections is not None:
+            self.rejections.start()
         super().startService()
 
     def stopService(self) -> defer.Deferred[None]:
         """The services drain first (their connections may live in workers), then the
         workers go."""
         stopped = defer.maybeDeferred(super().stopService)
+        if self.rejections is not None:
+            self.rejections.stop()
         if self.pool is not None:
             stopped.addBoth(lambda _: self.pool.stop() if self.pool is not None else None)
         return stopped
 
     def when_ready(self) -> defer.Deferred[None]:
-        """Listening is done by the time startService returns; bans once read back."""
+        """Listening is done by the time startService returns; bans once read back, and
+        kernel services once their rules are in place."""
         started = [f.bans.started for f in self.forwarders.values() if f.bans is not None]
+        started += [f.started for f in self.forwarders.values()
+                    if isinstance(f, KernelForwarder)]
         return defer.gatherResults(started, consumeErrors=True).addBoth(lambda _: None)
 
     def prepare(self, config: ForwardConfig) -> None:
@@ -102,7 +138,8 @@ class Forwarding(MultiService):
                      if self.running and name not in kept]
         try:
             for new in config.services:
-                if new.name in kept or any(overlap(new.listen, old) for old in releasing):
+                if new.name in kept or new.mode == "kernel" or \
+                        any(overlap(new.listen, old) for old in releasing):
                     continue
                 self._bound[new.name] = \
                     bind_udp(new.listen.host, new.listen.port, new.freebind) \
@@ -124,6 +161,7 @@ class Forwarding(MultiService):
         stopped (its connections drain) and the new one listens at once."""
         self.config = config
         self._resize(config.workers, config.worker_priority)
+        self._log_refusals(config)
         wanted = {s.name: s for s in config.services}
         for name, forwarder in list(self.forwarders.items()):
             new = wanted.get(name)

@@ -51,6 +51,15 @@ class UdpStatus:
     session_idle: float
 
 
+@attrs.frozen
+class KernelRules:
+    """A ``mode: kernel`` service: why its rules could not be written, why its
+    refusals cannot be read (None: they are fine)."""
+
+    error: str | None
+    refusals: str | None
+
+
 @attrs.frozen(kw_only=True)
 class ServiceStatus:
     """One forwarded service; the first seven fields are monconn's, with its types."""
@@ -80,6 +89,7 @@ class ServiceStatus:
     protocol: str | None = omitted()    # "udp" only: a TCP service's JSON is monconn's
     ban: BanStatus | None = omitted()   # only with ban:
     udp: UdpStatus | None = omitted()
+    kernel: KernelRules | None = omitted()     # only with mode: kernel
 
     def to_json(self) -> dict[str, Any]:
         return dict(to_json(self))
@@ -96,4 +106,8 @@ class ServiceStatus:
             found.append(f"forward {self.sid}: blacklist set: {self.blacklist_set.error}")
         if self.ban is not None and self.ban.error:
             found.append(f"forward {self.sid}: ban set: {self.ban.error}")
+        if self.kernel is not None:
+            found += [f"forward {self.sid}: {what}: {error}" for what, error in
+                      (("kernel rules", self.kernel.error), ("refusals", self.kernel.refusals))
+                      if error]
         return found

@@ -73,6 +73,13 @@ class NftClient:
                 return list(item["set"].get("elem", []))
         return []
 
+    def set_names(self, family: str, table: str) -> frozenset[str]:
+        """The sets ``table`` holds (none when it does not exist)."""
+        output = self._run([{"list": {"sets": {"family": family}}}])
+        items = output.get("nftables", []) if isinstance(output, dict) else []
+        return frozenset(item["set"]["name"] for item in items
+                         if "set" in item and item["set"].get("table") == table)
+
     def transaction(self, commands: list[dict[str, Any]]) -> None:
         """Apply ``commands`` atomically: all of them or, on error, none."""
         if not commands:

@@ -22,6 +22,7 @@ DLT_NFLOG = 239
 
 _META = struct.Struct("=IIII")        # sec, usec, offset, caplen (pcapy-ng next_batch)
 _NFLOG_PAYLOAD = 9                     # NFULA_PAYLOAD
+_NFLOG_PREFIX = 10                     # NFULA_PREFIX
 _ETHERTYPE_IPV4, _ETHERTYPE_IPV6, _ETHERTYPE_VLAN = 0x0800, 0x86DD, (0x8100, 0x88A8)
 _IPV6_EXTENSIONS = {0, 43, 60}         # hop-by-hop, routing, destination options
 _IPV6_FRAGMENT = 44
@@ -123,16 +124,27 @@ def _after_ethertype(packet: bytes, at: int) -> bytes | str:
 
 
 def _nflog_payload(packet: bytes) -> bytes | str:
+    payload = nflog_attribute(packet, _NFLOG_PAYLOAD)
+    return "NFLOG without payload" if payload is None else payload
+
+
+def nflog_prefix(packet: bytes) -> str:
+    """The log prefix of an NFLOG packet (``log prefix "..."``), "" without one."""
+    prefix = nflog_attribute(packet, _NFLOG_PREFIX)
+    return prefix.rstrip(b"\0").decode("utf-8", "replace") if prefix is not None else ""
+
+
+def nflog_attribute(packet: bytes, wanted: int) -> bytes | None:
     """NFLOG: a 4-byte header, then TLVs (host-order length and type) padded to 4."""
     at = 4
     while at + 4 <= len(packet):
         length, kind = struct.unpack_from("=HH", packet, at)
         if length < 4:
             break
-        if kind & 0x7FFF == _NFLOG_PAYLOAD:
+        if kind & 0x7FFF == wanted:
             return packet[at + 4:at + length]
         at += (length + 3) & ~3
-    return "NFLOG without payload"
+    return None
 
 
 def _decode_ip(ip: bytes) -> PacketInfo:

@@ -12,7 +12,6 @@ from zope.interface import implementer
 from netsentinel.events import EventBus
 from netsentinel.forward.config import Endpoint, ServiceConfig, Timeouts
 from netsentinel.forward.listener import Forwarder
-from netsentinel.forward.udp import UdpForwarder
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 10.0,
@@ -111,6 +110,6 @@ def start_forwarder(backend_port: int, listen: str = "127.0.0.1", backend: str =
     return forwarder
 
 
-def port_of(forwarder: Forwarder | UdpForwarder) -> int:
+def port_of(forwarder: object) -> int:
     assert isinstance(forwarder, Forwarder) and forwarder.port is not None
     return forwarder.port.getHost().port

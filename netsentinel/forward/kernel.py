@@ -1,0 +1,300 @@
+"""A ``mode: kernel`` service: nftables forwards its flows, the daemon keeps the books.
+
+The relay's admission (bans, blacklist, ``conn_limit``, ``per_ip_limit``,
+``per_ip_rate``) is written as rules (:mod:`kernelnft`) and the kernel forwards
+every admitted flow by DNAT: no datagram or segment crosses into the daemon, so a
+flow costs what a firewall's port forward costs.  The daemon keeps what the relay
+keeps: the flows open now and their bytes (conntrack, every ``POLL`` seconds), the
+refusals by reason (NFLOG, :mod:`rejectlog`) with the bans they strike, the same
+status, stats, metrics and events.  What only a relay can do (hex dump, PROXY
+header, per-connection timeouts, ``ip_limit``) is refused by check-config.
+
+The rules heal like the sets: an ``nft -f`` or a flush that touches our table
+puts them back.  A stop removes them: new flows are no longer forwarded, open ones
+keep going in conntrack until they end (a restart therefore cuts nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from netsentinel.deferreds import in_thread, observe
+from netsentinel.events import EventBus
+from netsentinel.faults import FaultRecorder
+from netsentinel.forward import counters, flows, kernelnft
+from netsentinel.forward.backend import Backend
+from netsentinel.forward.banning import Banning
+from netsentinel.forward.blacklist import Entries
+from netsentinel.forward.common import Shared
+from netsentinel.forward.config import OWN_TABLE, WILDCARDS, ServiceConfig
+from netsentinel.forward.events import ConnectionClosed, ConnectionOpened, ConnectionRejected
+from netsentinel.forward.limiter import Limiter
+from netsentinel.forward.rejectlog import RejectLog
+from netsentinel.forward.status import KernelRules, ServiceStatus, UdpStatus
+from netsentinel.nft.client import NftClient, NftError
+from netsentinel.nft.monitor import Touched
+from netsentinel.nft.watch import SetsWatch
+
+log = Logger()
+
+POLL = 1.0          # s between conntrack reads: the stats' and events' resolution
+
+
+@attrs.define
+class LiveFlow:
+    """A forwarded flow as the counters see a connection."""
+
+    number: int
+    id: int
+    ip: str
+    port: int
+    started: float
+    last_activity: float
+    up: int = 0
+    down: int = 0
+    packets_up: int = 0
+    packets_down: int = 0
+    half_closed_at: float | None = None
+
+
+class KernelForwarder(Shared, service.Service):
+    bound = None            # nothing listens (the feature hands relays their sockets)
+    def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
+                 group: int, rejections: RejectLog | None = None,
+                 faults: FaultRecorder | None = None,
+                 bans: Banning | None = None, watch: SetsWatch | None = None,
+                 nft: NftClient | None = None) -> None:
+        self.setName(config.name)
+        self.sid = config.name
+        self.config = config
+        self.reactor = self.clock = reactor
+        self.bus = bus
+        self.group = group
+        self.rejections = rejections        # the NFLOG reader (its error is ours too)
+        self.faults = faults or FaultRecorder(reactor)
+        self.bans = bans
+        self.mirror = None
+        self.watch = watch
+        self.nft = nft or NftClient()
+        self.entries = Entries(config.blacklist)
+        self.limiter = Limiter(config.limits)
+        self.counters = counters.ServiceCounters(reactor.seconds())
+        self.backend = Backend(reactor, config.backend, self.sid)
+        self.flows: dict[int, LiveFlow] = {}
+        self._ended: set[int] = set()       # closed, still in conntrack (TIME_WAIT)
+        self.state = "new"
+        self.rule_error: str | None = None
+        self.closed_packets_up = self.closed_packets_down = 0
+        self._numbers = 0
+        self._last_summary = 0.0
+        self._poller: LoopingCall | None = None
+        self._unwatch: Any = None
+        self._reading = False
+        self.started: defer.Deferred[None] = defer.succeed(None)   # the rules in place
+
+    # -- life cycle
+
+    def startService(self) -> None:
+        if self.state == "running":
+            return
+        super().startService()
+        self._begin()
+        if not flows.accounting():
+            log.warn("forward {name}: cannot turn on {path}: flows are counted without bytes",
+                     name=self.sid, path=flows.ACCOUNTING)
+        self.started = observe(self.apply())
+        if self.watch is not None:
+            self._unwatch = self.watch.register(self)
+        self._poller = LoopingCall(self.faults.guarded("forward", f"{self.sid} flows", self.poll))
+        self._poller.clock = self.clock
+        self._poller.start(POLL, now=False)
+        self._sides_start()
+        log.info("forward {name}: {protocol} {listen} -> {backend} in the kernel",
+                 name=self.sid, protocol=self.config.protocol, listen=str(self.config.listen),
+                 backend=str(self.config.backend))
+
+    def stopService(self) -> defer.Deferred[None]:
+        """No new flows; the open ones go on in conntrack."""
+        super().stopService()
+        self._sides_close()
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        if self._poller is not None and self._poller.running:
+            self._poller.stop()
+        self.backend.stop()
+        self.state = "stopped"
+        commands = kernelnft.removal(self.config)
+
+        def remove() -> None:
+            for command in commands:        # one by one: a missing one stops nothing
+                try:
+                    self.nft.transaction([command])
+                except NftError:
+                    pass
+        return observe(in_thread(self.reactor, remove))
+
+    def reconfigure(self, config: ServiceConfig) -> None:
+        """Limits, blacklist and backend: the rules rewritten in one transaction."""
+        self._retune(config)
+        self.limiter.limits = config.limits     # the kernel counts: no descriptor cap
+        if self.running:
+            self.apply()
+
+    def apply(self) -> defer.Deferred[None]:
+        """The service's rules, in one transaction (from the thread pool)."""
+        config, blacklist, group = self.config, tuple(self.blacklist.networks), self.group
+
+        def write() -> None:
+            existing = self.nft.set_names(*OWN_TABLE)
+            self.nft.transaction(kernelnft.commands(config, blacklist, group, existing))
+            if config.protocol != "udp":
+                return
+            host = None if config.listen.host in WILDCARDS else config.listen.host
+            for version in kernelnft.families(config):
+                stale = flows.forget_stale(config.protocol, config.listen.port, version, host)
+                if stale:
+                    log.info("forward {name}: {count} flow(s) from before the rules "
+                             "forgotten", name=config.name, count=stale)
+
+        def failed(reason: Any) -> None:
+            error = str(reason.value) if reason.check(NftError) else repr(reason.value)
+            if self.rule_error != error:
+                log.error("forward {name}: kernel rules: {error}", name=self.sid, error=error)
+            self.rule_error = error
+
+        def done(_: Any) -> None:
+            self.rule_error = None
+        return in_thread(self.reactor, write).addCallbacks(done, failed)
+
+    def _blacklist_changed(self) -> None:
+        if self.running:
+            self.apply()
+
+    # -- nft.watch.Watcher: an outside change to our table puts the rules back
+
+    repairs: Mapping[str, int] = {}
+
+    @property
+    def where(self) -> tuple[str, str]:
+        return OWN_TABLE
+
+    def touched_by(self, touched: frozenset[Touched]) -> bool:
+        family, table = OWN_TABLE
+        return any(t.family == family and t.table == table and t.set is None for t in touched)
+
+    def outside_change(self) -> None:
+        if self.running:
+            self.apply()
+
+    # -- refusals (from the NFLOG group) and flows (from conntrack)
+
+    def refused(self, ip: str, reason: str) -> None:
+        now = self.clock.seconds()
+        self.counters.rejected[reason] += 1
+        self.bus.publish(ConnectionRejected(self.sid, ip, reason))
+        if self.bans is not None:
+            self.bans.strike(ip, reason, now)
+
+    def poll(self) -> defer.Deferred[None] | None:
+        if self._reading:
+            return None                     # the last read is still running
+        self._reading = True
+        config = self.config
+        backend = (config.backend.host, config.backend.port)
+        version = 6 if ":" in config.backend.host else 4
+
+        def done(found: list[flows.Flow]) -> None:
+            self._reading = False
+            self.seen(found, self.clock.seconds())
+
+        def failed(reason: Any) -> Any:
+            self._reading = False
+            return reason
+        return in_thread(self.reactor, lambda: flows.read(
+            config.protocol, config.listen.port, backend, version)).addCallbacks(done, failed)
+
+    def seen(self, found: Iterable[flows.Flow], now: float) -> None:
+        """The flows conntrack holds now: new ones opened, ended or missing ones closed.
+        A TCP flow stays in conntrack for a while after its end (TIME_WAIT): it is
+        closed when first seen so, and one that began and ended between two reads is
+        counted opened and closed at once."""
+        current = {flow.id: flow for flow in found}
+        for fid in [fid for fid in self.flows if fid not in current]:
+            self._closed(self.flows.pop(fid), now)
+        self._ended &= current.keys()
+        for fid, flow in current.items():
+            if fid in self._ended:
+                continue
+            live = self.flows.get(fid)
+            if live is None:
+                live = self._opened(flow, now)
+            if (flow.up, flow.down) != (live.up, live.down):
+                live.last_activity = now
+            live.up, live.down = flow.up, flow.down
+            live.packets_up, live.packets_down = flow.packets_up, flow.packets_down
+            if flow.half_closed and live.half_closed_at is None:
+                live.half_closed_at = now
+            if flow.ended:
+                self._ended.add(fid)
+                self._closed(self.flows.pop(fid), now)
+
+    def _opened(self, flow: flows.Flow, now: float) -> LiveFlow:
+        self._numbers += 1
+        live = self.flows[flow.id] = LiveFlow(self._numbers, flow.id, flow.ip, flow.port,
+                                              now, now)
+        self.counters.accepted += 1
+        self.counters.accessed_at = now
+        if self.bus.wants(ConnectionOpened):
+            self.bus.publish(ConnectionOpened(self.sid, live.number, live.ip, live.port))
+        if self.config.log_connections:
+            log.info("forward {name} #{conn}: {protocol} flow from {ip}:{port}", name=self.sid,
+                     conn=live.number, protocol=self.config.protocol, ip=live.ip,
+                     port=live.port)
+        return live
+
+    def _closed(self, live: LiveFlow, now: float) -> None:
+        reason = "idle-timeout" if self.config.protocol == "udp" else "done"
+        self.counters.connection_closed(live.up, live.down, reason)
+        self.closed_packets_up += live.packets_up
+        self.closed_packets_down += live.packets_down
+        if self.bus.wants(ConnectionClosed):
+            self.bus.publish(ConnectionClosed(self.sid, live.number, live.ip, live.port,
+                                              live.up, live.down,
+                                              round(now - live.started, 6), reason))
+
+    # -- common.Shared
+
+    def _live(self) -> Iterable[LiveFlow]:
+        return self.flows.values()
+
+    def _end_one(self, live: LiveFlow, reason: str) -> None:
+        """A flow in the kernel cannot be cut from here: the blacklist stops new ones."""
+
+    # -- views
+
+    def status(self) -> ServiceStatus:
+        return self._status(self.clock.seconds())
+
+    def stats(self) -> dict[str, Any]:
+        now = self.clock.seconds()
+        return {**self._status(now).to_json(), **counters.detail(self.flows.values(), now),
+                "mode": "kernel"}
+
+    def _status(self, now: float) -> ServiceStatus:
+        live = list(self.flows.values())
+        udp = UdpStatus(
+            datagrams_up=self.closed_packets_up + sum(f.packets_up for f in live),
+            datagrams_down=self.closed_packets_down + sum(f.packets_down for f in live),
+            evicted=0, dropped=sum(self.counters.rejected.values()),
+            session_idle=flows.udp_idle()) if self.config.protocol == "udp" else None
+        status = counters.status(self._service(udp), self.counters, live, now)
+        refusals = self.rejections.error if self.rejections is not None else None
+        return attrs.evolve(status, kernel=KernelRules(self.rule_error, refusals))
