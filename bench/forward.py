@@ -36,7 +36,8 @@ from tests.lab import control  # noqa: E402
 
 TWISTD = str(Path(sys.executable).with_name("twistd"))
 ECHO, IPERF = 21000, 21001
-FRONT = {"netsentinel": 21010, "haproxy": 21020, "socat": 21030}   # +0 echo, +1 iperf, +2 blacklisted
+# +0 echo, +1 iperf, +2 blacklisted; "kernel" is netsentinel with mode: kernel (nft DNAT)
+FRONT = {"netsentinel": 21010, "haproxy": 21020, "socat": 21030, "kernel": 21040}
 BLOCKED = "127.0.0.2"
 
 
@@ -110,6 +111,7 @@ class Tool:
         self.processes: list[subprocess.Popen[bytes]] = []
         # the control socket and a request answered with the tool's state, if it has one
         self.control = {"netsentinel": (str(workdir / "ctl.sock"), "status"),
+                        "kernel": (str(workdir / "ctl.sock"), "status"),
                         "haproxy": (str(workdir / "haproxy.sock"), "show info")}.get(name)
 
     def spawn(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -124,8 +126,7 @@ class Tool:
             wait_port(self.base + offset)
 
     def _start_netsentinel(self) -> None:
-        config = self.workdir / "netsentinel.yaml"
-        config.write_text(f"""
+        self._daemon(f"""
 forward:
   workers: {self.workers}
   worker_priority: {self.priority}
@@ -136,6 +137,25 @@ forward:
     backend: "127.0.0.1:{ECHO}"
     ip_blacklist: ["{BLOCKED}"]
 """)
+
+    def _start_kernel(self) -> None:
+        """netsentinel with ``mode: kernel``: its rules go to ``inet netsentinel`` of this
+        host (services named bench_*), and leave with the daemon."""
+        self._daemon(f"""
+forward:
+  bench_echo: {{mode: kernel, listen: "127.0.0.1:{self.base}", backend: "127.0.0.1:{ECHO}"}}
+  bench_iperf: {{mode: kernel, listen: "127.0.0.1:{self.base + 1}",
+                backend: "127.0.0.1:{IPERF}"}}
+  bench_guarded:
+    mode: kernel
+    listen: "127.0.0.1:{self.base + 2}"
+    backend: "127.0.0.1:{ECHO}"
+    ip_blacklist: ["{BLOCKED}"]
+""")
+
+    def _daemon(self, text: str) -> None:
+        config = self.workdir / "netsentinel.yaml"
+        config.write_text(text)
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.spawn([TWISTD, "-n", "--pidfile=", "netsentinel", "--config", str(config),
                     "--socket", str(self.workdir / "ctl.sock")], env=env, cwd=self.workdir)
@@ -275,6 +295,8 @@ def measure(tool: Tool, binary: str, seconds: float, idle: int) -> dict[str, flo
     results["short_per_s"], results["short_p99_ms"] = rate, p99 * 1000
     if pinger is not None:
         results["control_p99_ms"] = pinger.stop()
+    if tool.name == "kernel":   # the kernel drops a blacklisted SYN: no refusal to count
+        return results
     flood = subprocess.Popen([binary, "flood", "127.0.0.1", str(base + 2), "8", str(seconds),
                               "0", BLOCKED], stdout=subprocess.PIPE, text=True)
     probe = load(binary, "probe", "127.0.0.1", base + 2, 1, seconds, 100)
@@ -295,17 +317,26 @@ LABELS: dict[str, tuple[str, Callable[[float, float], float]]] = {
 }
 
 
+SHORT = {"netsentinel": "ns", "kernel": "kernel"}     # ours, in the ratio columns
+
+
+def ratio_pairs(results: dict[str, Any], peers: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(ours, peer) for each ratio column: the relay and the kernel mode against each peer."""
+    return [(ours, peer) for ours in SHORT for peer in peers
+            if ours in results and peer in results]
+
+
 def report(results: dict[str, dict[str, float]]) -> str:
     tools = list(results)
+    pairs = ratio_pairs(results, ("haproxy", "socat"))
     lines = [f"{'figure':40} " + " ".join(f"{t:>12}" for t in tools)
-             + ("   ns/haproxy   ns/socat" if "netsentinel" in results else "")]
+             + "".join(f" {SHORT[ours] + '/' + peer:>14}" for ours, peer in pairs)]
     for key, (label, ratio) in LABELS.items():
         row = f"{label:40} " + " ".join(f"{results[t][key]:12.2f}" if key in results[t]
                                          else f"{'-':>12}" for t in tools)
-        ns = results.get("netsentinel")
-        for peer in ("haproxy", "socat"):
-            if ns and key in ns and peer in results and results[peer].get(key):
-                row += f" {ratio(ns[key], results[peer][key]):11.2f}x"
+        for ours, peer in pairs:
+            mine, theirs = results[ours].get(key), results[peer].get(key)
+            row += f" {ratio(mine, theirs):13.2f}x" if mine and theirs else f" {'-':>14}"
         lines.append(row)
     return "\n".join(lines)
 
@@ -392,7 +423,7 @@ def _ask(path: str, line: str) -> str:
 # -- UDP: netsentinel vs socat (UDP-LISTEN fork) vs nginx stream (udp), same peers
 
 UDP_ECHO = 21060
-UDP_FRONT = {"netsentinel": 21061, "socat": 21062, "nginx": 21063}
+UDP_FRONT = {"netsentinel": 21061, "socat": 21062, "nginx": 21063, "kernel": 21064}
 UDP_PEERS = r"""/* UDP peers for bench/forward.py: echo PORT | load HOST PORT SESSIONS SECONDS SIZE WINDOW |
    hold HOST PORT N (N sessions, "ready", then waits for stdin to close) */
 #define _GNU_SOURCE
@@ -478,10 +509,14 @@ def udp_tool(name: str, workdir: Path) -> list[subprocess.Popen[bytes]]:
     port, backend = UDP_FRONT[name], f"127.0.0.1:{UDP_ECHO}"
     quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
                              "start_new_session": True}
-    if name == "netsentinel":
+    if name in ("netsentinel", "kernel"):
         config = workdir / "udp.yaml"
-        config.write_text(f"forward:\n  u: {{protocol: udp, listen: \"127.0.0.1:{port}\", "
-                          f"backend: \"{backend}\", session_idle: 120, conn_limit: 20000}}\n")
+        config.write_text(
+            f"forward:\n  u: {{protocol: udp, listen: \"127.0.0.1:{port}\", "
+            f"backend: \"{backend}\", session_idle: 120, conn_limit: 20000}}\n"
+            if name == "netsentinel" else
+            f"forward:\n  bench_u: {{protocol: udp, mode: kernel, "
+            f"listen: \"127.0.0.1:{port}\", backend: \"{backend}\", conn_limit: 20000}}\n")
         return [subprocess.Popen([TWISTD, "-n", "--pidfile=", "netsentinel", "--config",
                                   str(config), "--socket", str(workdir / "udp.sock")],
                                  env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=workdir,
@@ -557,14 +592,14 @@ def udp_measure(names: list[str], peers: str, workdir: Path, seconds: float,
 
 def udp_report(results: dict[str, dict[str, float]]) -> str:
     tools = list(results)
+    pairs = ratio_pairs(results, ("socat", "nginx"))
     lines = [f"{'UDP figure':40} " + " ".join(f"{t:>12}" for t in tools)
-             + "".join(f"  ns/{t:>7}" for t in tools if t != "netsentinel")]
+             + "".join(f" {SHORT[ours] + '/' + peer:>13}" for ours, peer in pairs)]
     for key in ("udp_round_trips_per_s", "udp_mbytes_per_s", "udp_kib_per_1000_sessions"):
         row = f"{key:40} " + " ".join(f"{results[t].get(key, 0):12.1f}" for t in tools)
-        ns = results.get("netsentinel", {})
-        for t in tools:
-            if t != "netsentinel" and ns.get(key) and results[t].get(key):
-                row += f"  {ns[key] / results[t][key]:9.2f}x"
+        for ours, peer in pairs:
+            mine, theirs = results[ours].get(key), results[peer].get(key)
+            row += f" {mine / theirs:12.2f}x" if mine and theirs else f" {'-':>13}"
         lines.append(row)
     return "\n".join(lines)
 

@@ -4,19 +4,20 @@ A flow the service's rules DNATed has the service's port as its original
 destination and the backend as its reply source; conntrack accounting
 (``net.netfilter.nf_conntrack_acct``, which the service turns on) gives its bytes
 and packets both ways.  The kernel filters the dump by protocol and port, so a
-router with many other flows pays for ours only.  Run it in the thread pool.
+router with many other flows pays for ours only (:mod:`ctdump`).  Run it in the
+thread pool.
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from typing import Any
 
 import attrs
 from pyroute2 import Conntrack, IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple, NFCTSocket
+from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
+
+from netsentinel.forward import ctdump
 
 ACCOUNTING = "/proc/sys/net/netfilter/nf_conntrack_acct"
 UDP_STREAM = "/proc/sys/net/netfilter/nf_conntrack_udp_timeout_stream"
@@ -76,14 +77,15 @@ def forget_stale(protocol: str, port: int, version: int, host: str | None) -> in
             local = {a.get_attr("IFA_ADDRESS") for a in ip.get_addr(family=family)}
     else:
         local = {host}
+    stale = [e for e in ctdump.dump(family, PROTOCOLS[protocol], port)
+             if not e.status & IPS_DST_NAT and e.dst in local]
     deleted = 0
     with Conntrack() as ct:
-        for entry in ct.dump_entries(tuple_orig=NFCTAttrTuple(
-                family=family, proto=PROTOCOLS[protocol], dport=port)):
-            if entry.status & IPS_DST_NAT or entry.tuple_orig.daddr not in local:
-                continue
+        for entry in stale:
             try:
-                ct.entry("del", tuple_orig=entry.tuple_orig)
+                ct.entry("del", tuple_orig=NFCTAttrTuple(
+                    family=family, proto=PROTOCOLS[protocol], saddr=entry.src,
+                    daddr=entry.dst, sport=entry.sport, dport=entry.dport))
                 deleted += 1
             except NetlinkError as e:
                 if e.code != 2:             # ENOENT: it went meanwhile
@@ -102,56 +104,18 @@ def udp_idle() -> float:
 
 def read(protocol: str, port: int, backend: tuple[str, int], version: int) -> list[Flow]:
     family = socket.AF_INET if version == 4 else socket.AF_INET6
-    wanted = NFCTAttrTuple(family=family, proto=PROTOCOLS[protocol], dport=port)
     # a UDP datagram's payload is its IP packet less two fixed headers; a TCP
     # segment's headers vary (options), so TCP counts stay IP bytes
     overhead = ((20 if version == 4 else 40) + 8) if protocol == "udp" else 0
-    with NFCTSocket(nfgen_family=family) as ct:
-        try:
-            return list(_flows(ct.dump(tuple_orig=wanted), backend, overhead))
-        except NetlinkError as e:
-            if e.code == 2:         # ENOENT: no conntrack table in this namespace yet
-                return []
-            raise
-
-
-def _flows(messages: Any, backend: tuple[str, int], overhead: int) -> Iterator[Flow]:
-    host, port = backend
-    for message in messages:
-        orig, reply = message.get_attr("CTA_TUPLE_ORIG"), message.get_attr("CTA_TUPLE_REPLY")
-        if orig is None or reply is None:
-            continue
-        if _address(reply, "src") != host or _port(reply, "SRC") != port:
-            continue            # the port's other flows: not DNATed to our backend
-        up, down = message.get_attr("CTA_COUNTERS_ORIG"), message.get_attr("CTA_COUNTERS_REPLY")
-        packets_up, packets_down = _count(up, "PACKETS"), _count(down, "PACKETS")
-        yield Flow(id=message.get_attr("CTA_ID") or 0, ip=_address(orig, "src"),
-                   port=_port(orig, "SRC"), local=_address(orig, "dst"),
-                   up=_count(up, "BYTES") - overhead * packets_up,
-                   down=_count(down, "BYTES") - overhead * packets_down,
-                   packets_up=packets_up, packets_down=packets_down,
-                   state=_tcp_state(message))
-
-
-def _address(tuple_: Any, side: str) -> str:
-    ip = tuple_.get_attr("CTA_TUPLE_IP")
-    if ip is None:
-        return ""
-    return ip.get_attr(f"CTA_IP_V4_{side.upper()}") or ip.get_attr(f"CTA_IP_V6_{side.upper()}") or ""
-
-
-def _port(tuple_: Any, side: str) -> int:
-    proto = tuple_.get_attr("CTA_TUPLE_PROTO")
-    return int(proto.get_attr(f"CTA_PROTO_{side}_PORT") or 0) if proto is not None else 0
-
-
-def _tcp_state(message: Any) -> int:
-    info = message.get_attr("CTA_PROTOINFO")
-    tcp = info.get_attr("CTA_PROTOINFO_TCP") if info is not None else None
-    return int(tcp.get_attr("CTA_PROTOINFO_TCP_STATE") or 0) if tcp is not None else 0
-
-
-def _count(counters: Any, kind: str) -> int:
-    if counters is None:
-        return 0
-    return int(counters.get_attr(f"CTA_COUNTERS_{kind}") or 0)
+    host, backend_port = backend
+    try:
+        return [Flow(id=e.id, ip=e.src, port=e.sport, local=e.dst,
+                     up=e.bytes_up - overhead * e.packets_up,
+                     down=e.bytes_down - overhead * e.packets_down,
+                     packets_up=e.packets_up, packets_down=e.packets_down, state=e.tcp_state)
+                for e in ctdump.dump(family, PROTOCOLS[protocol], port)
+                if e.reply_src == host and e.reply_sport == backend_port]
+    except ctdump.DumpError as e:
+        if e.errno == 2:            # ENOENT: no conntrack table in this namespace yet
+            return []
+        raise

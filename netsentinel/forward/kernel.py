@@ -44,7 +44,8 @@ from netsentinel.nft.watch import SetsWatch
 
 log = Logger()
 
-POLL = 1.0          # s between conntrack reads: the stats' and events' resolution
+POLL = 1.0          # s between conntrack reads: the stats' and events' resolution...
+SHARE = 0.1         # ...longer when a read takes more than this share of it (many flows)
 
 
 @attrs.define
@@ -211,9 +212,14 @@ class KernelForwarder(Shared, service.Service):
         backend = (config.backend.host, config.backend.port)
         version = 6 if ":" in config.backend.host else 4
 
+        began = self.clock.seconds()
+
         def done(found: list[flows.Flow]) -> None:
             self._reading = False
-            self.seen(found, self.clock.seconds())
+            now = self.clock.seconds()
+            if self._poller is not None:
+                self._poller.interval = max(POLL, (now - began) / SHARE)
+            self.seen(found, now)
 
         def failed(reason: Any) -> Any:
             self._reading = False

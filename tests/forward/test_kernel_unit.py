@@ -5,6 +5,7 @@ capture that tests hand in)."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from typing import Any
 
@@ -208,3 +209,37 @@ def test_refusals_are_read_by_prefix_and_others_ignored() -> None:
     log = RejectLog(6301, lambda *a: got.append(a), Clock(), opener=lambda _: capture)
     log._deliver(capture.read(64))  # type: ignore[arg-type]
     assert got == [("wg", "198.51.100.7", "per_ip_limit"), ("web", "192.0.2.1", "blacklist")]
+
+
+def test_a_conntrack_entry_is_read_from_its_bytes() -> None:
+    from netsentinel.forward import ctdump as ct
+
+    def attr(kind: int, payload: bytes, nested: bool = False) -> bytes:
+        return ct._attribute(kind | (ct.NESTED if nested else 0), payload)
+
+    def tuple_(src: str, dst: str, sport: int, dport: int) -> bytes:
+        ip = attr(1, socket.inet_aton(src)) + attr(2, socket.inet_aton(dst))
+        proto = attr(ct.CTA_PROTO_NUM, bytes([6])) + \
+            attr(ct.CTA_PROTO_SRC_PORT, struct.pack("!H", sport)) + \
+            attr(ct.CTA_PROTO_DST_PORT, struct.pack("!H", dport))
+        return attr(ct.CTA_TUPLE_IP, ip, True) + attr(ct.CTA_TUPLE_PROTO, proto, True)
+
+    def counters(packets: int, octets: int) -> bytes:
+        return attr(ct.CTA_COUNTERS_PACKETS, struct.pack("!Q", packets)) + \
+            attr(ct.CTA_COUNTERS_BYTES, struct.pack("!Q", octets))
+
+    body = struct.pack("=BBH", socket.AF_INET, 0, 0) + \
+        attr(ct.CTA_TUPLE_ORIG, tuple_("198.51.100.7", "10.0.0.1", 40001, 443), True) + \
+        attr(ct.CTA_TUPLE_REPLY, tuple_("10.0.0.2", "10.0.0.1", 8443, 40001), True) + \
+        attr(ct.CTA_STATUS, struct.pack("!I", 0x20)) + \
+        attr(ct.CTA_PROTOINFO, attr(ct.CTA_PROTOINFO_TCP, attr(
+            ct.CTA_PROTOINFO_TCP_STATE, bytes([3])), True), True) + \
+        attr(ct.CTA_COUNTERS_ORIG, counters(3, 180), True) + \
+        attr(ct.CTA_COUNTERS_REPLY, counters(2, 120), True) + \
+        attr(ct.CTA_ID, struct.pack("!I", 77))
+    entry = ct._entry(socket.AF_INET, body, 4, len(body))
+    assert entry == ct.Entry(77, 0x20, "198.51.100.7", "10.0.0.1", 40001, 443, "10.0.0.2",
+                             8443, 3, 180, 2, 120, 3)
+    request = ct.request(socket.AF_INET, 17, 51820)
+    length, kind, flags, _, _ = struct.unpack_from("=IHHII", request)
+    assert (length, kind, flags) == (len(request), 0x101, 0x301)
