@@ -170,3 +170,40 @@ def _entry(family: int, data: bytes, start: int, end: int) -> Entry:
     ident = struct.unpack_from("!I", data, parts[CTA_ID][0])[0] if CTA_ID in parts else 0
     return Entry(ident, status, src, dst, sport, dport, reply_src, reply_sport, packets_up,
                  bytes_up, packets_down, bytes_down, _tcp_state(data, parts.get(CTA_PROTOINFO)))
+
+
+ENDED = (7, 8)          # TCP TIME_WAIT, CLOSE: over, though conntrack still holds them
+
+
+def live(family: int, protocol: int, port: int, backend: str,
+         backend_port: int) -> list[tuple[int, str, int, int, int, int, int, int]]:
+    """The service's flows that are not over: (id, client, client port, bytes up, bytes
+    down, packets up, packets down, TCP state)."""
+    return [(e.id, e.src, e.sport, e.bytes_up, e.bytes_down, e.packets_up, e.packets_down,
+             e.tcp_state)
+            for e in dump(family, protocol, port)
+            if e.tcp_state not in ENDED and e.reply_src == backend
+            and e.reply_sport == backend_port]
+
+
+def main() -> None:
+    """The daemon's flow reader: a request per line (``FAMILY PROTOCOL PORT BACKEND
+    BACKEND_PORT``), a JSON line back.  A child process of its own, so that reading a
+    table of 100,000 closed flows costs another core, not the daemon's reactor."""
+    import json
+    import sys
+    for line in sys.stdin:
+        try:
+            family, protocol, port, backend, backend_port = line.split()
+            answer: dict[str, object] = {"flows": live(
+                int(family), int(protocol), int(port), backend, int(backend_port))}
+        except DumpError as e:
+            answer = {"flows": []} if e.errno == 2 else {"error": str(e)}
+        except Exception as e:      # the daemon shows it (status, problems); carry on
+            answer = {"error": f"{type(e).__name__}: {e}"}
+        sys.stdout.write(json.dumps(answer, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,16 +1,18 @@
-"""The flows a ``mode: kernel`` service forwards, read from conntrack (blocking).
+"""The flows of a ``mode: kernel`` service and its totals, as values.
 
 A flow the service's rules DNATed has the service's port as its original
 destination and the backend as its reply source; conntrack accounting
 (``net.netfilter.nf_conntrack_acct``, which the service turns on) gives its bytes
-and packets both ways.  The kernel filters the dump by protocol and port, so a
-router with many other flows pays for ours only (:mod:`ctdump`).  Run it in the
-thread pool.
+and packets both ways.  The flow reader (:mod:`flowreader`, :mod:`ctdump`) sends
+the open ones; the totals come from the service's named nft counters, so a flow
+that began and ended between two reads is counted all the same.  The blocking
+helpers here run in the thread pool.
 """
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import attrs
 from pyroute2 import Conntrack, IPRoute
@@ -36,12 +38,7 @@ class Flow:
     down: int
     packets_up: int
     packets_down: int
-    state: int = 0          # TCP: conntrack's state (ESTABLISHED 3 ... TIME_WAIT 7, CLOSE 8)
-
-    @property
-    def ended(self) -> bool:
-        """A TCP flow conntrack keeps after its end (TIME_WAIT, CLOSE)."""
-        return self.state in (TIME_WAIT, CLOSE)
+    state: int = 0          # TCP: conntrack's state (ESTABLISHED 3, FIN_WAIT 4, ...)
 
     @property
     def half_closed(self) -> bool:
@@ -61,7 +58,7 @@ def accounting() -> bool:
 
 
 IPS_DST_NAT = 0x20
-FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE = 4, 5, 6, 7, 8    # conntrack TCP states
+FIN_WAIT, CLOSE_WAIT, LAST_ACK = 4, 5, 6          # conntrack's TCP states, half closed
 
 
 def forget_stale(protocol: str, port: int, version: int, host: str | None) -> int:
@@ -102,20 +99,73 @@ def udp_idle() -> float:
         return 120.0
 
 
-def read(protocol: str, port: int, backend: tuple[str, int], version: int) -> list[Flow]:
-    family = socket.AF_INET if version == 4 else socket.AF_INET6
-    # a UDP datagram's payload is its IP packet less two fixed headers; a TCP
-    # segment's headers vary (options), so TCP counts stay IP bytes
-    overhead = ((20 if version == 4 else 40) + 8) if protocol == "udp" else 0
-    host, backend_port = backend
-    try:
-        return [Flow(id=e.id, ip=e.src, port=e.sport, local=e.dst,
-                     up=e.bytes_up - overhead * e.packets_up,
-                     down=e.bytes_down - overhead * e.packets_down,
-                     packets_up=e.packets_up, packets_down=e.packets_down, state=e.tcp_state)
-                for e in ctdump.dump(family, PROTOCOLS[protocol], port)
-                if e.reply_src == host and e.reply_sport == backend_port]
-    except ctdump.DumpError as e:
-        if e.errno == 2:            # ENOENT: no conntrack table in this namespace yet
-            return []
-        raise
+class FlowsError(Exception):
+    """The flow reader could not read conntrack (its message)."""
+
+
+def from_rows(rows: list[list[Any]], protocol: str, version: int) -> list[Flow]:
+    """The flow reader's rows (``ctdump.live``) as flows, UDP bytes as payload."""
+    overhead = _overhead(protocol, version)
+    return [Flow(id=fid, ip=ip, port=port, local="", up=up - overhead * packets_up,
+                 down=down - overhead * packets_down, packets_up=packets_up,
+                 packets_down=packets_down, state=state)
+            for fid, ip, port, up, down, packets_up, packets_down, state in rows]
+
+
+def _overhead(protocol: str, version: int) -> int:
+    """A UDP datagram's payload is its IP packet less two fixed headers; a TCP
+    segment's headers vary (options), so TCP counts stay IP bytes."""
+    return ((20 if version == 4 else 40) + 8) if protocol == "udp" else 0
+
+
+@attrs.frozen
+class Totals:
+    """A service's flows and bytes since the daemon started (its named counters)."""
+
+    flows: int = 0
+    up: int = 0
+    down: int = 0
+    packets_up: int = 0
+    packets_down: int = 0
+
+
+@attrs.define
+class Tally:
+    """Counter readings made totals since the start: the values the counters held
+    then (a previous run's) are the base, and a counter that went back (``nft
+    flush ruleset`` deleted it, the rules made it anew) carries what it had."""
+
+    based: bool = False
+    start: dict[str, int] = attrs.Factory(dict)
+    carried: dict[str, int] = attrs.Factory(dict)
+    last: dict[str, int] = attrs.Factory(dict)
+
+    def base(self, values: dict[str, tuple[int, int]], names: dict[str, str]) -> None:
+        self.start = _flat(values, names)
+        self.last = dict(self.start)
+        self.based = True
+
+    def update(self, values: dict[str, tuple[int, int]], names: dict[str, str],
+               protocol: str, version: int) -> Totals:
+        current = _flat(values, names)
+        total: dict[str, int] = {}
+        for key, value in current.items():
+            if value < self.last.get(key, 0):           # made anew: from 0 again
+                self.carried[key] = self.carried.get(key, 0) + \
+                    self.last[key] - self.start.get(key, 0)
+                self.start[key] = 0
+            self.last[key] = value
+            total[key] = self.carried.get(key, 0) + value - self.start.get(key, 0)
+        overhead = _overhead(protocol, version)
+        return Totals(flows=total["new.packets"],
+                      up=total["up.bytes"] - overhead * total["up.packets"],
+                      down=total["down.bytes"] - overhead * total["down.packets"],
+                      packets_up=total["up.packets"], packets_down=total["down.packets"])
+
+
+def _flat(values: dict[str, tuple[int, int]], names: dict[str, str]) -> dict[str, int]:
+    flat: dict[str, int] = {}
+    for key in ("new", "up", "down"):
+        packets, octets = values.get(names[key], (0, 0))
+        flat[f"{key}.packets"], flat[f"{key}.bytes"] = packets, octets
+    return flat

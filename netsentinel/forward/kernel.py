@@ -16,6 +16,8 @@ keep going in conntrack until they end (a restart therefore cuts nothing).
 
 from __future__ import annotations
 
+import socket
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,6 +26,7 @@ from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from netsentinel.deferreds import in_thread, observe
 from netsentinel.events import EventBus
@@ -35,6 +38,7 @@ from netsentinel.forward.blacklist import Entries
 from netsentinel.forward.common import Shared
 from netsentinel.forward.config import OWN_TABLE, WILDCARDS, ServiceConfig
 from netsentinel.forward.events import ConnectionClosed, ConnectionOpened, ConnectionRejected
+from netsentinel.forward.flowreader import FlowReader
 from netsentinel.forward.limiter import Limiter
 from netsentinel.forward.rejectlog import RejectLog
 from netsentinel.forward.status import KernelRules, ServiceStatus, UdpStatus
@@ -69,6 +73,7 @@ class KernelForwarder(Shared, service.Service):
     bound = None            # nothing listens (the feature hands relays their sockets)
     def __init__(self, config: ServiceConfig, reactor: Any, bus: EventBus,
                  group: int, rejections: RejectLog | None = None,
+                 reader: FlowReader | None = None,
                  faults: FaultRecorder | None = None,
                  bans: Banning | None = None, watch: SetsWatch | None = None,
                  nft: NftClient | None = None) -> None:
@@ -79,6 +84,7 @@ class KernelForwarder(Shared, service.Service):
         self.bus = bus
         self.group = group
         self.rejections = rejections        # the NFLOG reader (its error is ours too)
+        self.reader = reader                # the conntrack reader (a child process)
         self.faults = faults or FaultRecorder(reactor)
         self.bans = bans
         self.mirror = None
@@ -89,7 +95,8 @@ class KernelForwarder(Shared, service.Service):
         self.counters = counters.ServiceCounters(reactor.seconds())
         self.backend = Backend(reactor, config.backend, self.sid)
         self.flows: dict[int, LiveFlow] = {}
-        self._ended: set[int] = set()       # closed, still in conntrack (TIME_WAIT)
+        self.totals = flows.Tally()
+        self.read_error: str | None = None
         self.state = "new"
         self.rule_error: str | None = None
         self.closed_packets_up = self.closed_packets_down = 0
@@ -110,6 +117,7 @@ class KernelForwarder(Shared, service.Service):
         if not flows.accounting():
             log.warn("forward {name}: cannot turn on {path}: flows are counted without bytes",
                      name=self.sid, path=flows.ACCOUNTING)
+        self.totals = flows.Tally()
         self.started = observe(self.apply())
         if self.watch is not None:
             self._unwatch = self.watch.register(self)
@@ -153,7 +161,11 @@ class KernelForwarder(Shared, service.Service):
         """The service's rules, in one transaction (from the thread pool)."""
         config, blacklist, group = self.config, tuple(self.blacklist.networks), self.group
 
+        names, tally = kernelnft.names(config), self.totals
+
         def write() -> None:
+            if not tally.based:             # the counters may hold a previous run's
+                tally.base(self.nft.counters(*OWN_TABLE), names)
             existing = self.nft.set_names(*OWN_TABLE)
             self.nft.transaction(kernelnft.commands(config, blacklist, group, existing))
             if config.protocol != "udp":
@@ -205,40 +217,51 @@ class KernelForwarder(Shared, service.Service):
             self.bans.strike(ip, reason, now)
 
     def poll(self) -> defer.Deferred[None] | None:
-        if self._reading:
+        """The open flows (the flow reader) and the totals (the named counters), then
+        the books; a failed read is the status's ``kernel.flows`` until one succeeds."""
+        if self._reading or self.reader is None:
             return None                     # the last read is still running
         self._reading = True
-        config = self.config
-        backend = (config.backend.host, config.backend.port)
-        version = 6 if ":" in config.backend.host else 4
+        config, began = self.config, self.clock.seconds()
+        version = kernelnft.families(config)[0] if kernelnft.families(config) else 4
+        asked = self.reader.read(socket.AF_INET if version == 4 else socket.AF_INET6,
+                                 flows.PROTOCOLS[config.protocol], config.listen.port,
+                                 config.backend.host, config.backend.port)
+        counted = in_thread(self.reactor, lambda: self.nft.counters(*OWN_TABLE))
 
-        began = self.clock.seconds()
-
-        def done(found: list[flows.Flow]) -> None:
-            self._reading = False
+        def done(results: list[Any]) -> None:
+            answer, values = results
+            if "error" in answer:
+                raise flows.FlowsError(answer["error"])
             now = self.clock.seconds()
             if self._poller is not None:
                 self._poller.interval = max(POLL, (now - began) / SHARE)
-            self.seen(found, now)
+            self.read_error = None
+            self.seen(flows.from_rows(answer["flows"], config.protocol, version),
+                      self.totals.update(values, kernelnft.names(config), config.protocol,
+                                         version), now)
 
-        def failed(reason: Any) -> Any:
+        def failed(reason: Failure) -> None:
+            error = reason.value.subFailure.value \
+                if isinstance(reason.value, defer.FirstError) else reason.value
+            if self.read_error != str(error):
+                log.error("forward {name}: reading flows: {error}", name=self.sid,
+                          error=str(error))
+            self.read_error = str(error)
+
+        def finished(_: Any) -> None:
             self._reading = False
-            return reason
-        return in_thread(self.reactor, lambda: flows.read(
-            config.protocol, config.listen.port, backend, version)).addCallbacks(done, failed)
+        return defer.gatherResults([asked, counted], consumeErrors=True) \
+            .addCallback(done).addErrback(failed).addBoth(finished)
 
-    def seen(self, found: Iterable[flows.Flow], now: float) -> None:
-        """The flows conntrack holds now: new ones opened, ended or missing ones closed.
-        A TCP flow stays in conntrack for a while after its end (TIME_WAIT): it is
-        closed when first seen so, and one that began and ended between two reads is
-        counted opened and closed at once."""
+    def seen(self, found: Iterable[flows.Flow], totals: flows.Totals, now: float) -> None:
+        """The flows open now (new ones opened, missing ones closed: the events) and
+        the totals since the start (the counters; a flow that began and ended between
+        two reads is in them, though no event told of it)."""
         current = {flow.id: flow for flow in found}
         for fid in [fid for fid in self.flows if fid not in current]:
             self._closed(self.flows.pop(fid), now)
-        self._ended &= current.keys()
         for fid, flow in current.items():
-            if fid in self._ended:
-                continue
             live = self.flows.get(fid)
             if live is None:
                 live = self._opened(flow, now)
@@ -248,16 +271,26 @@ class KernelForwarder(Shared, service.Service):
             live.packets_up, live.packets_down = flow.packets_up, flow.packets_down
             if flow.half_closed and live.half_closed_at is None:
                 live.half_closed_at = now
-            if flow.ended:
-                self._ended.add(fid)
-                self._closed(self.flows.pop(fid), now)
+        books, live_flows = self.counters, list(self.flows.values())
+        if totals.flows > books.accepted:
+            books.accessed_at = now
+        books.accepted = max(totals.flows, len(live_flows))
+        books.closed = books.accepted - len(live_flows)
+        books.closed_up = max(0, totals.up - sum(f.up for f in live_flows))
+        books.closed_down = max(0, totals.down - sum(f.down for f in live_flows))
+        books.closes = Counter({self._reason(): books.closed} if books.closed else {})
+        self.closed_packets_up = max(0, totals.packets_up -
+                                     sum(f.packets_up for f in live_flows))
+        self.closed_packets_down = max(0, totals.packets_down -
+                                       sum(f.packets_down for f in live_flows))
+
+    def _reason(self) -> str:
+        return "idle-timeout" if self.config.protocol == "udp" else "done"
 
     def _opened(self, flow: flows.Flow, now: float) -> LiveFlow:
         self._numbers += 1
         live = self.flows[flow.id] = LiveFlow(self._numbers, flow.id, flow.ip, flow.port,
                                               now, now)
-        self.counters.accepted += 1
-        self.counters.accessed_at = now
         if self.bus.wants(ConnectionOpened):
             self.bus.publish(ConnectionOpened(self.sid, live.number, live.ip, live.port))
         if self.config.log_connections:
@@ -267,14 +300,10 @@ class KernelForwarder(Shared, service.Service):
         return live
 
     def _closed(self, live: LiveFlow, now: float) -> None:
-        reason = "idle-timeout" if self.config.protocol == "udp" else "done"
-        self.counters.connection_closed(live.up, live.down, reason)
-        self.closed_packets_up += live.packets_up
-        self.closed_packets_down += live.packets_down
         if self.bus.wants(ConnectionClosed):
             self.bus.publish(ConnectionClosed(self.sid, live.number, live.ip, live.port,
                                               live.up, live.down,
-                                              round(now - live.started, 6), reason))
+                                              round(now - live.started, 6), self._reason()))
 
     # -- common.Shared
 
@@ -303,4 +332,5 @@ class KernelForwarder(Shared, service.Service):
             session_idle=flows.udp_idle()) if self.config.protocol == "udp" else None
         status = counters.status(self._service(udp), self.counters, live, now)
         refusals = self.rejections.error if self.rejections is not None else None
-        return attrs.evolve(status, kernel=KernelRules(self.rule_error, refusals))
+        return attrs.evolve(status, kernel=KernelRules(self.rule_error, refusals,
+                                                       self.read_error))

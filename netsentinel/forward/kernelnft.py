@@ -31,6 +31,7 @@ from netsentinel.forward.config import OWN_TABLE, WILDCARDS, Network, ServiceCon
 
 PRIORITY_DNAT = -105        # before dstnat (-100): the user's NAT sees the result
 PRIORITY_SNAT = 95          # before srcnat (100)
+PRIORITY_COUNT = 0          # filter: after DNAT, so a flow's first packet is its own
 PREFIX = "netsentinel"      # log prefix: "netsentinel NAME REASON"
 SET_SIZE = 65535
 
@@ -39,7 +40,12 @@ def names(config: ServiceConfig) -> dict[str, str]:
     base = "fwd_" + config.name
     return {"chain": base, "pre": base + "_pre", "out": base + "_out", "post": base + "_post",
             "total": base + "_total", "ip4": base + "_ip4", "ip6": base + "_ip6",
-            "rate4": base + "_rate4", "rate6": base + "_rate6"}
+            "rate4": base + "_rate4", "rate6": base + "_rate6",
+            "count": base + "_count", "cpre": base + "_cpre", "cout": base + "_cout",
+            "new": base + "_new", "up": base + "_up", "down": base + "_down"}
+
+
+COUNTERS = ("new", "up", "down")    # named: they outlive the rules a change rewrites
 
 
 def _match(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
@@ -79,12 +85,15 @@ def commands(config: ServiceConfig, blacklist: Iterable[Network], group: int,
     out: list[dict[str, Any]] = [{"add": {"table": {"family": family, "name": table}}}]
     out += [{"add": {"set": {**where, **s}}} for s in _sets(config, n)
             if s["name"] not in existing]
-    chains = (("chain", None, 0), ("pre", "prerouting", PRIORITY_DNAT),
-              ("out", "output", PRIORITY_DNAT), ("post", "postrouting", PRIORITY_SNAT))
-    for key, hook, prio in chains:
+    out += [{"add": {"counter": {**where, "name": n[key]}}} for key in COUNTERS]
+    chains = (("chain", None, "nat", 0), ("pre", "prerouting", "nat", PRIORITY_DNAT),
+              ("out", "output", "nat", PRIORITY_DNAT), ("post", "postrouting", "nat", PRIORITY_SNAT),
+              ("count", None, "filter", 0), ("cpre", "prerouting", "filter", PRIORITY_COUNT),
+              ("cout", "output", "filter", PRIORITY_COUNT))
+    for key, hook, kind, prio in chains:
         chain: dict[str, Any] = {**where, "name": n[key]}
         if hook is not None:
-            chain.update(type="nat", hook=hook, prio=prio, policy="accept")
+            chain.update(type=kind, hook=hook, prio=prio, policy="accept")
         out += [{"add": {"chain": chain}}, {"flush": {"chain": {**where, "name": n[key]}}}]
 
     def rule(chain: str, *expr: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +104,11 @@ def commands(config: ServiceConfig, blacklist: Iterable[Network], group: int,
             rule("out", *entry, {"jump": {"target": n["chain"]}})]
     out += [rule("chain", *expr) for expr in _admission(config, tuple(blacklist), n, group)]
     out += [rule("post", *expr) for expr in _masquerade(config)]
+    # a packet the router sends itself over loopback passes output, then prerouting
+    out += [rule("cpre", _match({"meta": {"key": "iif"}}, "lo", "!="),
+                 {"jump": {"target": n["count"]}}),
+            rule("cout", {"jump": {"target": n["count"]}})]
+    out += [rule("count", *expr) for expr in _counting(config, n)]
     return out
 
 
@@ -104,7 +118,9 @@ def removal(config: ServiceConfig) -> list[dict[str, Any]]:
     family, table = OWN_TABLE
     n = names(config)
     where = {"family": family, "table": table}
-    out = [{"delete": {"chain": {**where, "name": n[k]}}} for k in ("pre", "out", "post", "chain")]
+    out = [{"delete": {"chain": {**where, "name": n[k]}}}
+           for k in ("pre", "out", "post", "chain", "cpre", "cout", "count")]
+    out += [{"delete": {"counter": {**where, "name": n[k]}}} for k in COUNTERS]
     return out + [{"delete": {"set": {**where, "name": n[k]}}}
                   for k in ("total", "ip4", "ip6", "rate4", "rate6")]
 
@@ -180,7 +196,7 @@ def _admission(config: ServiceConfig, blacklist: tuple[Network, ...], n: dict[st
                                             "set": "@" + n[f"rate{version}"], "stmt": [limit]}},
                           *_refuse(config, group, "per_ip_rate")])
         rules.append([nfproto, _match({"meta": {"key": "l4proto"}}, config.protocol),
-                      {"counter": None}, {"dnat": {"family": ip, "addr": config.backend.host,
+                      {"counter": n["new"]}, {"dnat": {"family": ip, "addr": config.backend.host,
                                 "port": config.backend.port}}])
     return rules
 
@@ -196,18 +212,31 @@ def _element(network: Network) -> Any:
     return {"prefix": {"addr": str(network.network_address), "len": network.prefixlen}}
 
 
+def _ours(config: ServiceConfig, version: int) -> list[dict[str, Any]]:
+    """A packet of one of the service's forwarded flows, either way."""
+    ip = "ip" if version == 4 else "ip6"
+    return [_match({"meta": {"key": "nfproto"}}, f"ipv{version}"),
+            _match({"meta": {"key": "l4proto"}}, config.protocol),
+            _match({"ct": {"key": "status"}}, "dnat", "in"),
+            _match({"ct": {"key": "proto-dst", "dir": "original"}}, config.listen.port),
+            _match({"ct": {"key": f"{ip} saddr", "dir": "reply"}}, config.backend.host)]
+
+
+def _counting(config: ServiceConfig, n: dict[str, str]) -> list[list[Any]]:
+    """Bytes and packets both ways, whatever becomes of the flows: every packet enters
+    through prerouting or output, after NAT there (so a flow's first packet counts)."""
+    return [[*_ours(config, version),
+             _match({"ct": {"key": "direction"}}, direction), {"counter": n[key]}]
+            for version in families(config)
+            for direction, key in (("original", "up"), ("reply", "down"))]
+
+
 def _masquerade(config: ServiceConfig) -> list[list[Any]]:
     """Flows from other hosts leave for the backend from the router's address; the
     router's own keep theirs (a loopback backend could not answer another one)."""
     rules: list[list[Any]] = []
     for version in families(config):
-        expr = [_match({"meta": {"key": "nfproto"}}, f"ipv{version}"),
-                _match({"meta": {"key": "l4proto"}}, config.protocol),
-                _match({"ct": {"key": "status"}}, "dnat", "in"),
-                _match({"ct": {"key": "proto-dst", "dir": "original"}}, config.listen.port),
-                _match({"ct": {"key": "ip saddr" if version == 4 else "ip6 saddr",
-                               "dir": "reply"}}, config.backend.host),
-                _match({"fib": {"result": "type", "flags": ["saddr"]}}, "local", "!="),
-                {"masquerade": None}]
-        rules.append(expr)
+        rules.append([*_ours(config, version),
+                      _match({"fib": {"result": "type", "flags": ["saddr"]}}, "local", "!="),
+                      {"masquerade": None}])
     return rules

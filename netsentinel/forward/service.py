@@ -22,6 +22,7 @@ from netsentinel.features import CommandError, CommandHandler, Context
 from netsentinel.forward.banning import Banning, adopt
 from netsentinel.forward.blacklist import network_of
 from netsentinel.forward.config import ForwardConfig, Network, ServiceConfig
+from netsentinel.forward.flowreader import FlowReader
 from netsentinel.forward.kernel import KernelForwarder
 from netsentinel.forward.listener import Forwarder
 from netsentinel.forward.nftset import NftMirror
@@ -48,13 +49,15 @@ class Forwarding(MultiService):
         self.pool = Pool(config.workers, context.reactor, config.worker_priority) \
             if config.workers > 1 else None
         self._bound: dict[str, _socket.socket] = {}    # by prepare(), for the next change
-        self.rejections: RejectLog | None = None       # with a mode: kernel service
-        self._log_refusals(config)
+        self.rejections: RejectLog | None = None       # with a mode: kernel service...
+        self.reader: FlowReader | None = None          # ...and its conntrack reader
+        self._kernel_sides(config)
         for service_config in config.services:
             self._add(service_config)
 
-    def _log_refusals(self, config: ForwardConfig) -> None:
-        """The NFLOG reader of the kernel services' refusals: there while one is."""
+    def _kernel_sides(self, config: ForwardConfig) -> None:
+        """The NFLOG reader of the kernel services' refusals and their conntrack
+        reader: there while a kernel service is."""
         wanted = any(s.mode == "kernel" for s in config.services)
         old = self.rejections
         if old is not None and (not wanted or old.group != config.log_group):
@@ -64,9 +67,14 @@ class Forwarding(MultiService):
             self.rejections = RejectLog(config.log_group, self._refused, self.context.reactor)
             if self.running:
                 self.rejections.start()
+        if not wanted and self.reader is not None:
+            self.reader.stop()
+            self.reader = None
+        if wanted and self.reader is None:
+            self.reader = FlowReader(self.context.reactor)
         for forwarder in self.forwarders.values():
             if isinstance(forwarder, KernelForwarder):
-                forwarder.rejections = self.rejections
+                forwarder.rejections, forwarder.reader = self.rejections, self.reader
                 forwarder.group = config.log_group
 
     def _refused(self, name: str, ip: str, reason: str) -> None:
@@ -84,7 +92,7 @@ class Forwarding(MultiService):
         forwarder: AnyForwarder
         if config.mode == "kernel":
             forwarder = KernelForwarder(config, self.context.reactor, self.context.bus,
-                                        self.config.log_group, self.rejections,
+                                        self.config.log_group, self.rejections, self.reader,
                                         self.context.faults, bans, self.context.sets_watch)
         elif config.protocol == "udp":      # UDP sessions stay in the main process
             forwarder = UdpForwarder(config, self.context.reactor, self.context.bus, mirror,
@@ -112,6 +120,8 @@ class Forwarding(MultiService):
         stopped = defer.maybeDeferred(super().stopService)
         if self.rejections is not None:
             self.rejections.stop()
+        if self.reader is not None:
+            self.reader.stop()
         if self.pool is not None:
             stopped.addBoth(lambda _: self.pool.stop() if self.pool is not None else None)
         return stopped
@@ -161,7 +171,7 @@ class Forwarding(MultiService):
         stopped (its connections drain) and the new one listens at once."""
         self.config = config
         self._resize(config.workers, config.worker_priority)
-        self._log_refusals(config)
+        self._kernel_sides(config)
         wanted = {s.name: s for s in config.services}
         for name, forwarder in list(self.forwarders.items()):
             new = wanted.get(name)

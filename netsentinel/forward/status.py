@@ -54,10 +54,11 @@ class UdpStatus:
 @attrs.frozen
 class KernelRules:
     """A ``mode: kernel`` service: why its rules could not be written, why its
-    refusals cannot be read (None: they are fine)."""
+    refusals or its flows cannot be read (None: they are fine)."""
 
     error: str | None
     refusals: str | None
+    flows: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -108,6 +109,7 @@ class ServiceStatus:
             found.append(f"forward {self.sid}: ban set: {self.ban.error}")
         if self.kernel is not None:
             found += [f"forward {self.sid}: {what}: {error}" for what, error in
-                      (("kernel rules", self.kernel.error), ("refusals", self.kernel.refusals))
+                      (("kernel rules", self.kernel.error), ("refusals", self.kernel.refusals),
+                       ("reading flows", self.kernel.flows))
                       if error]
         return found

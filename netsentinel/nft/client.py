@@ -80,6 +80,20 @@ class NftClient:
         return frozenset(item["set"]["name"] for item in items
                          if "set" in item and item["set"].get("table") == table)
 
+    def counters(self, family: str, table: str) -> dict[str, tuple[int, int]]:
+        """The named counters of ``table``: name -> (packets, bytes); none when the
+        table does not exist."""
+        try:
+            output = self._run([{"list": {"counters": {"family": family, "table": table}}}])
+        except NftError as e:
+            if "No such file or directory" in str(e):
+                return {}
+            raise
+        items = output.get("nftables", []) if isinstance(output, dict) else []
+        return {c["name"]: (int(c.get("packets", 0)), int(c.get("bytes", 0)))
+                for c in (item["counter"] for item in items if "counter" in item)
+                if c.get("table") == table}
+
     def transaction(self, commands: list[dict[str, Any]]) -> None:
         """Apply ``commands`` atomically: all of them or, on error, none."""
         if not commands:

@@ -16,7 +16,7 @@ from netsentinel.events import EventBus
 from netsentinel.forward import kernelnft
 from netsentinel.forward.config import ServiceConfig
 from netsentinel.forward.events import ConnectionClosed, ConnectionOpened
-from netsentinel.forward.flows import CLOSE_WAIT, TIME_WAIT, Flow
+from netsentinel.forward.flows import CLOSE_WAIT, Flow, Tally, Totals
 from netsentinel.forward.kernel import KernelForwarder
 from netsentinel.forward.rejectlog import RejectLog
 from netsentinel.schema import ConfigError
@@ -135,37 +135,43 @@ def flow(fid: int, up: int = 0, state: int = 0) -> Flow:
     return Flow(fid, "198.51.100.7", 40000 + fid, "10.0.0.1", up, up, 1, 1, state)
 
 
-def test_flows_open_count_and_close_from_conntrack_reads() -> None:
+def test_flows_open_and_close_from_reads_and_totals_from_the_counters() -> None:
     kernel, clock, seen = forwarder()
-    kernel.seen([flow(1, 10)], clock.seconds())
+    kernel.seen([flow(1, 10)], Totals(1, 10, 10, 1, 1), clock.seconds())
     clock.advance(1)
-    kernel.seen([flow(1, 30), flow(2, 5)], clock.seconds())
+    # 2 is new; 3 began and ended between the reads: only the counters know it
+    kernel.seen([flow(1, 30), flow(2, 5)], Totals(3, 40, 40, 4, 4), clock.seconds())
     status = kernel.status()
-    assert (status.connections, status.total_connections, status.up) == (2, 2, 35)
+    assert (status.connections, status.total_connections, status.closed_connections) == \
+        (2, 3, 1)
+    assert (status.up, status.down) == (40, 40)
     clock.advance(1)
-    kernel.seen([flow(2, 5)], clock.seconds())          # 1 gone: conntrack forgot it
+    kernel.seen([flow(2, 5)], Totals(3, 40, 40, 4, 4), clock.seconds())   # 1 went
     status = kernel.status()
-    assert (status.connections, status.closed_connections, status.up) == (1, 1, 35)
-    assert status.closes == {"idle-timeout": 1}
+    assert (status.connections, status.closed_connections, status.up) == (1, 2, 40)
+    assert status.closes == {"idle-timeout": 2}
     assert [type(e).__name__ for e in seen.events] == \
         ["ConnectionOpened", "ConnectionOpened", "ConnectionClosed"]
     assert seen.events[-1].up == 30
-    assert status.udp is not None and status.udp.datagrams_up == 2
+    assert status.udp is not None and status.udp.datagrams_up == 4
 
 
-def test_a_tcp_flow_in_time_wait_is_closed_once() -> None:
-    kernel, clock, seen = forwarder(KERNEL.replace("    protocol: udp\n", ""))
-    kernel.seen([flow(1, 10, CLOSE_WAIT)], clock.seconds())
+def test_a_half_closed_tcp_flow_is_marked() -> None:
+    kernel, clock, _ = forwarder(KERNEL.replace("    protocol: udp\n", ""))
+    kernel.seen([flow(1, 10, CLOSE_WAIT)], Totals(1, 10, 10, 1, 1), clock.seconds())
     assert kernel.flows[1].half_closed_at == clock.seconds()
-    kernel.seen([flow(1, 10, TIME_WAIT), flow(2, 7, TIME_WAIT)], clock.seconds())
-    kernel.seen([flow(1, 10, TIME_WAIT), flow(2, 7, TIME_WAIT)], clock.seconds())
-    status = kernel.status()
-    # 2 began and ended between two reads: opened and closed at once
-    assert (status.connections, status.total_connections, status.closed_connections) == \
-        (0, 2, 2)
-    assert status.closes == {"done": 2} and len(seen.events) == 4
-    kernel.seen([], clock.seconds())                     # TIME_WAIT over: nothing more
-    assert kernel.status().closed_connections == 2
+    assert kernel.status().closes == {}
+
+
+def test_totals_are_since_the_start_and_survive_counters_made_anew() -> None:
+    names = kernelnft.names(kernel_service())
+    tally = Tally()
+    tally.base({names["new"]: (5, 0), names["up"]: (50, 5000)}, names)   # a previous run's
+    read = tally.update({names["new"]: (7, 0), names["up"]: (60, 5600)}, names, "udp", 4)
+    assert (read.flows, read.packets_up, read.up) == (2, 10, 600 - 28 * 10)
+    # nft flush ruleset: the counters went; the rules made them anew, from 0
+    read = tally.update({names["new"]: (1, 0), names["up"]: (3, 200)}, names, "udp", 4)
+    assert (read.flows, read.packets_up, read.up) == (3, 13, 800 - 28 * 13)
 
 
 def nflog(prefix: bytes, source: str) -> bytes:
