@@ -32,16 +32,23 @@ class ReaderGone(Exception):
 class _Child(protocol.ProcessProtocol):
     def __init__(self, owner: FlowReader) -> None:
         self.owner = owner
-        self.buffer = b""
+        self.chunks: list[bytes] = []       # of the answer being received
+        self.size = 0
 
     def outReceived(self, data: bytes) -> None:
-        self.buffer += data
-        while b"\n" in self.buffer:
-            line, self.buffer = self.buffer.split(b"\n", 1)
+        while data:
+            end = data.find(b"\n")
+            if end < 0:
+                self.chunks.append(data)
+                self.size += len(data)
+                if self.size > LINE_LIMIT:
+                    self.chunks, self.size = [], 0
+                    self.transport.signalProcess("KILL")    # type: ignore[union-attr]
+                return
+            self.chunks.append(data[:end])
+            line, self.chunks, self.size = b"".join(self.chunks), [], 0
             self.owner.answered(line)
-        if len(self.buffer) > LINE_LIMIT:
-            self.buffer = b""
-            self.transport.signalProcess("KILL")    # type: ignore[union-attr]
+            data = data[end + 1:]
 
     def errReceived(self, data: bytes) -> None:
         log.warn("forward flow reader: {text}", text=data.decode("utf-8", "replace").strip())

@@ -12,7 +12,7 @@ helpers here run in the thread pool.
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 from pyroute2 import Conntrack, IPRoute
@@ -26,8 +26,7 @@ UDP_STREAM = "/proc/sys/net/netfilter/nf_conntrack_udp_timeout_stream"
 PROTOCOLS = {"tcp": socket.IPPROTO_TCP, "udp": socket.IPPROTO_UDP}
 
 
-@attrs.frozen
-class Flow:
+class Flow(NamedTuple):
     """One forwarded flow: the client, the address it wrote to, its counts so far."""
 
     id: int                 # conntrack's id: a new flow from the same port is another
@@ -42,7 +41,7 @@ class Flow:
 
     @property
     def half_closed(self) -> bool:
-        return self.state in (FIN_WAIT, CLOSE_WAIT, LAST_ACK)
+        return self.state in HALF_CLOSED
 
 
 def accounting() -> bool:
@@ -59,6 +58,7 @@ def accounting() -> bool:
 
 IPS_DST_NAT = 0x20
 FIN_WAIT, CLOSE_WAIT, LAST_ACK = 4, 5, 6          # conntrack's TCP states, half closed
+HALF_CLOSED = (FIN_WAIT, CLOSE_WAIT, LAST_ACK)
 
 
 def forget_stale(protocol: str, port: int, version: int, host: str | None) -> int:

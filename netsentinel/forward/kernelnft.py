@@ -126,13 +126,21 @@ def removal(config: ServiceConfig) -> list[dict[str, Any]]:
 
 
 def _sets(config: ServiceConfig, n: dict[str, str]) -> list[dict[str, Any]]:
-    dynamic = {"size": SET_SIZE}     # the kernel makes a set a rule adds to dynamic
-    out = [{"name": n["total"], "type": "inet_service", **dynamic},
-           {"name": n["ip4"], "type": "ipv4_addr", **dynamic},
-           {"name": n["ip6"], "type": "ipv6_addr", **dynamic}]
-    window = 3600       # a bucket unused this long is full again: forget it
-    out += [{"name": n[k], "type": t, "flags": ["timeout"], "timeout": window,
-             "size": SET_SIZE} for k, t in (("rate4", "ipv4_addr"), ("rate6", "ipv6_addr"))]
+    """The sets the rules use, and only those: the kernel makes a set dynamic (a rule
+    may add to it) only when it comes in one transaction with such a rule, and a set
+    made earlier without one would refuse it later (EOPNOTSUPP)."""
+    limits, versions = config.limits, families(config)
+    size = {"size": SET_SIZE}
+    out: list[dict[str, Any]] = []
+    if limits.conn_limit:
+        out.append({"name": n["total"], "type": "inet_service", **size})
+    for version in versions:
+        kind = "ipv4_addr" if version == 4 else "ipv6_addr"
+        if limits.per_ip_limit:
+            out.append({"name": n[f"ip{version}"], "type": kind, **size})
+        if limits.per_ip_rate:      # a bucket unused for an hour is full again: forgotten
+            out.append({"name": n[f"rate{version}"], "type": kind, "flags": ["timeout"],
+                        "timeout": 3600, **size})
     if config.ban is not None:      # the ban sets, as bannft makes them, used here too
         out += [{"name": s.name, "type": s.type, "flags": ["timeout"]}
                 for s in ban_specs(config.ban)]

@@ -150,6 +150,10 @@ def test_rules_heal_and_a_stop_leaves_open_flows_running(lab: Lab, net: dict[str
     fresh = dial(net["flood"], FRONT_TCP, ROUTER4)
     assert echo(fresh, b"healed") == b"healed"
     fresh.close()
+    daemon.write_config(config("    per_ip_limit: 5"))          # a reload rewrites in place
+    assert daemon.ctl("reload").startswith("OK")
+    wait_for(lambda: "ct count over 5" in chains(lab, net["router"]), what="the new limit")
+    assert echo(conn, b"kept") == b"kept"
     assert daemon.ctl("forward stop web").startswith("OK")
     assert "fwd_web" not in chains(lab, net["router"])
     assert "fwd_wg_pre" in chains(lab, net["router"])       # the other services stay
