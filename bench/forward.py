@@ -201,14 +201,14 @@ listen guarded
         return sum(pss_kib(p.pid) for p in self.processes)
 
     def settled_memory(self, timeout: float = 20.0) -> int:
-        """PSS once it stops moving: a worker process still importing at start would
-        otherwise count its own start-up as memory of the held connections."""
-        last, deadline = self.memory(), time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """PSS once it stops moving for 2 s: a worker process still importing at start,
+        or the kernel mode's first conntrack read (its thread pool, its libnftables
+        context), would otherwise count as memory of the held connections."""
+        last, deadline, still = self.memory(), time.monotonic() + timeout, 0
+        while time.monotonic() < deadline and still < 4:
             time.sleep(0.5)
             now = self.memory()
-            if abs(now - last) < 64:
-                return now
+            still = still + 1 if abs(now - last) < 64 else 0
             last = now
         return last
 
