@@ -203,14 +203,7 @@ class BanSets:
         """The ban went from the config: its chain and sets go from the kernel."""
         self.close()
         commands = removal_commands(self.config)
-
-        def remove() -> None:
-            for command in commands:        # one by one: a missing one stops nothing
-                try:
-                    self.nft.transaction([command])
-                except NftError:
-                    pass
-        return self._thread(remove)
+        return self._thread(lambda: self.nft.each(commands))
 
     @property
     def error(self) -> str | None:

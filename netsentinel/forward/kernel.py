@@ -141,14 +141,7 @@ class KernelForwarder(Shared, service.Service):
         self.backend.stop()
         self.state = "stopped"
         commands = kernelnft.removal(self.config)
-
-        def remove() -> None:
-            for command in commands:        # one by one: a missing one stops nothing
-                try:
-                    self.nft.transaction([command])
-                except NftError:
-                    pass
-        return observe(in_thread(self.reactor, remove))
+        return observe(in_thread(self.reactor, lambda: self.nft.each(commands)))
 
     def reconfigure(self, config: ServiceConfig) -> None:
         """Limits, blacklist and backend: the rules rewritten in one transaction."""

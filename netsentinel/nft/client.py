@@ -101,6 +101,15 @@ class NftClient:
         self._run(commands)
         self.transactions += 1
 
+    def each(self, commands: list[dict[str, Any]]) -> None:
+        """Apply each command on its own, ignoring the ones nft refuses: a removal of
+        things some of which may be gone already stops at nothing."""
+        for command in commands:
+            try:
+                self.transaction([command])
+            except NftError:
+                pass
+
     def run_file(self, path: str) -> None:
         """Load a ruleset file as one transaction (``nft -f``)."""
         rc, _, error = self._context().cmd(f'include "{path}"')

@@ -12,6 +12,18 @@ ROUTER6, FLOOD6, FLOOD6_SIBLING = "fd77:1::1", "fd77:9::2", "fd77:9::3"   # a ro
 SPOOFED = "10.200.0.0/16"                       # sources the flood namespace forges
 
 
+def udp_echo(port: int, say_peer: bool = False) -> str:
+    """A dual-stack UDP echo program; ``say_peer``: it appends whom it saw."""
+    reply = "data + b' ' + peer[0].removeprefix('::ffff:').encode()" if say_peer else "data"
+    return ("import socket\n"
+            "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+            "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n"
+            f"s.bind(('::', {port}))\n"
+            "while True:\n"
+            "    data, peer = s.recvfrom(65535)\n"
+            f"    s.sendto({reply}, peer)\n")
+
+
 @pytest.fixture
 def net(lab: Lab) -> dict[str, str]:
     """router ← flood (10.77.1.2; fd77:1::2 on the link, fd77:9::2 and ::3 routed; forged

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.forward.routerlab import FLOOD4, GOOD4, ROUTER4, ROUTER6
+from tests.forward.routerlab import FLOOD4, GOOD4, ROUTER4, ROUTER6, udp_echo
 from tests.forward.routerlab import net as net  # the fixture
 from tests.forward.test_daemon import dial, echo, echo_backend, inside
 from tests.lab import Daemon, Lab, wait_for
@@ -21,13 +21,7 @@ BACKEND = 19400
 BACKEND4, BACKEND6 = "10.77.2.2", "fd77:2::2"      # the "good" namespace
 ROUTER_ON_BACKEND_SIDE = "10.77.2.1"
 # a UDP echo that says whom it saw: the router's address when the flow was masqueraded
-ECHO = ("import socket\n"
-        "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
-        "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n"
-        f"s.bind(('::', {BACKEND}))\n"
-        "while True:\n"
-        "    data, peer = s.recvfrom(65535)\n"
-        "    s.sendto(data + b' ' + peer[0].removeprefix('::ffff:').encode(), peer)\n")
+ECHO = udp_echo(BACKEND, say_peer=True)
 
 CONFIG = """
 forward:

@@ -14,20 +14,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.forward.routerlab import FLOOD4, GOOD4, ROUTER4, ROUTER4_SECOND, ROUTER6, SPOOFED
+from tests.forward.routerlab import (
+    FLOOD4,
+    GOOD4,
+    ROUTER4,
+    ROUTER4_SECOND,
+    ROUTER6,
+    SPOOFED,
+    udp_echo,
+)
 from tests.forward.routerlab import net as net  # the fixture
 from tests.forward.test_daemon import inside, rss_kib
 from tests.lab import Daemon, Lab, wait_for
 
 FRONT = 19301
 BACKEND = 19300
-ECHO = ("import socket\n"
-        "s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
-        "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n"
-        f"s.bind(('::', {BACKEND}))\n"
-        "while True:\n"
-        "    data, peer = s.recvfrom(65535)\n"
-        "    s.sendto(data, peer)\n")
+ECHO = udp_echo(BACKEND)
 
 CONFIG = """
 forward:
