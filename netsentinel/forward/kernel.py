@@ -156,19 +156,17 @@ class KernelForwarder(Shared, service.Service):
 
         names, tally = kernelnft.names(config), self.totals
 
-        def write() -> None:
+        def write() -> int:
+            """The rules written; the number of stale UDP flows forgotten."""
             if not tally.based:             # the counters may hold a previous run's
                 tally.base(self.nft.counters(*OWN_TABLE), names)
             existing = self.nft.set_names(*OWN_TABLE)
             self.nft.transaction(kernelnft.commands(config, blacklist, group, existing))
             if config.protocol != "udp":
-                return
+                return 0
             host = None if config.listen.host in WILDCARDS else config.listen.host
-            for version in kernelnft.families(config):
-                stale = flows.forget_stale(config.protocol, config.listen.port, version, host)
-                if stale:
-                    log.info("forward {name}: {count} flow(s) from before the rules "
-                             "forgotten", name=config.name, count=stale)
+            return sum(flows.forget_stale(config.protocol, config.listen.port, version, host)
+                       for version in kernelnft.families(config))
 
         def failed(reason: Any) -> None:
             error = str(reason.value) if reason.check(NftError) else repr(reason.value)
@@ -176,8 +174,11 @@ class KernelForwarder(Shared, service.Service):
                 log.error("forward {name}: kernel rules: {error}", name=self.sid, error=error)
             self.rule_error = error
 
-        def done(_: Any) -> None:
+        def done(stale: int) -> None:
             self.rule_error = None
+            if stale:
+                log.info("forward {name}: {count} flow(s) from before the rules forgotten",
+                         name=config.name, count=stale)
         return in_thread(self.reactor, write).addCallbacks(done, failed)
 
     def _blacklist_changed(self) -> None:

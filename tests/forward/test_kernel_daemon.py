@@ -156,3 +156,24 @@ def test_rules_heal_and_a_stop_leaves_open_flows_running(lab: Lab, net: dict[str
     daemon.stop()
     assert "fwd_" not in chains(lab, net["router"])
     assert "Traceback" not in daemon.output()
+
+
+def test_a_client_that_wrote_before_the_rules_is_forwarded_once_they_are(
+        lab: Lab, net: dict[str, str], tmp_path: Path) -> None:
+    """A WireGuard peer keeps writing from one port: its conntrack entry from before
+    the rules (to the router itself, no DNAT) would outlive every timeout."""
+    lab.popen(net["good"], [sys.executable, "-c", ECHO])
+    lab.run(net["router"], "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    lab.nft(net["router"], "table inet filter {\n chain input {\n"       # the router's own
+            "  type filter hook input priority 0; ct state established accept\n }\n}\n")
+    with client(net["flood"], timeout=0.3) as s:
+        assert ask(s, ROUTER4, FRONT, b"early") is None         # nothing there yet
+        entries = lab.run(net["router"], "conntrack", "-L", "-p", "udp", "--dport",
+                          str(FRONT), check=False).stdout.decode()
+        assert FLOOD4 in entries                                 # the entry that would stay
+        echo_backend(lab, net["good"], BACKEND)
+        daemon = Daemon(lab, net["router"], tmp_path, config()).start()
+        s.settimeout(3)
+        assert ask(s, ROUTER4, FRONT, b"later") == \
+            (b"later " + ROUTER_ON_BACKEND_SIDE.encode(), ROUTER4)
+    assert "forgotten" in daemon.output()
