@@ -176,11 +176,11 @@ ENDED = (7, 8)          # TCP TIME_WAIT, CLOSE: over, though conntrack still hol
 
 
 def live(family: int, protocol: int, port: int, backend: str,
-         backend_port: int) -> list[tuple[int, str, int, int, int, int, int, int]]:
-    """The service's flows that are not over: (id, client, client port, bytes up, bytes
-    down, packets up, packets down, TCP state)."""
-    return [(e.id, e.src, e.sport, e.bytes_up, e.bytes_down, e.packets_up, e.packets_down,
-             e.tcp_state)
+         backend_port: int) -> list[tuple[int, str, int, str, int, int, int, int, int]]:
+    """The service's flows that are not over: (id, client, client port, the address
+    it wrote to, bytes up, bytes down, packets up, packets down, TCP state)."""
+    return [(e.id, e.src, e.sport, e.dst, e.bytes_up, e.bytes_down, e.packets_up,
+             e.packets_down, e.tcp_state)
             for e in dump(family, protocol, port)
             if e.tcp_state not in ENDED and e.reply_src == backend
             and e.reply_sport == backend_port]

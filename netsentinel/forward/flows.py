@@ -74,20 +74,11 @@ def forget_stale(protocol: str, port: int, version: int, host: str | None) -> in
             local = {a.get_attr("IFA_ADDRESS") for a in ip.get_addr(family=family)}
     else:
         local = {host}
-    stale = [e for e in ctdump.dump(family, PROTOCOLS[protocol], port)
-             if not e.status & IPS_DST_NAT and e.dst in local]
-    deleted = 0
-    with Conntrack() as ct:
-        for entry in stale:
-            try:
-                ct.entry("del", tuple_orig=NFCTAttrTuple(
-                    family=family, proto=PROTOCOLS[protocol], saddr=entry.src,
-                    daddr=entry.dst, sport=entry.sport, dport=entry.dport))
-                deleted += 1
-            except NetlinkError as e:
-                if e.code != 2:             # ENOENT: it went meanwhile
-                    raise
-    return deleted
+    return _delete(family, [
+        NFCTAttrTuple(family=family, proto=PROTOCOLS[protocol], saddr=e.src, daddr=e.dst,
+                      sport=e.sport, dport=e.dport)
+        for e in ctdump.dump(family, PROTOCOLS[protocol], port)
+        if not e.status & IPS_DST_NAT and e.dst in local])
 
 
 def udp_idle() -> float:
@@ -106,10 +97,34 @@ class FlowsError(Exception):
 def from_rows(rows: list[list[Any]], protocol: str, version: int) -> list[Flow]:
     """The flow reader's rows (``ctdump.live``) as flows, UDP bytes as payload."""
     overhead = _overhead(protocol, version)
-    return [Flow(id=fid, ip=ip, port=port, local="", up=up - overhead * packets_up,
+    return [Flow(id=fid, ip=ip, port=port, local=local, up=up - overhead * packets_up,
                  down=down - overhead * packets_down, packets_up=packets_up,
                  packets_down=packets_down, state=state)
-            for fid, ip, port, up, down, packets_up, packets_down, state in rows]
+            for fid, ip, port, local, up, down, packets_up, packets_down, state in rows]
+
+
+def forget(protocol: str, port: int, version: int,
+           clients: list[tuple[str, int, str]]) -> int:
+    """Delete the flows of ``clients`` (ip, port, the address it wrote to) to ``port``
+    from conntrack: their next packet is a new flow, which the rules refuse once the
+    client is blacklisted (``reject --close``).  The number deleted."""
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    return _delete(family, [NFCTAttrTuple(family=family, proto=PROTOCOLS[protocol], saddr=ip,
+                                          daddr=local, sport=sport, dport=port)
+                            for ip, sport, local in clients])
+
+
+def _delete(family: int, tuples: list[NFCTAttrTuple]) -> int:
+    deleted = 0
+    with Conntrack() as ct:
+        for tuple_orig in tuples:
+            try:
+                ct.entry("del", tuple_orig=tuple_orig)
+                deleted += 1
+            except NetlinkError as e:
+                if e.code != 2:             # ENOENT: it went meanwhile
+                    raise
+    return deleted
 
 
 def _overhead(protocol: str, version: int) -> int:

@@ -67,6 +67,7 @@ class LiveFlow:
     packets_up: int = 0
     packets_down: int = 0
     half_closed_at: float | None = None
+    local: str = ""             # the address the client wrote to
 
 
 class KernelForwarder(Shared, service.Service):
@@ -106,6 +107,7 @@ class KernelForwarder(Shared, service.Service):
         self._unwatch: Any = None
         self._reading = False
         self.started: defer.Deferred[None] = defer.succeed(None)   # the rules in place
+        self._applied: defer.Deferred[None] = defer.succeed(None)  # the last rule write
 
     # -- life cycle
 
@@ -179,7 +181,8 @@ class KernelForwarder(Shared, service.Service):
             if stale:
                 log.info("forward {name}: {count} flow(s) from before the rules forgotten",
                          name=config.name, count=stale)
-        return in_thread(self.reactor, write).addCallbacks(done, failed)
+        self._applied = in_thread(self.reactor, write).addCallbacks(done, failed)
+        return observe(self._applied)
 
     def _blacklist_changed(self) -> None:
         if self.running:
@@ -284,7 +287,7 @@ class KernelForwarder(Shared, service.Service):
     def _opened(self, flow: flows.Flow, now: float) -> LiveFlow:
         self._numbers += 1
         live = self.flows[flow.id] = LiveFlow(self._numbers, flow.id, flow.ip, flow.port,
-                                              now, now)
+                                              now, now, local=flow.local)
         if self.bus.wants(ConnectionOpened):
             self.bus.publish(ConnectionOpened(self.sid, live.number, live.ip, live.port))
         if self.config.log_connections:
@@ -305,7 +308,18 @@ class KernelForwarder(Shared, service.Service):
         return self.flows.values()
 
     def _end_one(self, live: LiveFlow, reason: str) -> None:
-        """A flow in the kernel cannot be cut from here: the blacklist stops new ones."""
+        """``reject --close``: the flow goes from conntrack, so its next packet is a new
+        flow, which the rules (rewritten with the blacklist before this) refuse."""
+        config = self.config
+        version = 6 if ":" in live.ip else 4
+        clients = [(live.ip, live.port, live.local)]
+
+        def cut(_: Any) -> defer.Deferred[int]:      # after the rules that refuse it
+            return in_thread(self.reactor, lambda: flows.forget(
+                config.protocol, config.listen.port, version, clients))
+        observe(self._applied).addBoth(cut).addErrback(
+            lambda reason: log.error("forward {name}: cutting {ip}: {error}", name=self.sid,
+                                     ip=live.ip, error=str(reason.value)))
 
     # -- views
 

@@ -177,3 +177,27 @@ def test_a_client_that_wrote_before_the_rules_is_forwarded_once_they_are(
         assert ask(s, ROUTER4, FRONT, b"later") == \
             (b"later " + ROUTER_ON_BACKEND_SIDE.encode(), ROUTER4)
     assert "forgotten" in daemon.output()
+
+
+def test_reject_close_cuts_the_clients_open_flows(lab: Lab, net: dict[str, str],
+                                                 tmp_path: Path) -> None:
+    daemon = start(lab, net, tmp_path)
+    conn = dial(net["flood"], FRONT_TCP, ROUTER4)
+    assert echo(conn, b"open") == b"open"
+    with client(net["flood"]) as s:
+        assert wait_for(lambda: ask(s, ROUTER4, FRONT, b"open"), what="a reply") is not None
+        wait_for(lambda: service(daemon, "wg")["connections"] == 1 and
+                 service(daemon, "web")["connections"] == 1, what="both flows read")
+        assert "1 connections closed" in daemon.ctl(f"reject web {FLOOD4} --close")
+        assert "1 connections closed" in daemon.ctl(f"reject wg {FLOOD4} --close")
+        s.settimeout(0.5)
+        wait_for(lambda: ask(s, ROUTER4, FRONT, b"again") is None, what="the UDP flow cut")
+    conn.settimeout(1)
+    conn.sendall(b"after")
+    try:
+        assert conn.recv(100) == b""            # reset or closed...
+    except (TimeoutError, ConnectionResetError):
+        pass                                    # ...or nothing comes back: cut either way
+    conn.close()
+    wait_for(lambda: service(daemon, "web")["rejected"]["blacklist"] >= 1,
+             what="the cut flow's next segment refused as a new one")
