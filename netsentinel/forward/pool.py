@@ -19,6 +19,7 @@ from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from netsentinel.deferreds import observe
 from netsentinel.forward.channel import Channel, Message, pair
 from netsentinel.forward.config import WORKER_PRIORITY, ServiceConfig, Timeouts
 from netsentinel.forward.owner import Record
@@ -28,6 +29,7 @@ log = Logger()
 RESPAWN_DELAY = 1.0     # s before restarting a worker that died within QUICK_DEATH
 QUICK_DEATH = 5.0       # s
 STOP_GRACE = 5.0        # s a stopping worker gets to exit before SIGKILL
+READY_TIMEOUT = 30.0    # s the daemon's readiness waits for its workers to run
 
 
 class Books(Protocol):
@@ -89,6 +91,8 @@ class WorkerProcess(protocol.ProcessProtocol):
         self.started_at = pool.reactor.seconds()
         self.ended: defer.Deferred[None] = defer.Deferred()
         self.pid: int | None = None
+        self.ready = False          # its reactor runs: it takes connections at once
+        self.readied: defer.Deferred[None] = defer.Deferred()
         self._lines = {1: b"", 2: b""}
         main, theirs = pair()
         self.channel = Channel(main, pool.reactor, self.received, lambda: None,
@@ -106,7 +110,8 @@ class WorkerProcess(protocol.ProcessProtocol):
 
     @property
     def alive(self) -> bool:
-        return self.channel.open and not self.ended.called
+        """Ready for connections: running, and its channel open."""
+        return self.ready and self.channel.open and not self.ended.called
 
     def hand(self, books: Books, remote: Remote, sock: Any, message: Message) -> None:
         self.open[(books.sid, remote.number)] = (books, remote)
@@ -116,7 +121,11 @@ class WorkerProcess(protocol.ProcessProtocol):
         for fd in fds:          # workers send none
             os.close(fd)
         kind = message["t"]
-        if kind == "tick":
+        if kind == "ready":
+            self.ready = True
+            if not self.readied.called:
+                self.readied.callback(None)
+        elif kind == "tick":
             for sid, number, up, down, active, half in message["rows"]:
                 entry = self.open.get((sid, number))
                 if entry is not None:
@@ -234,8 +243,24 @@ class Pool:
             for worker in self.workers.values():
                 worker.channel.send(message)
 
+    def when_ready(self, timeout: float = READY_TIMEOUT) -> defer.Deferred[None]:
+        """Fires once every worker runs (or after ``timeout``: the main process relays
+        what no worker can take, so readiness never waits for ever on one)."""
+        waiting = [w.readied for w in self.workers.values() if not w.ready]
+        if not waiting:
+            return defer.succeed(None)
+        result: defer.Deferred[None] = defer.Deferred()
+
+        def fire(_: object = None) -> None:
+            if not result.called:
+                result.callback(None)
+        defer.gatherResults([observe(d) for d in waiting], consumeErrors=True).addBoth(fire)
+        timer = self.reactor.callLater(timeout, fire)
+        return result.addBoth(lambda r: (timer.active() and timer.cancel(), r)[1])
+
     def pick(self) -> WorkerProcess | None:
-        """The live worker with the fewest open connections; None: none is up."""
+        """The ready worker with the fewest open connections; None: none is (the
+        caller relays the connection itself)."""
         live = [w for w in self.workers.values() if w.alive]
         return min(live, key=lambda w: len(w.open)) if live else None
 

@@ -127,11 +127,13 @@ class Forwarding(MultiService):
         return stopped
 
     def when_ready(self) -> defer.Deferred[None]:
-        """Listening is done by the time startService returns; bans once read back, and
-        kernel services once their rules are in place."""
+        """Listening is done by the time startService returns; bans once read back,
+        kernel services once their rules are in place, and workers once they run."""
         started = [f.bans.started for f in self.forwarders.values() if f.bans is not None]
         started += [f.started for f in self.forwarders.values()
                     if isinstance(f, KernelForwarder)]
+        if self.pool is not None:
+            started.append(self.pool.when_ready())
         return defer.gatherResults(started, consumeErrors=True).addBoth(lambda _: None)
 
     def prepare(self, config: ForwardConfig) -> None:

@@ -114,6 +114,9 @@ class Worker:
         self.ticker = LoopingCall(self.tick)
         self.ticker.clock = reactor
         self.ticker.start(TICK, now=False)
+        # running: the main process may hand it connections now (until then it relays
+        # them itself, so a worker still importing delays nobody)
+        reactor.callWhenRunning(self.channel.send, {"t": "ready"})
 
     def received(self, message: Message, fds: list[int]) -> None:
         kind = message["t"]
