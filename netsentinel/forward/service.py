@@ -64,7 +64,8 @@ class Forwarding(MultiService):
             old.stop()
             self.rejections = None
         if wanted and self.rejections is None:
-            self.rejections = RejectLog(config.log_group, self._refused, self.context.reactor)
+            self.rejections = RejectLog(config.log_group, self._refused, self.context.reactor,
+                                        faults=self.context.faults)
             if self.running:
                 self.rejections.start()
         if not wanted and self.reader is not None:

@@ -213,7 +213,9 @@ def test_refusals_are_read_by_prefix_and_others_ignored() -> None:
                            nflog(b"someone else's log", "198.51.100.8"),
                            nflog(b"netsentinel web blacklist", "192.0.2.1")])
     log = RejectLog(6301, lambda *a: got.append(a), Clock(), opener=lambda _: capture)
-    log._deliver(capture.read(64))  # type: ignore[arg-type]
+    batch = capture.read(64)
+    assert batch is not None
+    log._deliver(batch, "nflog:6301")
     assert got == [("wg", "198.51.100.7", "per_ip_limit"), ("web", "192.0.2.1", "blacklist")]
 
 
