@@ -26,6 +26,7 @@ from netsentinel.deferreds import in_thread
 from netsentinel.forward.bans import Ban, BanBook
 from netsentinel.forward.config import OWN_TABLE, WILDCARDS, BanConfig
 from netsentinel.nft.client import NftClient, NftError
+from netsentinel.nft.expr import match, payload
 from netsentinel.nft.sets import SetSpec, comments, expiries
 from netsentinel.nft.watch import SetsWatch
 from netsentinel.nft.writer import SetWriter
@@ -53,10 +54,6 @@ def holds(spec: SetSpec, config: BanConfig, ban: Ban) -> bool:
     return whole == (spec.name != config.set6_prefix)
 
 
-def _match(left: Any, right: Any) -> dict[str, Any]:
-    return {"match": {"op": "==", "left": left, "right": right}}
-
-
 def rule_commands(config: BanConfig, protocol: str, port: int,
                   host: str = "::") -> list[dict[str, Any]]:
     """Our table, the sets, and the service's chain with its drop rules, in one go
@@ -75,30 +72,35 @@ def rule_commands(config: BanConfig, protocol: str, port: int,
     for source, name, destination in _sources(config, host):
         commands.append({"add": {"rule": {
             "family": family, "table": table, "chain": config.set, "comment": "netsentinel ban",
-            "expr": [_match({"meta": {"key": "l4proto"}}, protocol),
-                     _match({"payload": {"protocol": "th", "field": "dport"}}, port),
+            "expr": [match({"meta": {"key": "l4proto"}}, protocol),
+                     match(payload("th", "dport"), port),
                      *destination,
-                     _match(source, "@" + name),
+                     match(source, "@" + name),
                      {"drop": None}]}}})
     return commands
+
+
+def ban_sources(config: BanConfig) -> list[tuple[int, Any, str]]:
+    """(IP version, source expression, set) of each set's drop rule: a prefix set's
+    rule masks the source (``ipv6_prefix``)."""
+    saddr6 = payload("ip6", "saddr")
+    sources: list[tuple[int, Any, str]] = [(4, payload("ip", "saddr"), config.set),
+                                           (6, saddr6, config.set6)]
+    if config.set6_prefix is not None:
+        mask = str(ipaddress.ip_network(f"::/{config.ipv6_prefix}").netmask)
+        sources.append((6, {"&": [saddr6, mask]}, config.set6_prefix))
+    return sources
 
 
 def _sources(config: BanConfig, host: str) -> list[tuple[Any, str, list[dict[str, Any]]]]:
     """(source expression, set, destination match) per rule: both families on a
     wildcard address, the listener's own family and address otherwise."""
-    mask = str(ipaddress.ip_network(f"::/{config.ipv6_prefix}").netmask)
-    saddr4 = {"payload": {"protocol": "ip", "field": "saddr"}}
-    saddr6 = {"payload": {"protocol": "ip6", "field": "saddr"}}
-    rules4: list[tuple[Any, str]] = [(saddr4, config.set)]
-    rules6: list[tuple[Any, str]] = [(saddr6, config.set6)]
-    if config.set6_prefix is not None:
-        rules6.append(({"&": [saddr6, mask]}, config.set6_prefix))
     if host in WILDCARDS:
-        return [(source, name, []) for source, name in rules4 + rules6]
+        return [(source, name, []) for _, source, name in ban_sources(config)]
     version = ipaddress.ip_address(host).version
-    field = {"payload": {"protocol": "ip" if version == 4 else "ip6", "field": "daddr"}}
-    return [(source, name, [_match(field, host)])
-            for source, name in (rules4 if version == 4 else rules6)]
+    destination = match(payload("ip" if version == 4 else "ip6", "daddr"), host)
+    return [(source, name, [destination])
+            for v, source, name in ban_sources(config) if v == version]
 
 
 def removal_commands(config: BanConfig) -> list[dict[str, Any]]:

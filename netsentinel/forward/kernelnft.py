@@ -26,8 +26,10 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from netsentinel.forward.bannft import ban_sources
 from netsentinel.forward.bannft import specs as ban_specs
 from netsentinel.forward.config import OWN_TABLE, WILDCARDS, Network, ServiceConfig
+from netsentinel.nft.expr import match, payload
 
 PRIORITY_DNAT = -105        # before dstnat (-100): the user's NAT sees the result
 PRIORITY_SNAT = 95          # before srcnat (100)
@@ -46,14 +48,6 @@ def names(config: ServiceConfig) -> dict[str, str]:
 
 
 COUNTERS = ("new", "up", "down")    # named: they outlive the rules a change rewrites
-
-
-def _match(left: Any, right: Any, op: str = "==") -> dict[str, Any]:
-    return {"match": {"op": op, "left": left, "right": right}}
-
-
-def _payload(protocol: str, field: str) -> dict[str, Any]:
-    return {"payload": {"protocol": protocol, "field": field}}
 
 
 def families(config: ServiceConfig) -> tuple[int, ...]:
@@ -105,7 +99,7 @@ def commands(config: ServiceConfig, blacklist: Iterable[Network], group: int,
     out += [rule("chain", *expr) for expr in _admission(config, tuple(blacklist), n, group)]
     out += [rule("post", *expr) for expr in _masquerade(config)]
     # a packet the router sends itself over loopback passes output, then prerouting
-    out += [rule("cpre", _match({"meta": {"key": "iif"}}, "lo", "!="),
+    out += [rule("cpre", match({"meta": {"key": "iif"}}, "lo", "!="),
                  {"jump": {"target": n["count"]}}),
             rule("cout", {"jump": {"target": n["count"]}})]
     out += [rule("count", *expr) for expr in _counting(config, n)]
@@ -113,7 +107,7 @@ def commands(config: ServiceConfig, blacklist: Iterable[Network], group: int,
 
 
 def removal(config: ServiceConfig) -> list[dict[str, Any]]:
-    """The service's chains, sets and timeouts, each its own command (a missing one
+    """The service's chains, counters and sets, each its own command (a missing one
     stops nothing); the base chains first, so nothing jumps to what goes."""
     family, table = OWN_TABLE
     n = names(config)
@@ -149,12 +143,12 @@ def _sets(config: ServiceConfig, n: dict[str, str]) -> list[dict[str, Any]]:
 
 def _entry(config: ServiceConfig) -> list[dict[str, Any]]:
     """A new flow to the service: its protocol and port on one of our addresses."""
-    expr = [_match({"meta": {"key": "l4proto"}}, config.protocol),
-            _match(_payload("th", "dport"), config.listen.port),
-            _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")]
+    expr = [match({"meta": {"key": "l4proto"}}, config.protocol),
+            match(payload("th", "dport"), config.listen.port),
+            match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")]
     if config.listen.host not in WILDCARDS:
         version = ipaddress.ip_address(config.listen.host).version
-        expr.append(_match(_payload("ip" if version == 4 else "ip6", "daddr"),
+        expr.append(match(payload("ip" if version == 4 else "ip6", "daddr"),
                            config.listen.host))
     return expr
 
@@ -173,24 +167,17 @@ def _admission(config: ServiceConfig, blacklist: tuple[Network, ...], n: dict[st
     rules: list[list[Any]] = []
     for version in families(config):
         ip = "ip" if version == 4 else "ip6"
-        saddr = _payload(ip, "saddr")
-        nfproto = _match({"meta": {"key": "nfproto"}}, f"ipv{version}")
+        saddr = payload(ip, "saddr")
+        nfproto = match({"meta": {"key": "nfproto"}}, f"ipv{version}")
         if config.ban is not None:
-            for spec in ban_specs(config.ban):
-                if spec.version != version:
-                    continue
-                source: Any = saddr
-                if spec.name == config.ban.set6_prefix:
-                    mask = str(ipaddress.ip_network(f"::/{config.ban.ipv6_prefix}").netmask)
-                    source = {"&": [saddr, mask]}
-                rules.append([nfproto, _match(source, "@" + spec.name), {"counter": None},
-                              {"drop": None}])
+            rules += [[nfproto, match(source, "@" + name), {"counter": None}, {"drop": None}]
+                      for v, source, name in ban_sources(config.ban) if v == version]
         listed = [_element(net) for net in blacklist if net.version == version]
         if listed:
-            rules.append([nfproto, _match(saddr, {"set": listed}),
+            rules.append([nfproto, match(saddr, {"set": listed}),
                           *_refuse(config, group, "blacklist")])
         if limits.conn_limit:
-            rules.append([nfproto, _counted(_payload("th", "dport"), n["total"],
+            rules.append([nfproto, _counted(payload("th", "dport"), n["total"],
                                             limits.conn_limit),
                           *_refuse(config, group, "conn_limit")])
         if limits.per_ip_limit:
@@ -203,7 +190,7 @@ def _admission(config: ServiceConfig, blacklist: tuple[Network, ...], n: dict[st
             rules.append([nfproto, {"set": {"op": "update", "elem": saddr,
                                             "set": "@" + n[f"rate{version}"], "stmt": [limit]}},
                           *_refuse(config, group, "per_ip_rate")])
-        rules.append([nfproto, _match({"meta": {"key": "l4proto"}}, config.protocol),
+        rules.append([nfproto, match({"meta": {"key": "l4proto"}}, config.protocol),
                       {"counter": n["new"]}, {"dnat": {"family": ip, "addr": config.backend.host,
                                 "port": config.backend.port}}])
     return rules
@@ -223,18 +210,18 @@ def _element(network: Network) -> Any:
 def _ours(config: ServiceConfig, version: int) -> list[dict[str, Any]]:
     """A packet of one of the service's forwarded flows, either way."""
     ip = "ip" if version == 4 else "ip6"
-    return [_match({"meta": {"key": "nfproto"}}, f"ipv{version}"),
-            _match({"meta": {"key": "l4proto"}}, config.protocol),
-            _match({"ct": {"key": "status"}}, "dnat", "in"),
-            _match({"ct": {"key": "proto-dst", "dir": "original"}}, config.listen.port),
-            _match({"ct": {"key": f"{ip} saddr", "dir": "reply"}}, config.backend.host)]
+    return [match({"meta": {"key": "nfproto"}}, f"ipv{version}"),
+            match({"meta": {"key": "l4proto"}}, config.protocol),
+            match({"ct": {"key": "status"}}, "dnat", "in"),
+            match({"ct": {"key": "proto-dst", "dir": "original"}}, config.listen.port),
+            match({"ct": {"key": f"{ip} saddr", "dir": "reply"}}, config.backend.host)]
 
 
 def _counting(config: ServiceConfig, n: dict[str, str]) -> list[list[Any]]:
     """Bytes and packets both ways, whatever becomes of the flows: every packet enters
     through prerouting or output, after NAT there (so a flow's first packet counts)."""
     return [[*_ours(config, version),
-             _match({"ct": {"key": "direction"}}, direction), {"counter": n[key]}]
+             match({"ct": {"key": "direction"}}, direction), {"counter": n[key]}]
             for version in families(config)
             for direction, key in (("original", "up"), ("reply", "down"))]
 
@@ -245,6 +232,6 @@ def _masquerade(config: ServiceConfig) -> list[list[Any]]:
     rules: list[list[Any]] = []
     for version in families(config):
         rules.append([*_ours(config, version),
-                      _match({"fib": {"result": "type", "flags": ["saddr"]}}, "local", "!="),
+                      match({"fib": {"result": "type", "flags": ["saddr"]}}, "local", "!="),
                       {"masquerade": None}])
     return rules
