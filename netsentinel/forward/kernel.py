@@ -16,6 +16,7 @@ keep going in conntrack until they end (a restart therefore cuts nothing).
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -38,7 +39,7 @@ from netsentinel.forward.blacklist import Entries
 from netsentinel.forward.common import Shared
 from netsentinel.forward.config import OWN_TABLE, WILDCARDS, ServiceConfig
 from netsentinel.forward.events import ConnectionClosed, ConnectionOpened, ConnectionRejected
-from netsentinel.forward.flowreader import FlowReader
+from netsentinel.forward.flowreader import FlowReader, ReaderGone
 from netsentinel.forward.limiter import Limiter
 from netsentinel.forward.rejectlog import RejectLog
 from netsentinel.forward.status import KernelRules, ServiceStatus, UdpStatus
@@ -105,7 +106,6 @@ class KernelForwarder(Shared, service.Service):
         self._last_summary = 0.0
         self._poller: LoopingCall | None = None
         self._unwatch: Any = None
-        self._reading = False
         self.started: defer.Deferred[None] = defer.succeed(None)   # the rules in place
         self._applied: defer.Deferred[None] = defer.succeed(None)  # the last rule write
 
@@ -215,12 +215,11 @@ class KernelForwarder(Shared, service.Service):
 
     def poll(self) -> defer.Deferred[None] | None:
         """The open flows (the flow reader) and the totals (the named counters), then
-        the books; a failed read is the status's ``kernel.flows`` until one succeeds."""
-        if self._reading or self.reader is None:
-            return None                     # the last read is still running
-        self._reading = True
-        config, began = self.config, self.clock.seconds()
-        version = kernelnft.families(config)[0] if kernelnft.families(config) else 4
+        the books; a failed read is the status's ``kernel.flows`` until one succeeds.
+        The LoopingCall waits for it, so reads never overlap."""
+        if self.reader is None:
+            return None
+        config, began, version = self.config, self.clock.seconds(), self._version()
         asked = self.reader.read(socket.AF_INET if version == 4 else socket.AF_INET6,
                                  flows.PROTOCOLS[config.protocol], config.listen.port,
                                  config.backend.host, config.backend.port)
@@ -239,17 +238,23 @@ class KernelForwarder(Shared, service.Service):
                                          version), now)
 
         def failed(reason: Failure) -> None:
-            error = reason.value.subFailure.value \
-                if isinstance(reason.value, defer.FirstError) else reason.value
+            if isinstance(reason.value, defer.FirstError):
+                reason = reason.value.subFailure
+            error = reason.value
+            if not isinstance(error, flows.FlowsError | ReaderGone | NftError):
+                self.faults.record("forward", f"{self.sid} flows", reason)   # a bug
+                return
             if self.read_error != str(error):
                 log.error("forward {name}: reading flows: {error}", name=self.sid,
                           error=str(error))
             self.read_error = str(error)
-
-        def finished(_: Any) -> None:
-            self._reading = False
         return defer.gatherResults([asked, counted], consumeErrors=True) \
-            .addCallback(done).addErrback(failed).addBoth(finished)
+            .addCallback(done).addErrback(failed)
+
+    def _version(self) -> int:
+        """The IP version of the service's flows: its backend's (check-config refuses
+        a listening address of the other one)."""
+        return ipaddress.ip_address(self.config.backend.host).version
 
     def seen(self, found: Iterable[flows.Flow], totals: flows.Totals, now: float) -> None:
         """The flows open now (new ones opened, missing ones closed: the events) and
@@ -310,8 +315,7 @@ class KernelForwarder(Shared, service.Service):
     def _end_one(self, live: LiveFlow, reason: str) -> None:
         """``reject --close``: the flow goes from conntrack, so its next packet is a new
         flow, which the rules (rewritten with the blacklist before this) refuse."""
-        config = self.config
-        version = 6 if ":" in live.ip else 4
+        config, version = self.config, self._version()
         clients = [(live.ip, live.port, live.local)]
 
         def cut(_: Any) -> defer.Deferred[int]:      # after the rules that refuse it
