@@ -110,32 +110,29 @@ def _attributes(data: bytes, start: int, end: int) -> dict[int, tuple[int, int]]
 
 
 def _tuple(family: int, data: bytes, where: tuple[int, int] | None) -> tuple[str, str, int, int]:
+    """(source, destination, source port, destination port) of a tuple attribute."""
     if where is None:
         return "", "", 0, 0
     parts = _attributes(data, *where)
-    src = dst = ""
     ip = parts.get(CTA_TUPLE_IP)
-    if ip is not None:
-        addresses = _attributes(data, *ip)
-        size = 4 if family == socket.AF_INET else 16
-        first = 1 if family == socket.AF_INET else 3        # CTA_IP_V4_SRC, CTA_IP_V6_SRC
-        for kind, name in ((first, "src"), (first + 1, "dst")):
-            span = addresses.get(kind)
-            if span is not None:
-                text = socket.inet_ntop(family, data[span[0]:span[0] + size])
-                if name == "src":
-                    src = text
-                else:
-                    dst = text
-    sport = dport = 0
+    addresses = _attributes(data, *ip) if ip is not None else {}
+    first = 1 if family == socket.AF_INET else 3        # CTA_IP_V4_SRC, CTA_IP_V6_SRC
     proto = parts.get(CTA_TUPLE_PROTO)
-    if proto is not None:
-        fields = _attributes(data, *proto)
-        if CTA_PROTO_SRC_PORT in fields:
-            (sport,) = struct.unpack_from("!H", data, fields[CTA_PROTO_SRC_PORT][0])
-        if CTA_PROTO_DST_PORT in fields:
-            (dport,) = struct.unpack_from("!H", data, fields[CTA_PROTO_DST_PORT][0])
-    return src, dst, sport, dport
+    ports = _attributes(data, *proto) if proto is not None else {}
+    return (_address(family, data, addresses.get(first)),
+            _address(family, data, addresses.get(first + 1)),
+            _port(data, ports.get(CTA_PROTO_SRC_PORT)), _port(data, ports.get(CTA_PROTO_DST_PORT)))
+
+
+def _address(family: int, data: bytes, span: tuple[int, int] | None) -> str:
+    if span is None:
+        return ""
+    return socket.inet_ntop(family, data[span[0]:span[0] + (4 if family == socket.AF_INET
+                                                                else 16)])
+
+
+def _port(data: bytes, span: tuple[int, int] | None) -> int:
+    return struct.unpack_from("!H", data, span[0])[0] if span is not None else 0
 
 
 def _counters(data: bytes, where: tuple[int, int] | None) -> tuple[int, int]:
