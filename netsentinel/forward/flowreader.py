@@ -66,7 +66,8 @@ class FlowReader:
 
     def read(self, family: int, protocol_number: int, port: int, backend: str,
              backend_port: int) -> defer.Deferred[dict[str, Any]]:
-        """``{"flows": [[id, ip, port, up, down, packets_up, packets_down, state]...]}``
+        """``{"flows": [[id, ip, port, local, up, down, packets_up, packets_down,
+        state]...]}`` (``ctdump.live``)
         or ``{"error": ...}``; fails with ReaderGone when the child died."""
         if self.child is None:
             self.child = _Child(self)

@@ -91,8 +91,7 @@ class WorkerProcess(protocol.ProcessProtocol):
         self.started_at = pool.reactor.seconds()
         self.ended: defer.Deferred[None] = defer.Deferred()
         self.pid: int | None = None
-        self.ready = False          # its reactor runs: it takes connections at once
-        self.readied: defer.Deferred[None] = defer.Deferred()
+        self.readied: defer.Deferred[None] = defer.Deferred()  # its reactor runs
         self._lines = {1: b"", 2: b""}
         main, theirs = pair()
         self.channel = Channel(main, pool.reactor, self.received, lambda: None,
@@ -111,7 +110,7 @@ class WorkerProcess(protocol.ProcessProtocol):
     @property
     def alive(self) -> bool:
         """Ready for connections: running, and its channel open."""
-        return self.ready and self.channel.open and not self.ended.called
+        return self.readied.called and self.channel.open and not self.ended.called
 
     def hand(self, books: Books, remote: Remote, sock: Any, message: Message) -> None:
         self.open[(books.sid, remote.number)] = (books, remote)
@@ -122,7 +121,6 @@ class WorkerProcess(protocol.ProcessProtocol):
             os.close(fd)
         kind = message["t"]
         if kind == "ready":
-            self.ready = True
             if not self.readied.called:
                 self.readied.callback(None)
         elif kind == "tick":
@@ -246,7 +244,7 @@ class Pool:
     def when_ready(self, timeout: float = READY_TIMEOUT) -> defer.Deferred[None]:
         """Fires once every worker runs (or after ``timeout``: the main process relays
         what no worker can take, so readiness never waits for ever on one)."""
-        waiting = [w.readied for w in self.workers.values() if not w.ready]
+        waiting = [w.readied for w in self.workers.values() if not w.readied.called]
         if not waiting:
             return defer.succeed(None)
         result: defer.Deferred[None] = defer.Deferred()

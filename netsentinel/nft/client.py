@@ -65,7 +65,7 @@ class NftClient:
             output = self._run([{"list": {"set": {"family": family, "table": table,
                                                   "name": name}}}])
         except NftError as e:
-            if "No such file or directory" in str(e) or "does not exist" in str(e):
+            if _absent(e):
                 return None
             raise
         for item in output.get("nftables", []) if isinstance(output, dict) else []:
@@ -86,7 +86,7 @@ class NftClient:
         try:
             output = self._run([{"list": {"counters": {"family": family, "table": table}}}])
         except NftError as e:
-            if "No such file or directory" in str(e):
+            if _absent(e):
                 return {}
             raise
         items = output.get("nftables", []) if isinstance(output, dict) else []
@@ -116,6 +116,11 @@ class NftClient:
         if rc != 0:
             raise NftError(_first_line(error) or f"nft -f {path} failed with code {rc}")
         self.transactions += 1
+
+
+def _absent(error: NftError) -> bool:
+    """nft's way of saying the table (or the set asked for) does not exist."""
+    return "No such file or directory" in str(error) or "does not exist" in str(error)
 
 
 def _first_line(text: str) -> str:
