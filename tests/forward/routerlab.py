@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from tests.forward.test_daemon import inside
 from tests.lab import Lab
 
 ROUTER4, FLOOD4, GOOD4 = "10.77.1.1", "10.77.1.2", "10.77.2.2"
@@ -22,6 +25,24 @@ def udp_echo(port: int, say_peer: bool = False) -> str:
             "while True:\n"
             "    data, peer = s.recvfrom(65535)\n"
             f"    s.sendto({reply}, peer)\n")
+
+
+def udp_client(ns: str, family: int = socket.AF_INET, timeout: float = 3) -> socket.socket:
+    """A UDP socket of namespace ``ns``."""
+    with inside(ns):
+        s = socket.socket(family, socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    return s
+
+
+def udp_ask(s: socket.socket, host: str, port: int, data: bytes) -> tuple[bytes, str] | None:
+    """Send ``data``, return the reply and the address it came from (None: no reply)."""
+    s.sendto(data, (host, port))
+    try:
+        reply, peer = s.recvfrom(65535)
+    except TimeoutError:
+        return None
+    return reply, peer[0]
 
 
 @pytest.fixture

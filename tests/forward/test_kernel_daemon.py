@@ -11,9 +11,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.forward.routerlab import FLOOD4, GOOD4, ROUTER4, ROUTER6, udp_echo
+from tests.forward.routerlab import (
+    FLOOD4,
+    GOOD4,
+    ROUTER4,
+    ROUTER6,
+    udp_ask,
+    udp_client,
+    udp_echo,
+)
 from tests.forward.routerlab import net as net  # the fixture
-from tests.forward.test_daemon import dial, echo, echo_backend, inside
+from tests.forward.test_daemon import dial, echo, echo_backend
 from tests.lab import Daemon, Lab, wait_for
 
 FRONT, FRONT6, FRONT_TCP = 19401, 19402, 19403
@@ -56,20 +64,7 @@ def start(lab: Lab, net: dict[str, str], tmp_path: Path, extra: str = "") -> Dae
     return Daemon(lab, net["router"], tmp_path, config(extra)).start()
 
 
-def client(ns: str, family: int = socket.AF_INET, timeout: float = 3) -> socket.socket:
-    with inside(ns):
-        s = socket.socket(family, socket.SOCK_DGRAM)
-    s.settimeout(timeout)
-    return s
-
-
-def ask(s: socket.socket, host: str, port: int, data: bytes) -> tuple[bytes, str] | None:
-    s.sendto(data, (host, port))
-    try:
-        reply, peer = s.recvfrom(65535)
-    except TimeoutError:
-        return None
-    return reply, peer[0]
+client, ask = udp_client, udp_ask
 
 
 def service(daemon: Daemon, name: str) -> dict[str, Any]:

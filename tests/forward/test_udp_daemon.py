@@ -21,6 +21,8 @@ from tests.forward.routerlab import (
     ROUTER4_SECOND,
     ROUTER6,
     SPOOFED,
+    udp_ask,
+    udp_client,
     udp_echo,
 )
 from tests.forward.routerlab import net as net  # the fixture
@@ -49,21 +51,12 @@ def start(lab: Lab, net: dict[str, str], tmp_path: Path, idle: float = 60,
         front=FRONT, backend=BACKEND, idle=idle, extra=extra)).start()
 
 
-def client(ns: str, family: int = socket.AF_INET) -> socket.socket:
-    with inside(ns):
-        s = socket.socket(family, socket.SOCK_DGRAM)
-    s.settimeout(3)
-    return s
+client = udp_client
 
 
 def ask(s: socket.socket, host: str, data: bytes) -> tuple[bytes, str] | None:
-    """Send ``data``, return the reply and the address it came from (None: no reply)."""
-    s.sendto(data, (host, FRONT))
-    try:
-        reply, peer = s.recvfrom(65535)
-    except TimeoutError:
-        return None
-    return reply, peer[0]
+    """Send ``data`` to the service, return the reply and whence (None: no reply)."""
+    return udp_ask(s, host, FRONT, data)
 
 
 def wg(daemon: Daemon) -> dict[str, Any]:
