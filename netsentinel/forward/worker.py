@@ -158,7 +158,7 @@ class Worker:
     def maybe_exit(self) -> None:
         if self.stopping and not any(o.connections for o in self.services.values()):
             self.tick()
-            self.channel.close()
+            self.channel.finish()
 
     def lost(self) -> None:
         if self.reactor.running:
