@@ -103,6 +103,7 @@ def check_ports_free(ports: list[int]) -> None:
 class Tool:
     workers: str = "1"          # netsentinel's forward.workers; haproxy's nbthread follows
     priority: int = 0           # netsentinel's forward.worker_priority
+    main_priority: int | None = None    # netsentinel's control.priority (its main process)
 
     def __init__(self, name: str, workdir: Path) -> None:
         self.name = name
@@ -126,7 +127,9 @@ class Tool:
             wait_port(self.base + offset)
 
     def _start_netsentinel(self) -> None:
-        self._daemon(f"""
+        control = "" if self.main_priority is None else \
+            f"control: {{priority: {self.main_priority}}}\n"
+        self._daemon(control + f"""
 forward:
   workers: {self.workers}
   worker_priority: {self.priority}
@@ -634,9 +637,12 @@ def main() -> None:
                              "nbthread = cores")
     parser.add_argument("--worker-priority", type=int, default=0,
                         help="netsentinel's forward.worker_priority (the workers' nice value)")
+    parser.add_argument("--priority", type=int, default=None,
+                        help="netsentinel's control.priority (its main process's nice value)")
     args = parser.parse_args()
     parts = args.parts.split(",")
     Tool.workers, Tool.priority = args.workers, args.worker_priority
+    Tool.main_priority = args.priority
     names = args.only.split(",") if "tcp" in parts else []
     check_ports_free([ECHO, IPERF] + [FRONT[n] + i for n in names for i in range(3)])
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]

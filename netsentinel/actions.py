@@ -21,7 +21,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -31,6 +31,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from netsentinel.events import ActionFinished, EventBus
+from netsentinel.metrics import Family, counter, gauge
 
 log = Logger()
 
@@ -140,6 +141,17 @@ class _Job:
     deferred: defer.Deferred[ActionResult]
 
 
+ACTIONS_RUN = counter("netsentinel_actions_run_total",
+                      "User scripts finished, whatever the outcome (dropped ones included).")
+ACTIONS_FAILED = counter("netsentinel_actions_failed_total",
+                         "User scripts that exited non-zero, were killed, dropped or "
+                         "could not start.")
+ACTIONS_DROPPED = counter("netsentinel_actions_dropped_total",
+                          "User scripts dropped because the queue was full.")
+ACTIONS_RUNNING = gauge("netsentinel_actions_running", "User scripts running now.")
+ACTIONS_QUEUED = gauge("netsentinel_actions_queued", "User scripts waiting to run.")
+
+
 @attrs.frozen
 class ActionsStatus:
     """The ``actions`` section of ``status``: scripts by where they are."""
@@ -150,6 +162,11 @@ class ActionsStatus:
     failed: int
     dropped: int
     lingering: int
+
+    def metrics(self) -> list[Family]:
+        return [ACTIONS_RUN.of(self.finished), ACTIONS_FAILED.of(self.failed),
+                ACTIONS_DROPPED.of(self.dropped), ACTIONS_RUNNING.of(self.running),
+                ACTIONS_QUEUED.of(self.queued)]
 
 
 class ActionRunner:
@@ -169,6 +186,8 @@ class ActionRunner:
         self.failed = 0           # finished with a non-zero exit, killed, dropped or unstarted
         self.lingering = 0        # scripts that exited leaving a child holding their output
         self.stopping = False
+        # each script's pid once started (the daemon puts it back to its starting nice)
+        self.spawned: Callable[[int | None], None] = lambda pid: None
         self._queue: collections.deque[_Job] = collections.deque()
         self._processes: dict[int, tuple[Any, _ScriptProtocol]] = {}   # pid → running script
         self._idle: list[defer.Deferred[None]] = []
@@ -245,6 +264,7 @@ class ActionRunner:
             _remove(spilled)
             return self._finish(job, None, "error", str(e), 0.0)
         pid = process.pid
+        self.spawned(pid)
         self._processes[pid] = (process, proto)
         killer = self.clock.callLater(job.timeout, self._kill, process, proto)
         try:

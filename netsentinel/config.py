@@ -40,6 +40,7 @@ class ControlConfig:
     datagram_socket: str | None = None  # IPMon's /run/ipmon.sock: one command per datagram
     history: int = 3600                 # seconds of graphs on the status page; 0: none
     history_every: int = 10             # seconds between two samples of the graphs
+    priority: int | None = None         # the main process's nice value; None: as started
 
 
 @attrs.frozen
@@ -66,6 +67,7 @@ def parse_control(section: Section) -> ControlConfig:
         datagram_socket=section.get("datagram_socket", string, None),
         history=section.get("history", integer(0, MAX_HISTORY), 3600),
         history_every=section.get("history_every", integer(1, 3600), 10),
+        priority=section.get("priority", integer(-20, 19), None),
     )
     if config.datagram_socket == config.socket:
         section.problem("must differ from control.socket (a stream socket)",

@@ -37,6 +37,7 @@ from netsentinel.features import (
 )
 from netsentinel.history import Sampler
 from netsentinel.metrics import Family, counter, gauge, render
+from netsentinel.priority import Priority
 from netsentinel.schema import ConfigError
 from netsentinel.status import DaemonStatus
 from netsentinel.tree import TreeError, conflicts, error_line
@@ -54,15 +55,6 @@ RELOADS = counter("netsentinel_reloads_total",
                   "(an error part-way).",
                   "result")
 BUS_EVENTS = counter("netsentinel_bus_events_total", "Events published on the internal bus.")
-ACTIONS_RUN = counter("netsentinel_actions_run_total",
-                      "User scripts finished, whatever the outcome (dropped ones included).")
-ACTIONS_FAILED = counter("netsentinel_actions_failed_total",
-                         "User scripts that exited non-zero, were killed, dropped or "
-                         "could not start.")
-ACTIONS_DROPPED = counter("netsentinel_actions_dropped_total",
-                          "User scripts dropped because the queue was full.")
-ACTIONS_RUNNING = gauge("netsentinel_actions_running", "User scripts running now.")
-ACTIONS_QUEUED = gauge("netsentinel_actions_queued", "User scripts waiting to run.")
 
 
 class Daemon(MultiService):
@@ -85,6 +77,8 @@ class Daemon(MultiService):
         self.runner = ActionRunner(reactor, self.bus, config.actions.concurrency,
                                    config.actions.queue, config.actions.timeout)
         self.context = Context(reactor, self.bus, self.runner, syslog, switch=Switch(self))
+        self.priority = Priority()      # control.priority; scripts keep the starting nice
+        self.runner.spawned = self.priority.started
         self.features: dict[str, FeatureService] = {}
         self.held: frozenset[str] = frozenset()   # keys a feature (ha) starts and stops
         self.released: set[str] = set()           # held keys it has started
@@ -172,6 +166,7 @@ class Daemon(MultiService):
         self.started_at = time.time()
         self.runner.stopping = False
         self.context.faults.watch()   # failures logged anywhere count as faults too
+        self.priority.apply(self.config.control.priority)
         super().startService()
         self._wait_ready([c for k, c in self.features.items() if self.runs(k)]).addCallback(
             self._became_ready)
@@ -286,6 +281,9 @@ class Daemon(MultiService):
             changed.append("control.metrics" + (f" (not listening: {error})" if error else ""))
         if new.control.status_page != old_control.status_page:   # read per request: no rebind
             changed.append("control.status_page")
+        if new.control.priority != old_control.priority:
+            self.priority.apply(new.control.priority)
+            changed.append("control.priority")
         self.runner.timeout = new.actions.timeout
         self.runner.concurrency = new.actions.concurrency
         self.runner.queue_limit = new.actions.queue
@@ -362,6 +360,7 @@ class Daemon(MultiService):
             events=self.bus.published,
             actions=self.runner.status(),
             control=self.control_clients.status(),
+            priority=self.priority.status(),
             faults=self.context.faults.status(),
             metrics=self.metrics_server.status() if self.metrics_server is not None else None,
             nftables=watch.status() if (watch := self.context.sets_watch).writers else None,
@@ -373,7 +372,6 @@ class Daemon(MultiService):
     def metrics(self) -> list[Family]:
         """The spine's families, then every feature's."""
         spine = self.snapshot(features=False)
-        actions = spine.actions
         families = [
             BUILD_INFO.of(1, __version__),
             START_TIME.of(spine.started_at),
@@ -381,11 +379,7 @@ class Daemon(MultiService):
             READY.of(spine.ready),
             RELOADS.with_samples(((result,), n) for result, n in spine.reloads.items()),
             BUS_EVENTS.of(spine.events),
-            ACTIONS_RUN.of(actions.finished),
-            ACTIONS_FAILED.of(actions.failed),
-            ACTIONS_DROPPED.of(actions.dropped),
-            ACTIONS_RUNNING.of(actions.running),
-            ACTIONS_QUEUED.of(actions.queued),
+            *spine.actions.metrics(),
             *self.context.faults.metrics(self.features),
             *self.context.sets_watch.status().metrics(),
         ]

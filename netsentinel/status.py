@@ -18,6 +18,7 @@ from netsentinel.control.clients import ControlStatus
 from netsentinel.faults import FaultsStatus
 from netsentinel.nft.watch import WatchStatus
 from netsentinel.page import PageView, Row, pairs
+from netsentinel.priority import PriorityStatus
 from netsentinel.readable import duration
 from netsentinel.snapshot import Snapshot, from_json, omitted, to_json
 
@@ -47,6 +48,7 @@ class DaemonStatus:
     control: ControlStatus
     faults: FaultsStatus
     metrics: MetricsStatus | None = omitted()
+    priority: PriorityStatus | None = omitted()  # control.priority, when set
     nftables: WatchStatus | None = omitted()     # while a feature writes sets
     features: dict[str, Snapshot] = attrs.field(factory=dict, metadata={"omit_none": True})
 
@@ -74,6 +76,8 @@ class DaemonStatus:
         if self.metrics and self.metrics.error:
             found.append(f"metrics: not listening on {self.metrics.listen}: "
                          f"{self.metrics.error}")
+        if self.priority and self.priority.error:
+            found.append(f"control.priority: {self.priority.error}")
         if self.nftables and self.nftables.error:
             found.append(f"nftables: {self.nftables.error} (sets heal only every "
                          f"nftables.verify seconds)")

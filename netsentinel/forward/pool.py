@@ -23,6 +23,7 @@ from netsentinel.deferreds import observe
 from netsentinel.forward.channel import Channel, Message, pair
 from netsentinel.forward.config import WORKER_PRIORITY, ServiceConfig, Timeouts
 from netsentinel.forward.owner import Record
+from netsentinel.priority import renice
 
 log = Logger()
 
@@ -208,15 +209,13 @@ class Pool:
             self.workers[index] = WorkerProcess(self, index)
 
     def prioritize(self, pid: int | None) -> None:
-        """The worker's nice value (``worker_priority``): below the main process, whose
-        accept loop and control socket then get the CPU first when the box is busy."""
-        if pid is None:
-            return
-        try:
-            os.setpriority(os.PRIO_PROCESS, pid, self.priority)
-        except OSError as e:
+        """The worker's nice value (``worker_priority``): above the main process's
+        (``control.priority``), whose accept loop and control socket then get the CPU
+        first when the box is busy."""
+        why = renice(pid, self.priority) if pid is not None else None
+        if why is not None:
             log.warn("forward: worker pid {pid}: priority {priority}: {why}", pid=pid,
-                     priority=self.priority, why=e.strerror)
+                     priority=self.priority, why=why)
 
     def resize(self, count: int, priority: int) -> None:
         """A reload changed ``workers``: start the new ones, let the surplus drain away;

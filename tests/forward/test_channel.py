@@ -1,16 +1,25 @@
-"""The main process ↔ worker channel: what is sent in one reactor turn travels as one
-packet, descriptors in the messages' order, and a finishing channel closes only once
-its last reports are out.  A real ``SOCK_SEQPACKET`` pair; a ``Clock`` is the reactor's
+"""The main process ↔ worker channel: reports sent in one reactor turn travel as one
+packet, a handed-over socket goes at once with what waited before it, and a finishing
+channel closes only once its last reports are out.  A real ``SOCK_SEQPACKET`` pair; a ``Clock`` is the reactor's
 turn (``advance(0)`` ends it)."""
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
 from twisted.internet.task import Clock
 
-from netsentinel.forward.channel import MAX_FDS, MAX_PACKET, Channel, Message, pair, unpack
+from netsentinel.forward.channel import (
+    MAX_FDS,
+    MAX_PACKET,
+    Channel,
+    Message,
+    pack,
+    pair,
+    unpack,
+)
 
 
 class Reactor(Clock):
@@ -59,24 +68,39 @@ def same_socket(fd: int, peer: socket.socket) -> bool:
         received.close()
 
 
-def test_one_turn_is_one_packet_with_its_descriptors_in_order() -> None:
+def test_reports_of_one_turn_travel_as_one_packet() -> None:
+    reactor = Reactor()
+    main, theirs = pair()
+    channel = Channel(main, reactor, lambda message, fds: None, lambda: None, "test")
+    try:
+        for number in range(3):
+            channel.send({"t": "closed", "n": number})
+        assert packets(theirs) == []            # nothing until the turn ends
+        reactor.advance(0)
+        assert [[m for m, _ in p] for p in packets(theirs)] == [
+            [{"t": "closed", "n": 0}, {"t": "closed", "n": 1}, {"t": "closed", "n": 2}]]
+    finally:
+        channel.close()
+        theirs.close()
+
+
+def test_a_handed_socket_goes_at_once_after_what_waited_before_it() -> None:
     reactor = Reactor()
     main, theirs = pair()
     channel = Channel(main, reactor, lambda message, fds: None, lambda: None, "test")
     clients = [socket.socketpair() for _ in range(2)]
     try:
         channel.send({"t": "svc", "sid": "web"})
-        channel.send({"t": "conn", "n": 1}, clients[0][0])
-        channel.send({"t": "conn", "n": 2}, clients[1][0])
-        assert packets(theirs) == []            # nothing until the turn ends
-        reactor.advance(0)
+        channel.send({"t": "conn", "n": 1}, clients[0][0])      # a client waits: now
         [packet] = packets(theirs)
-        assert [m for m, _ in packet] == [{"t": "svc", "sid": "web"}, {"t": "conn", "n": 1},
-                                          {"t": "conn", "n": 2}]
-        assert packet[0][1] == [] and len(packet[1][1]) == len(packet[2][1]) == 1
-        assert same_socket(packet[1][1][0], clients[0][1])
-        assert same_socket(packet[2][1][0], clients[1][1])
+        assert [m for m, _ in packet] == [{"t": "svc", "sid": "web"}, {"t": "conn", "n": 1}]
+        assert packet[0][1] == [] and same_socket(packet[1][1][0], clients[0][1])
         assert clients[0][0].fileno() == -1     # the sender's copy is closed once sent
+        channel.send({"t": "conn", "n": 2}, clients[1][0])
+        [[(message, fds)]] = packets(theirs)
+        assert message == {"t": "conn", "n": 2} and same_socket(fds[0], clients[1][1])
+        reactor.advance(0)
+        assert packets(theirs) == []            # the end of the turn has nothing left
     finally:
         channel.close()
         theirs.close()
@@ -85,25 +109,16 @@ def test_one_turn_is_one_packet_with_its_descriptors_in_order() -> None:
             b.close()
 
 
-def test_more_descriptors_than_a_packet_takes_go_in_several_in_order() -> None:
-    reactor = Reactor()
-    main, theirs = pair()
-    channel = Channel(main, reactor, lambda message, fds: None, lambda: None, "test")
+def test_many_descriptors_are_cut_into_packets_in_order() -> None:
     clients = [socket.socketpair() for _ in range(MAX_FDS + 5)]
     try:
-        for number, (ours, _) in enumerate(clients):
-            channel.send({"t": "conn", "n": number}, ours)
-        reactor.advance(0)
-        found = packets(theirs)
-        assert [len(p) for p in found] == [MAX_FDS, 5]
-        messages = [m for packet in found for m in packet]
-        assert [m["n"] for m, _ in messages] == list(range(MAX_FDS + 5))
-        assert same_socket(messages[-1][1][0], clients[-1][1])
-        for _, fds in messages[:-1]:
-            socket.close(fds[0])
+        found = list(pack([(json.dumps({"n": n}).encode(), ours)
+                           for n, (ours, _) in enumerate(clients)]))
+        assert [len(passing) for _, passing in found] == [MAX_FDS, 5]
+        numbers = [m["n"] for data, passing in found
+                   for m, _ in unpack(data, [s.fileno() for s in passing])]
+        assert numbers == list(range(MAX_FDS + 5))
     finally:
-        channel.close()
-        theirs.close()
         for a, b in clients:
             a.close()
             b.close()

@@ -142,3 +142,32 @@ def test_stop_drains_workers_and_leaves_no_process(lab: Lab, tmp_path: Path) -> 
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids),
              what="workers gone")
 
+
+
+def nice_of_threads(pid: int) -> set[int]:
+    """The nice value of every thread of ``pid`` (Linux keeps one per thread)."""
+    return {os.getpriority(os.PRIO_PROCESS, int(tid))
+            for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+def test_main_process_runs_at_control_priority_ahead_of_its_workers(lab: Lab,
+                                                                    tmp_path: Path) -> None:
+    """``control.priority`` is the main process's nice value, every thread of it; the
+    workers keep ``worker_priority``; a reload that drops the key puts it back."""
+    ns = lab.netns("w")
+    echo_backend(lab, ns, BACKEND)
+    text = CONFIG.format(workers=2, front=FRONT, backend=BACKEND, limit=0)
+    daemon = Daemon(lab, ns, tmp_path, "control: {priority: -4}\n" + text).start()
+    assert daemon.process is not None
+    main = daemon.process.pid
+    started = os.getpriority(os.PRIO_PROCESS, 0)    # the daemon inherits the test's
+    wait_for(lambda: len(workers_of(daemon)) == 2, what="workers up")
+    assert nice_of_threads(main) == {-4}
+    assert {os.getpriority(os.PRIO_PROCESS, w["pid"]) for w in workers_of(daemon).values()} \
+        == {3}
+    assert daemon.status()["priority"] == {"wanted": -4, "nice": -4}
+    with dial(ns, FRONT) as s:
+        assert echo(s, b"x") == b"x"
+    daemon.write_config(text)
+    assert "control.priority" in daemon.ctl("reload")
+    assert nice_of_threads(main) == {started} and "priority" not in daemon.status()
