@@ -8,8 +8,9 @@ of the main process rather than one each.  A message may carry one descriptor
 that one, so it goes at once, with whatever waited before it: held to the end of an
 accept batch, it waited behind the refusals of a flood (0.5 ms at the median, measured).
 Sends never block: a packet the kernel cannot take yet waits in a queue until the socket
-is writable, so a stuck worker costs the main process memory, never time.  A descriptor stays open in the sender until its packet is sent, then is closed
-there (the receiver owns its copy).
+is writable, so a stuck worker costs the main process memory, never time.  A descriptor
+stays open in the sender until its packet is sent, then is closed there (the receiver
+owns its copy).
 """
 
 from __future__ import annotations
