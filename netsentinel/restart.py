@@ -151,6 +151,12 @@ class Restart:
         env = {**os.environ, READY_FD: str(write)}
         argv = [sys.executable, "-m", "netsentinel.restart", ",".join(map(str, fds)),
                 sys.executable, *sys.argv]
+        # the successor starts at this daemon's starting nice, not its control.priority:
+        # it applies its own, and takes the starting one back when the key goes
+        started = getattr(getattr(self.daemon, "priority", None), "initial", None)
+        now = os.getpriority(os.PRIO_PROCESS, 0)
+        if started is not None and started != now:
+            argv = ["nice", "-n", str(started - now), *argv]
         child = subprocess.Popen(argv, env=env, pass_fds=[*fds, write], start_new_session=True)
         os.close(write)
         try:

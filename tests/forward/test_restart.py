@@ -147,3 +147,33 @@ def test_passed_socket_is_used_instead_of_binding(lab: Lab, tmp_path: Path) -> N
     with dial(ns, FRONT) as s:
         assert echo(s, b"given") == b"given"
     assert "1 listening sockets passed in" in daemon.output()
+
+
+def test_successor_starts_at_the_starting_nice_and_applies_its_priority(
+        lab: Lab, tmp_path: Path) -> None:
+    """``control.priority`` is not passed down a restart as the successor's starting
+    value: after a reload that drops the key, the new daemon runs at what the first
+    one was started with."""
+    ns = lab.netns("rp")
+    echo_backend(lab, ns, BACKEND)
+    text = CONFIG.format(workers=1)
+    daemon = Daemon(lab, ns, tmp_path, "control: {priority: -3}\n" + text).start()
+    assert daemon.process is not None
+    started = os.getpriority(os.PRIO_PROCESS, 0)    # the daemon inherits the test's
+    assert os.getpriority(os.PRIO_PROCESS, daemon.process.pid) == -3
+    reply = daemon.ctl("restart")
+    assert reply.startswith("OK: daemon "), reply
+    new = int(reply.split()[2])
+    try:
+        daemon.process.wait(timeout=30)         # no connection open: the old one goes
+        wait_for(lambda: daemon.status().get("ready"), what="successor ready")
+        assert daemon.status()["priority"] == {"wanted": -3, "nice": -3}
+        assert os.getpriority(os.PRIO_PROCESS, new) == -3
+        daemon.write_config(text)
+        assert "control.priority" in daemon.ctl("reload")
+        assert os.getpriority(os.PRIO_PROCESS, new) == started
+    finally:
+        os.kill(new, signal.SIGTERM)
+        wait_for(lambda: not Path(f"/proc/{new}").exists() or
+                 Path(f"/proc/{new}/stat").read_text().split()[2] == "Z",
+                 what="new daemon stopped")
