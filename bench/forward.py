@@ -104,6 +104,7 @@ class Tool:
     workers: str = "1"          # netsentinel's forward.workers; haproxy's nbthread follows
     priority: int = 0           # netsentinel's forward.worker_priority
     main_priority: int | None = None    # netsentinel's control.priority (its main process)
+    backend_pid: int = 0        # the echo backend every tool forwards to (its CPU is measured)
 
     def __init__(self, name: str, workdir: Path) -> None:
         self.name = name
@@ -254,6 +255,43 @@ def iperf(port: int, seconds: float, streams: int) -> float:
     return float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e9
 
 
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+
+
+def process_ticks(pid: int) -> int:
+    """CPU (user + system, clock ticks) of ``pid``, its reaped children (socat's forks) and
+    its live ones (netsentinel's workers); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    # after "pid (comm)": state is field 3 of stat(5), so utime..cstime (14-17) are 11-14 here
+    return sum(int(x) for x in fields[11:15]) + sum(process_ticks(int(c)) for c in children)
+
+
+def machine_ticks() -> int:
+    """Busy CPU of the whole machine (all but idle and iowait), clock ticks."""
+    values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(values) - values[3] - values[4]
+
+
+class CpuSample:
+    """CPU used so far by the tool, the echo backend, the load clients and the machine."""
+
+    def __init__(self, tool: Tool) -> None:
+        self.tool = sum(process_ticks(p.pid) for p in tool.processes) * TICK_US
+        self.backend = process_ticks(Tool.backend_pid) * TICK_US
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)     # the load client, once done
+        self.clients = (usage.ru_utime + usage.ru_stime) * 1e6
+        self.machine = machine_ticks() * TICK_US
+
+    def per_connection(self, before: CpuSample, count: float) -> dict[str, float]:
+        """µs of CPU per relayed connection, each party, since ``before``."""
+        return {f"cpu_{key}_us": (getattr(self, key) - getattr(before, key)) / count
+                for key in ("tool", "backend", "clients", "machine")} if count else {}
+
+
 class ControlPinger(threading.Thread):
     """Asks the control socket every 20 ms while the load runs: is it still instant?"""
 
@@ -294,8 +332,10 @@ def measure(tool: Tool, binary: str, seconds: float, idle: int) -> dict[str, flo
     results["stream1_gbps"] = iperf(base + 1, seconds, 1)
     results["stream8_gbps"] = iperf(base + 1, seconds, 8)
     pinger = ControlPinger(*tool.control) if tool.control else None
+    cpu = CpuSample(tool)
     count, rate, p50, p99 = load(binary, "short", "127.0.0.1", base, 50, seconds, 100)
     results["short_per_s"], results["short_p99_ms"] = rate, p99 * 1000
+    results.update(CpuSample(tool).per_connection(cpu, count))
     if pinger is not None:
         results["control_p99_ms"] = pinger.stop()
     if tool.name == "kernel":   # the kernel drops a blacklisted SYN: no refusal to count
@@ -314,6 +354,10 @@ LABELS: dict[str, tuple[str, Callable[[float, float], float]]] = {
     "short_per_s": ("short connections/s (50 clients)", lambda a, b: a / b),
     "short_p99_ms": ("  p99 latency, ms", lambda a, b: a / b),
     "control_p99_ms": ("  control socket p99 during that, ms", lambda a, b: a / b),
+    "cpu_tool_us": ("  CPU per connection: the tool, µs", lambda a, b: a / b),
+    "cpu_backend_us": ("  ... the echo backend, µs", lambda a, b: a / b),
+    "cpu_clients_us": ("  ... the 50 clients, µs", lambda a, b: a / b),
+    "cpu_machine_us": ("  ... the whole machine, µs", lambda a, b: a / b),
     "reject_per_s": ("rejections/s (blacklisted flood)", lambda a, b: a / b),
     "admitted_p99_ms": ("  admitted client p99 during flood, ms", lambda a, b: a / b),
     "idle_kib_per_conn": ("memory per idle connection, KiB (PSS)", lambda a, b: a / b),
@@ -656,6 +700,7 @@ def main() -> None:
                                      stdout=subprocess.DEVNULL),
                     subprocess.Popen(["iperf3", "-s", "-p", str(IPERF)], start_new_session=True,
                                      stdout=subprocess.DEVNULL)]
+        Tool.backend_pid = backends[0].pid
         wait_port(ECHO)
         time.sleep(0.5)
         results: dict[str, dict[str, float]] = {}
