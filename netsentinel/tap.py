@@ -18,6 +18,7 @@ from netsentinel.config import DEFAULT_CONFIG, Config, load_config
 from netsentinel.control.datagram import DatagramControlService
 from netsentinel.control.server import ControlService
 from netsentinel.features import CommandHandler
+from netsentinel.gcfreeze import freeze_startup
 from netsentinel.logs import logs_to_system_log
 from netsentinel.schema import ConfigError
 from netsentinel.service import Daemon
@@ -72,6 +73,7 @@ def makeService(options: Options, reactor: Any = global_reactor) -> Daemon:
     if passed:
         log.info("{count} listening sockets passed in", count=passed)
     reactor.callWhenRunning(_started)
+    freeze_startup()            # built, nothing relayed or asked yet (gcfreeze.py)
     return daemon
 
 

@@ -28,6 +28,7 @@ from netsentinel.forward.config import Timeouts
 from netsentinel.forward.hexdump import hexdump
 from netsentinel.forward.owner import Record
 from netsentinel.forward.relay import Connection
+from netsentinel.gcfreeze import freeze_startup
 
 log = Logger()
 
@@ -178,6 +179,7 @@ def main(argv: list[str]) -> None:
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, signal.SIG_IGN)
     Worker(int(argv[1]), reactor)
+    freeze_startup()            # no connection yet: the first comes after "ready"
     reactor.run(installSignalHandlers=False)  # type: ignore[call-arg]
 
 
