@@ -153,9 +153,8 @@ class Restart:
                 sys.executable, *sys.argv]
         # the successor starts at this daemon's starting nice, not its control.priority:
         # it applies its own, and takes the starting one back when the key goes
-        started = getattr(getattr(self.daemon, "priority", None), "initial", None)
-        now = os.getpriority(os.PRIO_PROCESS, 0)
-        if started is not None and started != now:
+        started, now = self.daemon.priority.initial, os.getpriority(os.PRIO_PROCESS, 0)
+        if started != now:
             argv = ["nice", "-n", str(started - now), *argv]
         child = subprocess.Popen(argv, env=env, pass_fds=[*fds, write], start_new_session=True)
         os.close(write)
