@@ -7,11 +7,34 @@ from typing import Any
 
 from twisted.internet import defer, endpoints, protocol, reactor, task
 from twisted.internet.interfaces import IHalfCloseableProtocol, ITCPTransport
+from twisted.internet.task import Clock
 from zope.interface import implementer
 
 from netsentinel.events import EventBus
 from netsentinel.forward.config import Endpoint, ServiceConfig, Timeouts
 from netsentinel.forward.listener import Forwarder
+
+
+class DescriptorClock(Clock):
+    """A ``Clock`` that also keeps the readers and writers registered with it: the
+    reactor of unit tests whose code watches descriptors (a worker channel)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readers: set[Any] = set()
+        self.writers: set[Any] = set()
+
+    def addReader(self, reader: Any) -> None:
+        self.readers.add(reader)
+
+    def removeReader(self, reader: Any) -> None:
+        self.readers.discard(reader)
+
+    def addWriter(self, writer: Any) -> None:
+        self.writers.add(writer)
+
+    def removeWriter(self, writer: Any) -> None:
+        self.writers.discard(writer)
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 10.0,

@@ -6,39 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.task import Clock
-
 from netsentinel.forward.pool import READY_TIMEOUT, Pool
+from tests.forward.peers import DescriptorClock
 
 
 class Spawned:
     pid = None          # prioritize() then touches no process
 
 
-class Reactor(Clock):
-    """Clock, plus what a pool asks of a reactor; nothing is started."""
+class Reactor(DescriptorClock):
+    """What a pool asks of a reactor; nothing is started."""
 
     def __init__(self) -> None:
         super().__init__()
         self.spawned: list[list[str]] = []
-        self.readers: set[Any] = set()
 
     def spawnProcess(self, protocol: Any, executable: str, args: list[str],
                      **kwargs: Any) -> Spawned:
         self.spawned.append(args)
         return Spawned()
-
-    def addReader(self, reader: Any) -> None:
-        self.readers.add(reader)
-
-    def removeReader(self, reader: Any) -> None:
-        self.readers.discard(reader)
-
-    def addWriter(self, writer: Any) -> None:
-        pass
-
-    def removeWriter(self, writer: Any) -> None:
-        pass
 
 
 def test_a_worker_still_starting_gets_no_connection_and_readiness_waits() -> None:
