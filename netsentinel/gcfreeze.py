@@ -2,7 +2,7 @@
 
 A full (generation 2) collection walks every tracked object: in the daemon that is
 mostly what importing Twisted, pyroute2 and the features created, and under load one
-such pass stalled the reactor for 37–48 ms about every 8 s (the main process and each
+such pass stalled the reactor for 37–60 ms about every 8 s (the main process and each
 forward worker alike).  Frozen once the process is built and before it moves any traffic
 (``gc.freeze``, as CPython's docs advise for servers), those objects are skipped: no
 pass longer than 6.5 ms was seen under the same load.  Frozen objects are never

@@ -71,4 +71,3 @@ class Priority:
         if self.wanted is None:
             return None
         return PriorityStatus(self.wanted, os.getpriority(os.PRIO_PROCESS, 0), self.error)
-
