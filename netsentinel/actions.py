@@ -110,6 +110,7 @@ class _ScriptProtocol(protocol.ProcessProtocol):
 
     def processExited(self, reason: Failure) -> None:
         self.exited = True
+        self._drain()
         value = reason.value
         code = getattr(value, "exitCode", None)
         if isinstance(value, error.ProcessTerminated) and value.signal is not None:
@@ -118,6 +119,22 @@ class _ScriptProtocol(protocol.ProcessProtocol):
 
     def processEnded(self, reason: Failure) -> None:
         self.pipes_closed = True
+
+    def _drain(self) -> None:
+        """What the script wrote just before it exited can still wait in its pipes: the
+        reactor may see the exit first.  Read what is there now, never waiting for more
+        (a descendant may hold the pipe open); at most the output limit."""
+        pipes = getattr(self.transport, "pipes", {})    # twisted's Process: childFD → reader
+        for child_fd in (1, 2):
+            reader = pipes.get(child_fd)
+            while reader is not None and self.size < OUTPUT_LIMIT:
+                try:
+                    data = os.read(reader.fileno(), OUTPUT_LIMIT)
+                except OSError:         # EAGAIN: nothing more there now
+                    break
+                if not data:
+                    break
+                self.outReceived(data)
 
 
 def _shown(argv: Sequence[str]) -> str:
